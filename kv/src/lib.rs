@@ -1,0 +1,2 @@
+#![forbid(unsafe_code)]
+//! Linearizable key/value service on Raft.

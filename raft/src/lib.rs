@@ -1,0 +1,2 @@
+#![forbid(unsafe_code)]
+//! Raft as a pure state machine.
