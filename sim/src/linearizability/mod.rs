@@ -1,0 +1,261 @@
+//! Linearizability checking of concurrent histories against a sequential model.
+//!
+//! A history is a list of [`Operation`]s, each with the virtual times of its call and (if it
+//! completed) its return. [`check`] splits the history into independent partitions with
+//! [`Model::partition_key`] (linearizability is compositional: a history is linearizable iff each
+//! per-object sub-history is), and searches each partition for a linearization with the
+//! just-in-time algorithm of Wing & Gong as improved by Lowe (memoizing already explored
+//! `(set of linearized operations, model state)` configurations).
+//!
+//! Operations that never returned (`ret: None`) may take effect at any point after their call, or
+//! not at all. The search is bounded by a [`Budget`]: when it runs out the verdict is
+//! [`Verdict::Unknown`]; `Linearizable` is only ever returned with a linearization in hand.
+//!
+//! This module is clock-free: callers that want a wall-clock limit pass a `should_stop` closure.
+
+mod bitset;
+mod report;
+mod search;
+
+pub use report::{OpSummary, PartitionReport, PartitionSummary, Report, StuckOp};
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use std::fmt::Debug;
+
+/// A sequential specification of the object whose history is checked.
+pub trait Model {
+    /// The object's state. Hashed and compared to memoize explored configurations.
+    type State: Clone + Eq + std::hash::Hash + Debug;
+    type Input: Clone + Debug;
+    type Output: Clone + Debug;
+
+    /// The initial state.
+    fn init(&self) -> Self::State;
+
+    /// Applies `input` with its observed `output`; `Some(next state)` if that is legal in `state`.
+    /// Operations that never returned carry whatever output value means "unknown" for the model,
+    /// which `step` must accept (such an operation may have taken effect or not; placing it
+    /// last in a linearization is the same as it never taking effect).
+    fn step(
+        &self,
+        state: &Self::State,
+        input: &Self::Input,
+        output: &Self::Output,
+    ) -> Option<Self::State>;
+
+    /// Splits a history into independent sub-histories (P-compositionality), e.g. per key.
+    /// If every operation has `Some(key)`, operations with equal keys form one partition and the
+    /// state passed to `step` only ever sees that partition's operations. If any operation
+    /// returns `None`, the whole history is checked as one partition.
+    fn partition_key(&self, _input: &Self::Input) -> Option<String> {
+        None
+    }
+
+    /// A short human-readable description of an operation, e.g. `get("k") -> "abc"`.
+    fn describe(&self, input: &Self::Input, output: &Self::Output) -> String;
+}
+
+/// One operation of a concurrent history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operation<I, O> {
+    /// The client (process) that issued the operation.
+    pub client: u64,
+    pub input: I,
+    /// The observed output; for an operation that never returned, the model's "unknown" value.
+    pub output: O,
+    /// Virtual time of the call.
+    pub call: u64,
+    /// Virtual time of the return; `None` if it never returned (outcome unknown). A return time
+    /// earlier than the call is treated as equal to the call.
+    pub ret: Option<u64>,
+}
+
+/// The outcome of a check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Verdict {
+    Linearizable,
+    NotLinearizable,
+    /// The budget ran out before the search could decide.
+    Unknown,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Verdict::Linearizable => "linearizable",
+            Verdict::NotLinearizable => "not linearizable",
+            Verdict::Unknown => "unknown",
+        })
+    }
+}
+
+/// How long the search may run. Deterministic limits only count search steps; a wall-clock limit
+/// is the caller's business, through `should_stop` (polled every [`Budget::POLL_INTERVAL`] steps).
+pub struct Budget<'a> {
+    should_stop: Option<&'a mut dyn FnMut() -> bool>,
+    max_steps: Option<u64>,
+    steps: u64,
+    stopped: bool,
+}
+
+impl<'a> Budget<'a> {
+    /// How many search steps pass between two polls of `should_stop`.
+    pub const POLL_INTERVAL: u64 = 1024;
+
+    /// No limit at all: the search runs until it decides (may take exponential time).
+    pub fn unlimited() -> Self {
+        Budget {
+            should_stop: None,
+            max_steps: None,
+            steps: 0,
+            stopped: false,
+        }
+    }
+
+    /// Stops when `should_stop` returns true (polled every [`Budget::POLL_INTERVAL`] steps).
+    pub fn with_stop(should_stop: &'a mut dyn FnMut() -> bool) -> Self {
+        Budget {
+            should_stop: Some(should_stop),
+            ..Budget::unlimited()
+        }
+    }
+
+    /// Additionally stops after `max_steps` search steps in total (over all partitions).
+    pub fn max_steps(mut self, max_steps: u64) -> Self {
+        self.max_steps = Some(max_steps);
+        self
+    }
+
+    /// Search steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Whether the budget ran out.
+    pub fn exhausted(&self) -> bool {
+        self.stopped
+    }
+
+    /// Counts one step; true if the search must stop now.
+    #[inline]
+    pub(crate) fn tick(&mut self) -> bool {
+        if self.stopped {
+            return true;
+        }
+        self.steps += 1;
+        if self.max_steps.is_some_and(|m| self.steps > m) {
+            self.stopped = true;
+        } else if self.steps.is_multiple_of(Self::POLL_INTERVAL) {
+            if let Some(stop) = self.should_stop.as_mut() {
+                self.stopped = stop();
+            }
+        }
+        self.stopped
+    }
+}
+
+/// Options for [`check_with`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CheckOptions {
+    /// Keep checking the remaining partitions after one was found not linearizable (to report
+    /// every failing key). By default the check stops at the first failure.
+    pub check_all_partitions: bool,
+}
+
+/// Checks `history` against `model` with no limit on the search (see [`check_with`]).
+pub fn check<M: Model>(model: &M, history: &[Operation<M::Input, M::Output>]) -> Report {
+    check_with(
+        model,
+        history,
+        &mut Budget::unlimited(),
+        CheckOptions::default(),
+    )
+}
+
+/// Checks `history` against `model` within `budget`.
+///
+/// Partitions are checked in order of their first operation. The verdict is
+/// `NotLinearizable` if some partition is not linearizable, else `Unknown` if some partition
+/// could not be decided, else `Linearizable`.
+pub fn check_with<M: Model>(
+    model: &M,
+    history: &[Operation<M::Input, M::Output>],
+    budget: &mut Budget<'_>,
+    options: CheckOptions,
+) -> Report {
+    let partitions = partition(model, history);
+    let mut report = Report {
+        verdict: Verdict::Linearizable,
+        operations: history.len(),
+        partitions: partitions.len(),
+        steps: 0,
+        summaries: Vec::with_capacity(partitions.len()),
+        failures: Vec::new(),
+    };
+    let mut any_unknown = false;
+    let mut any_failed = false;
+    for (key, indices) in &partitions {
+        let ops: Vec<&Operation<M::Input, M::Output>> =
+            indices.iter().map(|&i| &history[i]).collect();
+        let skip = budget.exhausted() || (any_failed && !options.check_all_partitions);
+        let steps_before = budget.steps();
+        let outcome = if skip {
+            search::Outcome::Unknown
+        } else {
+            search::search(model, &ops, budget)
+        };
+        let steps = budget.steps() - steps_before;
+        let (verdict, order) = match outcome {
+            search::Outcome::Linearizable(order) => (Verdict::Linearizable, order),
+            search::Outcome::NotLinearizable(prefix) => {
+                report.failures.push(report::failure_report(
+                    model,
+                    key.clone(),
+                    indices,
+                    &ops,
+                    &prefix,
+                    steps,
+                ));
+                (Verdict::NotLinearizable, Vec::new())
+            }
+            search::Outcome::Unknown => (Verdict::Unknown, Vec::new()),
+        };
+        any_failed |= verdict == Verdict::NotLinearizable;
+        any_unknown |= verdict == Verdict::Unknown;
+        report.summaries.push(PartitionSummary {
+            key: key.clone(),
+            operations: indices.len(),
+            verdict,
+            steps,
+            linearization: order.iter().map(|&p| indices[p]).collect(),
+        });
+    }
+    report.steps = budget.steps();
+    report.verdict = if any_failed {
+        Verdict::NotLinearizable
+    } else if any_unknown {
+        Verdict::Unknown
+    } else {
+        Verdict::Linearizable
+    };
+    report
+}
+
+/// Groups operation indices by partition key, in order of first appearance.
+fn partition<M: Model>(
+    model: &M,
+    history: &[Operation<M::Input, M::Output>],
+) -> Vec<(Option<String>, Vec<usize>)> {
+    let mut groups: IndexMap<String, Vec<usize>> = IndexMap::new();
+    for (i, op) in history.iter().enumerate() {
+        match model.partition_key(&op.input) {
+            Some(key) => groups.entry(key).or_default().push(i),
+            None => return vec![(None, (0..history.len()).collect())],
+        }
+    }
+    groups.into_iter().map(|(k, v)| (Some(k), v)).collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,219 @@
+//! Just-in-time linearization search (Wing & Gong, with Lowe's memoization of
+//! `(linearized set, model state)` configurations) over one partition of a history.
+//!
+//! The history is turned into a list of call and return events sorted by time. The search walks
+//! that list from the front: at a call event it tries to linearize the operation right now (apply
+//! it to the model); if the model accepts and the resulting configuration was never seen before,
+//! both events of the operation are lifted out of the list and the walk restarts from the front.
+//! Reaching a return event whose operation is still unlinearized means that the choices made so
+//! far cannot be extended, so the most recent choice is undone (its events are put back) and the
+//! walk resumes just after it. Operations that never returned have no return event, so they never
+//! force a backtrack: they may be linearized at any point after their call, or left out.
+
+use super::bitset::{Bitset, BuildMixHasher};
+use super::{Budget, Model, Operation};
+use indexmap::{Equivalent, IndexSet};
+
+const NONE: u32 = u32::MAX;
+const HEAD: u32 = 0;
+
+/// Result of searching one partition. Orders are indices into the partition's operation slice.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// A complete linearization: every completed operation, plus the pending ones it uses.
+    Linearizable(Vec<usize>),
+    /// No linearization exists; the longest linearizable prefix that was found.
+    NotLinearizable(Vec<usize>),
+    /// The budget ran out.
+    Unknown,
+}
+
+#[derive(Hash, PartialEq, Eq)]
+struct CacheKey<S> {
+    bits: Bitset,
+    state: S,
+}
+
+#[derive(Hash)]
+struct CacheRef<'a, S> {
+    bits: &'a Bitset,
+    state: &'a S,
+}
+
+impl<S: Eq> Equivalent<CacheKey<S>> for CacheRef<'_, S> {
+    fn equivalent(&self, key: &CacheKey<S>) -> bool {
+        *self.bits == key.bits && *self.state == key.state
+    }
+}
+
+/// The event list: entry 0 is the head sentinel, entries `1..` are events in time order.
+struct EventList {
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    /// Operation of each entry (unused for the head).
+    op: Vec<u32>,
+    /// Whether each entry is a call event.
+    is_call: Vec<bool>,
+    /// For each operation, the entry of its return event, or NONE if it never returned.
+    ret_entry: Vec<u32>,
+}
+
+impl EventList {
+    fn new<I, O>(ops: &[&Operation<I, O>]) -> Self {
+        // (time, kind, op): calls sort before returns at equal times, so operations that merely
+        // touch are treated as concurrent (the permissive reading).
+        let mut events: Vec<(u64, u8, u32)> = Vec::with_capacity(ops.len() * 2);
+        for (i, op) in ops.iter().enumerate() {
+            events.push((op.call, 0, i as u32));
+            if let Some(ret) = op.ret {
+                events.push((ret.max(op.call), 1, i as u32));
+            }
+        }
+        events.sort_unstable();
+        let n = events.len() + 1;
+        let mut list = EventList {
+            next: Vec::with_capacity(n),
+            prev: Vec::with_capacity(n),
+            op: Vec::with_capacity(n),
+            is_call: Vec::with_capacity(n),
+            ret_entry: vec![NONE; ops.len()],
+        };
+        list.next.push(if events.is_empty() { NONE } else { 1 });
+        list.prev.push(NONE);
+        list.op.push(NONE);
+        list.is_call.push(false);
+        for (k, &(_, kind, op)) in events.iter().enumerate() {
+            let entry = (k + 1) as u32;
+            list.prev.push(entry - 1);
+            list.next.push(if k + 1 == events.len() {
+                NONE
+            } else {
+                entry + 1
+            });
+            list.op.push(op);
+            list.is_call.push(kind == 0);
+            if kind == 1 {
+                list.ret_entry[op as usize] = entry;
+            }
+        }
+        list
+    }
+
+    #[inline]
+    fn unlink(&mut self, e: u32) {
+        let (p, n) = (self.prev[e as usize], self.next[e as usize]);
+        self.next[p as usize] = n;
+        if n != NONE {
+            self.prev[n as usize] = p;
+        }
+    }
+
+    #[inline]
+    fn relink(&mut self, e: u32) {
+        let (p, n) = (self.prev[e as usize], self.next[e as usize]);
+        self.next[p as usize] = e;
+        if n != NONE {
+            self.prev[n as usize] = e;
+        }
+    }
+
+    /// Removes a call entry and its return entry (if any) from the list.
+    #[inline]
+    fn lift(&mut self, call: u32) {
+        self.unlink(call);
+        let ret = self.ret_entry[self.op[call as usize] as usize];
+        if ret != NONE {
+            self.unlink(ret);
+        }
+    }
+
+    /// Exactly undoes the matching `lift` (lifts and unlifts are strictly nested).
+    #[inline]
+    fn unlift(&mut self, call: u32) {
+        let ret = self.ret_entry[self.op[call as usize] as usize];
+        if ret != NONE {
+            self.relink(ret);
+        }
+        self.relink(call);
+    }
+}
+
+/// Searches for a linearization of `ops` (one partition) against `model`.
+pub(crate) fn search<M: Model>(
+    model: &M,
+    ops: &[&Operation<M::Input, M::Output>],
+    budget: &mut Budget<'_>,
+) -> Outcome {
+    let completed = ops.iter().filter(|o| o.ret.is_some()).count();
+    if completed == 0 {
+        return Outcome::Linearizable(Vec::new());
+    }
+    let mut list = EventList::new(ops);
+    let mut cache: IndexSet<CacheKey<M::State>, BuildMixHasher> = IndexSet::default();
+    let mut bits = Bitset::new(ops.len());
+    let mut state = model.init();
+    // Each frame: the call entry that was lifted and the state before it was applied.
+    let mut stack: Vec<(u32, M::State)> = Vec::new();
+    let mut linearized_completed = 0usize;
+    let mut best: Vec<usize> = Vec::new();
+
+    let mut entry = list.next[HEAD as usize];
+    loop {
+        if budget.tick() {
+            return Outcome::Unknown;
+        }
+        let at_call = entry != NONE && list.is_call[entry as usize];
+        if at_call {
+            let i = list.op[entry as usize] as usize;
+            let op = ops[i];
+            if let Some(next_state) = model.step(&state, &op.input, &op.output) {
+                bits.set(i);
+                let seen = cache.contains(&CacheRef {
+                    bits: &bits,
+                    state: &next_state,
+                });
+                if !seen {
+                    cache.insert(CacheKey {
+                        bits: bits.clone(),
+                        state: next_state.clone(),
+                    });
+                    let before = std::mem::replace(&mut state, next_state);
+                    stack.push((entry, before));
+                    list.lift(entry);
+                    if op.ret.is_some() {
+                        linearized_completed += 1;
+                        if linearized_completed == completed {
+                            let order: Vec<usize> = stack
+                                .iter()
+                                .map(|&(e, _)| list.op[e as usize] as usize)
+                                .collect();
+                            return Outcome::Linearizable(order);
+                        }
+                    }
+                    if stack.len() > best.len() {
+                        best.clear();
+                        best.extend(stack.iter().map(|&(e, _)| list.op[e as usize] as usize));
+                    }
+                    entry = list.next[HEAD as usize];
+                    continue;
+                }
+                bits.clear(i);
+            }
+            entry = list.next[entry as usize];
+        } else {
+            // A return event of an unlinearized operation (or the end of the list, which is only
+            // reachable when just pending calls remain ahead): undo the latest choice.
+            let Some((call, before)) = stack.pop() else {
+                return Outcome::NotLinearizable(best);
+            };
+            let i = list.op[call as usize] as usize;
+            bits.clear(i);
+            state = before;
+            if ops[i].ret.is_some() {
+                linearized_completed -= 1;
+            }
+            list.unlift(call);
+            entry = list.next[call as usize];
+        }
+    }
+}
