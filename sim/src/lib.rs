@@ -1,1 +1,36 @@
 #![forbid(unsafe_code)]
+//! `sim`: a deterministic discrete-event simulation engine.
+//!
+//! One thread owns virtual time, seeded randomness and the event queue. Nodes are step-function
+//! state machines ([`Node`]) that see the world only through a [`Ctx`]. A [`Harness`] plays the
+//! test driver, [`Checker`]s watch invariants, and every run can be written as a JSON Lines
+//! trace ([`trace`]) and replayed ([`replay`]). The engine knows nothing of Raft.
+
+pub mod checker;
+pub mod engine;
+#[cfg(test)]
+mod engine_tests;
+pub mod example;
+pub mod faults;
+pub mod harness;
+pub mod linearizability;
+pub mod network;
+pub mod node;
+pub mod replay;
+pub mod rng;
+pub mod stats;
+pub mod trace;
+
+pub use checker::{Checker, Failure, Violation};
+pub use engine::{RunResult, Sim, SimConfig, World};
+pub use faults::{Fault, FaultProfile, ScheduledFault};
+pub use harness::{Harness, Idle};
+pub use network::{ms_to_us, NetworkConfig};
+pub use node::{Ctx, Durable, Message, Node, NodeId, Output, Payload, Time, TimerId};
+pub use stats::Stats;
+pub use trace::{NodeSpec, Record, Verdict};
+
+/// Formats virtual µs as seconds with millisecond precision, e.g. `12.345s`.
+pub fn fmt_time(t: Time) -> String {
+    format!("{}.{:03}s", t / 1_000_000, (t / 1000) % 1000)
+}

@@ -1,0 +1,69 @@
+//! Pluggable invariant checkers. They see every observation and fault and can stop the run.
+
+use crate::faults::Fault;
+use crate::node::{Node, NodeId, Time};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What a checker (or the harness) reports when a property does not hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The property, e.g. "election safety".
+    pub property: String,
+    /// The nodes involved.
+    pub nodes: Vec<NodeId>,
+    /// What exactly went wrong (terms, indices, values).
+    pub detail: String,
+}
+
+impl Failure {
+    /// A failure of `property` involving `nodes`.
+    pub fn new(property: impl Into<String>, nodes: Vec<NodeId>, detail: impl Into<String>) -> Self {
+        Failure {
+            property: property.into(),
+            nodes,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A failure pinned to where the run was when it was found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    #[serde(flatten)]
+    pub failure: Failure,
+    /// Virtual time in µs.
+    pub time: Time,
+    /// The number of the event (trace record) during which it was found.
+    pub event: u64,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} violated at {} (event {}), nodes {:?}: {}",
+            self.failure.property,
+            crate::fmt_time(self.time),
+            self.event,
+            self.failure.nodes,
+            self.failure.detail
+        )
+    }
+}
+
+/// An invariant checker. It must be deterministic: it sees the run in event order.
+pub trait Checker<N: Node> {
+    /// Short name for summaries.
+    fn name(&self) -> &'static str;
+    /// A node reported something.
+    fn on_observation(&mut self, now: Time, node: NodeId, obs: &N::Obs) -> Result<(), Failure>;
+    /// A fault was applied (crash, restart, partition...).
+    fn on_fault(&mut self, _now: Time, _fault: &Fault) -> Result<(), Failure> {
+        Ok(())
+    }
+    /// The run ended without an earlier violation.
+    fn finish(&mut self, _now: Time) -> Result<(), Failure> {
+        Ok(())
+    }
+}

@@ -1,0 +1,677 @@
+//! The scheduler: one thread, one event queue ordered by (virtual time, sequence number), the
+//! nodes, the network and the fault injector. [`Sim::run`] drives a run to its end.
+
+use crate::checker::{Checker, Failure, Violation};
+use crate::faults::Fault;
+use crate::harness::Harness;
+use crate::network::{draw_fate, Connectivity, DropCause, Fate, NetworkConfig};
+use crate::node::{Ctx, Durable, Message, Node, NodeId, Output, Time, TimerId};
+use crate::rng::{stream, Purpose};
+use crate::stats::Stats;
+use crate::trace::{NodeSpec, Record, StepInput, TraceSink, Verdict};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, VecDeque};
+
+/// Everything needed to set up a run, besides the nodes' own config.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub seed: u64,
+    pub nodes: Vec<NodeSpec>,
+    pub network: NetworkConfig,
+    /// The run stops at this virtual time.
+    pub deadline: Time,
+    /// Faults at fixed times (from the scenario's schedule and its drawn fault profile).
+    pub faults: Vec<(Time, Fault)>,
+}
+
+/// The result of one run.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    pub seed: u64,
+    pub verdict: Verdict,
+    pub violation: Option<Violation>,
+    pub end_time: Time,
+    pub stats: Stats,
+}
+
+enum Event<N: Node> {
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        id: u64,
+        msg: N::Msg,
+    },
+    Timer {
+        node: NodeId,
+        inc: u32,
+        id: TimerId,
+        tag: u64,
+    },
+    Wake {
+        tag: u64,
+    },
+    Fault(Fault),
+}
+
+struct Queued<N: Node> {
+    at: Time,
+    seq: u64,
+    event: Event<N>,
+}
+
+impl<N: Node> PartialEq for Queued<N> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl<N: Node> Eq for Queued<N> {}
+impl<N: Node> PartialOrd for Queued<N> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<N: Node> Ord for Queued<N> {
+    // BinaryHeap is a max-heap: reverse so the earliest (time, seq) pops first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+struct Slot<N: Node> {
+    node: Option<N>,
+    /// Bumped by every crash, so timers of a dead incarnation never fire in the next.
+    inc: u32,
+    durable: N::Durable,
+    rng: ChaCha8Rng,
+    next_timer: TimerId,
+    /// Timers set and not yet fired or cancelled (a handful per node).
+    live_timers: Vec<TimerId>,
+}
+
+enum StepIn<N: Node> {
+    Start,
+    Deliver { from: NodeId, id: u64, msg: N::Msg },
+    Timer { id: TimerId, tag: u64 },
+    Input(N::Input),
+}
+
+/// The simulated world as the harness sees it: nodes, network, clock and fault injection.
+pub struct World<N: Node> {
+    seed: u64,
+    now: Time,
+    deadline: Time,
+    event_no: u64,
+    seq: u64,
+    next_msg_id: u64,
+    node_config: N::Config,
+    specs: Vec<NodeSpec>,
+    slots: Vec<Slot<N>>,
+    queue: BinaryHeap<Queued<N>>,
+    network: NetworkConfig,
+    conn: Connectivity,
+    net_rng: ChaCha8Rng,
+    harness_rng: ChaCha8Rng,
+    outputs: Vec<Output<N>>,
+    pending: VecDeque<(NodeId, N::Obs)>,
+    faults_applied: Vec<Fault>,
+    stats: Stats,
+    trace: Option<TraceSink>,
+    failure: Option<Violation>,
+    stopped: bool,
+}
+
+impl<N: Node> World<N> {
+    fn new(cfg: SimConfig, node_config: N::Config) -> Self {
+        let n = cfg.nodes.len();
+        let mut world = World {
+            seed: cfg.seed,
+            now: 0,
+            deadline: cfg.deadline,
+            event_no: 0,
+            seq: 0,
+            next_msg_id: 0,
+            node_config,
+            slots: (0..n)
+                .map(|id| Slot {
+                    node: None,
+                    inc: 0,
+                    durable: N::Durable::default(),
+                    rng: stream(cfg.seed, Purpose::Node { id, incarnation: 0 }),
+                    next_timer: 0,
+                    live_timers: Vec::new(),
+                })
+                .collect(),
+            specs: cfg.nodes,
+            queue: BinaryHeap::new(),
+            network: cfg.network,
+            conn: Connectivity::new(n),
+            net_rng: stream(cfg.seed, Purpose::Network),
+            harness_rng: stream(cfg.seed, Purpose::Harness),
+            outputs: Vec::new(),
+            pending: VecDeque::new(),
+            faults_applied: Vec::new(),
+            stats: Stats::default(),
+            trace: None,
+            failure: None,
+            stopped: false,
+        };
+        for (at, fault) in cfg.faults {
+            world.push(at, Event::Fault(fault));
+        }
+        world
+    }
+
+    fn push(&mut self, at: Time, event: Event<N>) {
+        debug_assert!(at >= self.now, "events are never scheduled in the past");
+        self.seq += 1;
+        self.queue.push(Queued {
+            at,
+            seq: self.seq,
+            event,
+        });
+    }
+
+    fn next_event_no(&mut self) -> u64 {
+        self.event_no += 1;
+        self.stats.events += 1;
+        self.event_no
+    }
+
+    fn trace(&mut self, record: impl FnOnce() -> Record) {
+        if let Some(sink) = &mut self.trace {
+            sink.write(&record());
+        }
+    }
+
+    /// The run's seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+    /// Current virtual time (µs).
+    pub fn now(&self) -> Time {
+        self.now
+    }
+    /// When the run will stop.
+    pub fn deadline(&self) -> Time {
+        self.deadline
+    }
+    /// The number of the latest event.
+    pub fn event_no(&self) -> u64 {
+        self.event_no
+    }
+    /// The harness's own random stream.
+    pub fn rng(&mut self) -> &mut ChaCha8Rng {
+        &mut self.harness_rng
+    }
+    /// How many nodes (servers and clients) there are.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+    /// True if the run has no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+    /// Names and roles of the nodes.
+    pub fn specs(&self) -> &[NodeSpec] {
+        &self.specs
+    }
+    /// The node's current incarnation, or None if it is down.
+    pub fn node(&self, id: NodeId) -> Option<&N> {
+        self.slots[id].node.as_ref()
+    }
+    /// Is the node up?
+    pub fn is_up(&self, id: NodeId) -> bool {
+        self.slots[id].node.is_some()
+    }
+    /// The node's incarnation number (number of crashes so far).
+    pub fn incarnation(&self, id: NodeId) -> u32 {
+        self.slots[id].inc
+    }
+    /// The node's durable state.
+    pub fn durable(&self, id: NodeId) -> &N::Durable {
+        &self.slots[id].durable
+    }
+    /// Is the node cut off from everyone (6.824 disconnect)?
+    pub fn connected(&self, from: NodeId, to: NodeId) -> bool {
+        self.conn.connected(from, to)
+    }
+    /// The current network model.
+    pub fn network(&self) -> &NetworkConfig {
+        &self.network
+    }
+    /// Counters so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+    /// Faults applied so far, in order.
+    pub fn faults_applied(&self) -> &[Fault] {
+        &self.faults_applied
+    }
+    /// True once a check failed.
+    pub fn failed(&self) -> bool {
+        self.failure.is_some()
+    }
+
+    /// Ask for `Harness::on_wake(tag)` after `after` µs.
+    pub fn wake_after(&mut self, after: Time, tag: u64) {
+        self.push(self.now + after, Event::Wake { tag });
+    }
+    /// Stop the run after the current event (the verdict stays Ok unless a check failed).
+    pub fn stop(&mut self) {
+        self.stopped = true;
+    }
+    /// Fail the run: the harness found a property violated.
+    pub fn fail(&mut self, failure: Failure) {
+        if self.failure.is_none() {
+            self.failure = Some(Violation {
+                failure,
+                time: self.now,
+                event: self.event_no,
+            });
+        }
+    }
+    /// Leave a remark in the trace (what the driver did or checked).
+    pub fn note(&mut self, text: impl FnOnce() -> String) {
+        if self.trace.is_some() {
+            let n = self.next_event_no();
+            let t = self.now;
+            self.trace(|| Record::Note { n, t, text: text() });
+        }
+    }
+
+    /// Call a node synchronously (the 6.824 tester's `Start`, a client request). None if the
+    /// node is down.
+    pub fn input(&mut self, id: NodeId, input: N::Input) -> Option<N::Reply> {
+        if self.slots[id].node.is_none() {
+            return None;
+        }
+        self.step(id, StepIn::Input(input))
+    }
+
+    /// Apply a fault now. Crash drops the incarnation (its timers and volatile state); restart
+    /// builds a new one from the durable state and runs its start step.
+    pub fn apply_fault(&mut self, fault: Fault) {
+        let n = self.next_event_no();
+        self.stats.faults += 1;
+        let noop = match &fault {
+            Fault::Crash(id) => {
+                let slot = &mut self.slots[*id];
+                let up = slot.node.take().is_some();
+                if up {
+                    slot.inc += 1;
+                    slot.live_timers.clear();
+                    self.stats.crashes += 1;
+                }
+                !up
+            }
+            Fault::Restart(id) => self.slots[*id].node.is_some(),
+            Fault::Disconnect(id) => {
+                self.conn.set_isolated(*id, true);
+                false
+            }
+            Fault::Reconnect(id) => {
+                self.conn.set_isolated(*id, false);
+                false
+            }
+            Fault::Partition(groups) => {
+                self.conn.partition(groups);
+                false
+            }
+            Fault::Cut { from, to } => {
+                self.conn.cut(*from, *to);
+                false
+            }
+            Fault::Heal => {
+                self.conn.heal();
+                false
+            }
+            Fault::Network(cfg) => {
+                self.network = cfg.clone();
+                false
+            }
+        };
+        let t = self.now;
+        self.trace(|| Record::Fault {
+            n,
+            t,
+            fault: fault.clone(),
+            noop,
+        });
+        if let (Fault::Restart(id), false) = (&fault, noop) {
+            let id = *id;
+            self.stats.restarts += 1;
+            let slot = &mut self.slots[id];
+            slot.rng = stream(self.seed, Purpose::Node { id, incarnation: slot.inc });
+            slot.next_timer = 0;
+            self.step(id, StepIn::Start);
+        }
+        if !noop {
+            self.faults_applied.push(fault);
+        }
+    }
+
+    /// Run one step of node `id` and route its outputs.
+    fn step(&mut self, id: NodeId, input: StepIn<N>) -> Option<N::Reply> {
+        let n = self.next_event_no();
+        self.stats.steps += 1;
+        let now = self.now;
+        let tracing = self.trace.is_some();
+        let traced_input = tracing.then(|| step_input_value(&input));
+        let mut outputs = std::mem::take(&mut self.outputs);
+        debug_assert!(outputs.is_empty());
+        let slot = &mut self.slots[id];
+        let mut reply = None;
+        {
+            let mut ctx = Ctx {
+                now,
+                id,
+                rng: &mut slot.rng,
+                out: &mut outputs,
+                next_timer: &mut slot.next_timer,
+            };
+            match input {
+                StepIn::Start => {
+                    let node = N::start(&self.node_config, &mut ctx, &slot.durable);
+                    slot.node = Some(node);
+                }
+                StepIn::Deliver { from, msg, .. } => {
+                    let node = slot.node.as_mut().expect("delivery to a live node");
+                    node.on_message(&mut ctx, from, msg);
+                }
+                StepIn::Timer { id: timer, tag } => {
+                    let node = slot.node.as_mut().expect("timer of a live node");
+                    node.on_timer(&mut ctx, timer, tag);
+                }
+                StepIn::Input(input) => {
+                    let node = slot.node.as_mut().expect("input to a live node");
+                    reply = Some(node.on_input(&mut ctx, input));
+                }
+            }
+        }
+        let inc = slot.inc;
+        let mut traced_out = Vec::new();
+        for out in outputs.drain(..) {
+            if tracing {
+                traced_out.push(out.to_value());
+            }
+            match out {
+                Output::Send { to, msg } => {
+                    let (msg_id, lost, dup) = self.send(id, to, msg);
+                    if let Some(v) = traced_out.last_mut() {
+                        v["send"]["id"] = json!(msg_id);
+                        if let Some(cause) = lost {
+                            v["send"]["lost"] = json!(cause);
+                        }
+                        if dup {
+                            v["send"]["dup"] = json!(true);
+                        }
+                    }
+                }
+                Output::SetTimer { id: timer, at, tag } => {
+                    self.slots[id].live_timers.push(timer);
+                    self.push(
+                        at,
+                        Event::Timer {
+                            node: id,
+                            inc,
+                            id: timer,
+                            tag,
+                        },
+                    );
+                }
+                Output::CancelTimer { id: timer } => {
+                    self.slots[id].live_timers.retain(|t| *t != timer);
+                }
+                Output::Persist(write) => {
+                    self.slots[id].durable.apply(&write);
+                }
+                Output::Observe(obs) => {
+                    self.pending.push_back((id, obs));
+                }
+            }
+        }
+        self.outputs = outputs;
+        if let Some(input) = traced_input {
+            let reply_value = reply.as_ref().map(|r| json!(r));
+            self.trace(|| Record::Step {
+                n,
+                t: now,
+                node: id,
+                inc,
+                input,
+                out: traced_out,
+                reply: reply_value,
+            });
+        }
+        reply
+    }
+
+    /// Hand a message to the network: decide its fate now, queue its delivery.
+    fn send(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        msg: N::Msg,
+    ) -> (u64, Option<DropCause>, bool) {
+        assert!(to < self.slots.len(), "node {from} sent to unknown node {to}");
+        let id = self.next_msg_id;
+        self.next_msg_id += 1;
+        self.stats.messages_sent += 1;
+        self.stats.bytes_sent += msg.size_bytes() as u64;
+        let kind = msg.kind();
+        match self.stats.sent_by_kind.get_mut(kind) {
+            Some(c) => *c += 1,
+            None => {
+                self.stats.sent_by_kind.insert(kind.to_string(), 1);
+            }
+        }
+        if !self.conn.connected(from, to) {
+            self.stats.dropped_partition += 1;
+            return (id, Some(DropCause::Partition), false);
+        }
+        match draw_fate(&self.network, &mut self.net_rng, msg.is_reply()) {
+            Fate::Lost => {
+                self.stats.dropped_random += 1;
+                (id, Some(DropCause::Random), false)
+            }
+            Fate::Deliver { delay, duplicate } => {
+                if let Some(d2) = duplicate {
+                    self.stats.duplicated += 1;
+                    let copy = msg.clone();
+                    self.push(
+                        self.now + d2,
+                        Event::Deliver {
+                            from,
+                            to,
+                            id,
+                            msg: copy,
+                        },
+                    );
+                }
+                self.push(self.now + delay, Event::Deliver { from, to, id, msg });
+                (id, None, duplicate.is_some())
+            }
+        }
+    }
+
+    fn deliver(&mut self, from: NodeId, to: NodeId, id: u64, msg: N::Msg) {
+        let cause = if self.slots[to].node.is_none() {
+            Some(DropCause::Crashed)
+        } else if !self.conn.connected(from, to) {
+            Some(DropCause::Partition)
+        } else {
+            None
+        };
+        match cause {
+            None => {
+                self.stats.messages_delivered += 1;
+                self.step(to, StepIn::Deliver { from, id, msg });
+            }
+            Some(cause) => {
+                let n = self.next_event_no();
+                match cause {
+                    DropCause::Crashed => self.stats.dropped_crashed += 1,
+                    _ => self.stats.dropped_partition += 1,
+                }
+                let t = self.now;
+                self.trace(|| Record::Drop {
+                    n,
+                    t,
+                    from,
+                    to,
+                    id,
+                    cause,
+                    kind: msg.kind().to_string(),
+                });
+            }
+        }
+    }
+
+    fn fire_timer(&mut self, node: NodeId, inc: u32, id: TimerId, tag: u64) {
+        let slot = &mut self.slots[node];
+        if slot.inc != inc || slot.node.is_none() {
+            return;
+        }
+        let Some(pos) = slot.live_timers.iter().position(|t| *t == id) else {
+            return; // cancelled
+        };
+        slot.live_timers.swap_remove(pos);
+        self.stats.timers_fired += 1;
+        self.step(node, StepIn::Timer { id, tag });
+    }
+}
+
+fn step_input_value<N: Node>(input: &StepIn<N>) -> StepInput {
+    match input {
+        StepIn::Start => StepInput::Start,
+        StepIn::Deliver { from, id, msg } => StepInput::Deliver {
+            from: *from,
+            id: *id,
+            msg: json!(msg),
+        },
+        StepIn::Timer { id, tag } => StepInput::Timer { id: *id, tag: *tag },
+        StepIn::Input(i) => StepInput::Input { input: json!(i) },
+    }
+}
+
+/// One run: the world, its harness and its checkers.
+pub struct Sim<N: Node, H: Harness<N>> {
+    world: World<N>,
+    harness: H,
+    checkers: Vec<Box<dyn Checker<N>>>,
+}
+
+impl<N: Node, H: Harness<N>> Sim<N, H> {
+    /// Sets up a run; nothing happens until [`Sim::run`].
+    pub fn new(cfg: SimConfig, node_config: N::Config, harness: H) -> Self {
+        Sim {
+            world: World::new(cfg, node_config),
+            harness,
+            checkers: Vec::new(),
+        }
+    }
+    /// Add an invariant checker.
+    pub fn add_checker(&mut self, checker: Box<dyn Checker<N>>) {
+        self.checkers.push(checker);
+    }
+    /// Write a trace of the run to `sink`, starting with `header`.
+    pub fn set_trace(&mut self, mut sink: TraceSink, header: Record) {
+        sink.write(&header);
+        self.world.trace = Some(sink);
+    }
+    /// The world (for setup before the run).
+    pub fn world(&mut self) -> &mut World<N> {
+        &mut self.world
+    }
+    /// The harness, e.g. to read what it recorded after the run.
+    pub fn harness(&self) -> &H {
+        &self.harness
+    }
+
+    /// Deliver pending observations to checkers, then to the harness, until none are left.
+    fn drain_observations(&mut self) {
+        while let Some((node, obs)) = self.world.pending.pop_front() {
+            for checker in &mut self.checkers {
+                if let Err(f) = checker.on_observation(self.world.now, node, &obs) {
+                    self.world.fail(f);
+                }
+            }
+            self.harness.on_observation(&mut self.world, node, &obs);
+        }
+    }
+
+    /// Runs until the deadline, an empty queue, a stop or a violation. Returns the result and
+    /// the trace sink's outcome.
+    pub fn run(mut self) -> (RunResult, H, std::io::Result<()>) {
+        for id in 0..self.world.slots.len() {
+            self.world.step(id, StepIn::Start);
+        }
+        self.harness.start(&mut self.world);
+        self.drain_observations();
+        while self.world.failure.is_none() && !self.world.stopped {
+            let Some(next) = self.world.queue.pop() else {
+                break;
+            };
+            if next.at > self.world.deadline {
+                self.world.now = self.world.deadline;
+                break;
+            }
+            self.world.now = next.at;
+            match next.event {
+                Event::Deliver { from, to, id, msg } => self.world.deliver(from, to, id, msg),
+                Event::Timer { node, inc, id, tag } => self.world.fire_timer(node, inc, id, tag),
+                Event::Wake { tag } => self.harness.on_wake(&mut self.world, tag),
+                Event::Fault(fault) => {
+                    for checker in &mut self.checkers {
+                        if let Err(f) = checker.on_fault(self.world.now, &fault) {
+                            self.world.fail(f);
+                        }
+                    }
+                    self.world.apply_fault(fault);
+                }
+            }
+            self.drain_observations();
+        }
+        if self.world.failure.is_none() {
+            if let Err(f) = self.harness.finish(&mut self.world) {
+                self.world.fail(f);
+            }
+            self.drain_observations();
+        }
+        if self.world.failure.is_none() {
+            for checker in &mut self.checkers {
+                if let Err(f) = checker.finish(self.world.now) {
+                    self.world.fail(f);
+                    break;
+                }
+            }
+        }
+        let world = &mut self.world;
+        let result = RunResult {
+            seed: world.seed,
+            verdict: if world.failure.is_some() {
+                Verdict::Violation
+            } else {
+                Verdict::Ok
+            },
+            violation: world.failure.clone(),
+            end_time: world.now,
+            stats: world.stats.clone(),
+        };
+        let io = match world.trace.take() {
+            Some(mut sink) => {
+                sink.write(&Record::Result {
+                    verdict: result.verdict,
+                    violation: result.violation.clone(),
+                    end_time: result.end_time,
+                    stats: result.stats.clone(),
+                });
+                sink.finish()
+            }
+            None => Ok(()),
+        };
+        (result, self.harness, io)
+    }
+}

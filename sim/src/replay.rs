@@ -1,0 +1,181 @@
+//! Replay: re-execute the nodes of a recorded run against the trace's inputs and check that
+//! every output matches. The network, the faults and the harness are not re-run: the trace
+//! says what each node received, and the node must answer exactly as recorded.
+
+use crate::faults::Fault;
+use crate::node::{Ctx, Durable, Node, NodeId, Output, TimerId};
+use crate::rng::{stream, Purpose};
+use crate::trace::{Record, StepInput, Trace};
+use rand_chacha::ChaCha8Rng;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// The first place where a replayed node did not do what the trace says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Divergence {
+    /// Line of the trace file.
+    pub line: usize,
+    /// Event number of the record.
+    pub event: u64,
+    pub node: NodeId,
+    pub what: String,
+    /// What the trace recorded and what the replay produced (Null when not applicable).
+    pub expected: Value,
+    pub actual: Value,
+}
+
+/// What a successful replay covered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplaySummary {
+    pub steps: u64,
+    pub outputs: u64,
+}
+
+struct Slot<N: Node> {
+    node: Option<N>,
+    inc: u32,
+    durable: N::Durable,
+    rng: ChaCha8Rng,
+    next_timer: TimerId,
+}
+
+/// Replays every step of `trace` against fresh nodes built from `config`.
+pub fn replay<N: Node>(config: &N::Config, trace: &Trace) -> Result<ReplaySummary, Divergence> {
+    let (seed, _, _, specs) = trace.header();
+    let mut slots: Vec<Slot<N>> = (0..specs.len())
+        .map(|id| Slot {
+            node: None,
+            inc: 0,
+            durable: N::Durable::default(),
+            rng: stream(seed, Purpose::Node { id, incarnation: 0 }),
+            next_timer: 0,
+        })
+        .collect();
+    let mut summary = ReplaySummary {
+        steps: 0,
+        outputs: 0,
+    };
+    let mut outputs: Vec<Output<N>> = Vec::new();
+    for (line, record) in &trace.records {
+        let line = *line;
+        match record {
+            Record::Fault {
+                fault: Fault::Crash(id),
+                noop: false,
+                ..
+            } => {
+                let slot = slots.get_mut(*id).ok_or_else(|| bad_node(line, 0, *id))?;
+                slot.node = None;
+                slot.inc += 1;
+            }
+            Record::Step {
+                n,
+                t,
+                node: id,
+                inc,
+                input,
+                out,
+                reply,
+            } => {
+                let div = |what: String, expected: Value, actual: Value| Divergence {
+                    line,
+                    event: *n,
+                    node: *id,
+                    what,
+                    expected,
+                    actual,
+                };
+                let slot = slots.get_mut(*id).ok_or_else(|| bad_node(line, *n, *id))?;
+                if *inc != slot.inc {
+                    return Err(div(
+                        "incarnation differs".into(),
+                        Value::from(*inc),
+                        Value::from(slot.inc),
+                    ));
+                }
+                let mut actual_reply = None;
+                {
+                    let is_start = matches!(input, StepInput::Start);
+                    if is_start {
+                        slot.rng = stream(seed, Purpose::Node { id: *id, incarnation: slot.inc });
+                        slot.next_timer = 0;
+                    } else if slot.node.is_none() {
+                        return Err(div(
+                            "the trace gives input to a node that is down in the replay".into(),
+                            Value::Null,
+                            Value::Null,
+                        ));
+                    }
+                    let mut ctx = Ctx::detached(*t, *id, &mut slot.rng, &mut outputs, &mut slot.next_timer);
+                    match input {
+                        StepInput::Start => {
+                            slot.node = Some(N::start(config, &mut ctx, &slot.durable));
+                        }
+                        StepInput::Deliver { from, msg, .. } => {
+                            let msg = decode(msg).map_err(|e| div(e, msg.clone(), Value::Null))?;
+                            slot.node.as_mut().expect("checked").on_message(&mut ctx, *from, msg);
+                        }
+                        StepInput::Timer { id: timer, tag } => {
+                            slot.node.as_mut().expect("checked").on_timer(&mut ctx, *timer, *tag);
+                        }
+                        StepInput::Input { input } => {
+                            let inp = decode(input).map_err(|e| div(e, input.clone(), Value::Null))?;
+                            let r = slot.node.as_mut().expect("checked").on_input(&mut ctx, inp);
+                            actual_reply = Some(serde_json::json!(r));
+                        }
+                    }
+                }
+                let mut actual: Vec<Value> = Vec::with_capacity(outputs.len());
+                for (i, o) in outputs.drain(..).enumerate() {
+                    let mut v = o.to_value();
+                    // The message id and fate are the network's, not the node's: take them
+                    // from the record.
+                    if let (Some(send), Some(rec)) = (v.get_mut("send"), out.get(i).and_then(|r| r.get("send"))) {
+                        for key in ["id", "lost", "dup"] {
+                            if let Some(x) = rec.get(key) {
+                                send[key] = x.clone();
+                            }
+                        }
+                    }
+                    if let Output::Persist(w) = &o {
+                        slot.durable.apply(w);
+                    }
+                    actual.push(v);
+                }
+                if let Some(i) = (0..out.len().max(actual.len())).find(|&i| out.get(i) != actual.get(i)) {
+                    return Err(div(
+                        format!("output {i} differs ({} recorded, {} replayed)", out.len(), actual.len()),
+                        out.get(i).cloned().unwrap_or(Value::Null),
+                        actual.get(i).cloned().unwrap_or(Value::Null),
+                    ));
+                }
+                if reply != &actual_reply {
+                    return Err(div(
+                        "reply differs".into(),
+                        reply.clone().unwrap_or(Value::Null),
+                        actual_reply.unwrap_or(Value::Null),
+                    ));
+                }
+                summary.steps += 1;
+                summary.outputs += actual.len() as u64;
+            }
+            _ => {}
+        }
+    }
+    Ok(summary)
+}
+
+fn decode<T: DeserializeOwned>(v: &Value) -> Result<T, String> {
+    serde_json::from_value(v.clone()).map_err(|e| format!("cannot read payload: {e}"))
+}
+
+fn bad_node(line: usize, event: u64, node: NodeId) -> Divergence {
+    Divergence {
+        line,
+        event,
+        node,
+        what: format!("node {node} is not in the header"),
+        expected: Value::Null,
+        actual: Value::Null,
+    }
+}

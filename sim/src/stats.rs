@@ -1,0 +1,37 @@
+//! Counters of one run, for the summary, the trace's result line and fuzz reports.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// What happened in a run, in numbers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Events processed (node steps, faults, losses at delivery).
+    pub events: u64,
+    /// Node steps (deliveries, timer firings, inputs, starts).
+    pub steps: u64,
+    pub messages_sent: u64,
+    pub messages_delivered: u64,
+    /// Lost at random by the network model.
+    pub dropped_random: u64,
+    /// Lost to a partition, cut or disconnect.
+    pub dropped_partition: u64,
+    /// Lost because the destination was down.
+    pub dropped_crashed: u64,
+    pub duplicated: u64,
+    pub bytes_sent: u64,
+    pub timers_fired: u64,
+    /// Faults applied (crash, restart, partition, heal, network change...).
+    pub faults: u64,
+    pub crashes: u64,
+    pub restarts: u64,
+    /// Messages sent per message kind.
+    pub sent_by_kind: IndexMap<String, u64>,
+}
+
+impl Stats {
+    /// All losses.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_random + self.dropped_partition + self.dropped_crashed
+    }
+}
