@@ -1,2 +1,65 @@
 #![forbid(unsafe_code)]
-//! Raft as a pure state machine.
+//! Raft consensus (the extended Raft paper: Figure 2 plus Section 7 log
+//! compaction) as a pure, deterministic state machine.
+//!
+//! A [`Raft`] node knows nothing about clocks, threads, sockets or engines.
+//! Every input is a method call ([`Raft::handle_message`], [`Raft::tick`],
+//! [`Raft::start`], [`Raft::snapshot`]); every output is buffered in a
+//! [`Ready`] that the caller drains with [`Raft::take_ready`] after each call.
+//! Virtual time (`now`, microseconds) and randomness (`rng`) are passed in, so
+//! a run is a pure function of its inputs.
+//!
+//! Handling a `Ready`, in order:
+//! 1. apply every [`StorageOp`] to durable [`Storage`] (so the vote or log
+//!    entries a message vouches for are durable before the message leaves),
+//! 2. send the messages,
+//! 3. hand the [`Apply`]s to the service, in order,
+//! 4. optionally record the [`Event`]s.
+
+mod config;
+mod election;
+mod log;
+mod message;
+mod raft;
+mod ready;
+mod replication;
+mod snapshot;
+mod storage;
+#[cfg(test)]
+mod testing;
+
+pub use crate::config::Config;
+pub use crate::log::RaftLog;
+pub use crate::message::Message;
+pub use crate::raft::{Raft, Role};
+pub use crate::ready::{Apply, Event, Ready};
+pub use crate::storage::{Entry, Snapshot, Storage, StorageOp};
+
+/// Identifies a Raft peer; an index into the cluster's member list.
+pub type NodeId = usize;
+
+/// A state-machine command carried in log entries.
+pub trait Command:
+    Clone + std::fmt::Debug + PartialEq + serde::Serialize + serde::de::DeserializeOwned
+{
+    /// Approximate encoded size in bytes (for persisted-size and bytes-sent accounting).
+    fn size_bytes(&self) -> usize;
+}
+
+impl Command for u64 {
+    fn size_bytes(&self) -> usize {
+        8
+    }
+}
+
+impl Command for String {
+    fn size_bytes(&self) -> usize {
+        self.len()
+    }
+}
+
+impl Command for Vec<u8> {
+    fn size_bytes(&self) -> usize {
+        self.len()
+    }
+}

@@ -1,0 +1,82 @@
+//! Static configuration of one Raft node.
+
+use crate::NodeId;
+
+/// Static configuration of one node. Invariant: `peers` contains `id`, has no
+/// duplicates, and `election_timeout_min <= election_timeout_max`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// This node's id.
+    pub id: NodeId,
+    /// All members of the cluster, including `id`.
+    pub peers: Vec<NodeId>,
+    /// Lower bound (inclusive, µs) of the randomized election timeout.
+    pub election_timeout_min: u64,
+    /// Upper bound (exclusive, µs) of the randomized election timeout.
+    pub election_timeout_max: u64,
+    /// µs between heartbeats a leader sends to each follower.
+    pub heartbeat_interval: u64,
+    /// Cap on the number of entries carried by one AppendEntries.
+    pub max_entries_per_append: usize,
+}
+
+impl Config {
+    /// A configuration with the default timing: elections in
+    /// [300 ms, 600 ms), heartbeats every 100 ms, at most 512 entries per
+    /// AppendEntries.
+    pub fn new(id: NodeId, peers: Vec<NodeId>) -> Self {
+        Config {
+            id,
+            peers,
+            election_timeout_min: 300_000,
+            election_timeout_max: 600_000,
+            heartbeat_interval: 100_000,
+            max_entries_per_append: 512,
+        }
+    }
+
+    /// Number of votes (or replicas) that form a majority of `peers`.
+    pub fn quorum(&self) -> usize {
+        self.peers.len() / 2 + 1
+    }
+
+    /// Checks the invariants; panics with a description when one is broken.
+    pub(crate) fn validate(&self) {
+        assert!(
+            self.peers.contains(&self.id),
+            "config.peers must contain config.id"
+        );
+        let mut sorted = self.peers.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), self.peers.len(), "duplicate peer ids");
+        assert!(self.election_timeout_min <= self.election_timeout_max);
+        assert!(self.heartbeat_interval > 0, "heartbeat_interval must be > 0");
+        assert!(self.max_entries_per_append > 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_quorum() {
+        let c = Config::new(1, vec![0, 1, 2]);
+        assert_eq!(c.election_timeout_min, 300_000);
+        assert_eq!(c.election_timeout_max, 600_000);
+        assert_eq!(c.heartbeat_interval, 100_000);
+        assert_eq!(c.max_entries_per_append, 512);
+        assert_eq!(c.quorum(), 2);
+        assert_eq!(Config::new(0, vec![0]).quorum(), 1);
+        assert_eq!(Config::new(0, vec![0, 1, 2, 3]).quorum(), 3);
+        assert_eq!(Config::new(0, vec![0, 1, 2, 3, 4]).quorum(), 3);
+        c.validate();
+    }
+
+    #[test]
+    #[should_panic]
+    fn id_must_be_a_peer() {
+        Config::new(5, vec![0, 1, 2]).validate();
+    }
+}

@@ -1,0 +1,171 @@
+//! Messages exchanged between Raft peers.
+//!
+//! There is no RPC layer: a reply is just another message, so every reply
+//! carries enough to be handled when it arrives late, twice, or out of order.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Command, Entry, NodeId, Snapshot};
+
+/// Fixed per-message overhead charged by [`Message::size_bytes`].
+const HEADER_BYTES: usize = 24;
+
+/// A message between Raft peers (Figure 2 RPCs and their replies).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Message<C> {
+    /// Candidate asks for a vote.
+    RequestVote {
+        /// Candidate's term.
+        term: u64,
+        /// Candidate requesting the vote.
+        candidate_id: NodeId,
+        /// Index of the candidate's last log entry.
+        last_log_index: u64,
+        /// Term of the candidate's last log entry.
+        last_log_term: u64,
+    },
+    /// Answer to `RequestVote`.
+    RequestVoteReply {
+        /// Voter's current term (for the candidate to update itself).
+        term: u64,
+        /// True means the candidate received the vote for `term`.
+        vote_granted: bool,
+    },
+    /// Leader replicates entries (empty for a heartbeat) and announces its commit index.
+    AppendEntries {
+        /// Leader's term.
+        term: u64,
+        /// So followers can redirect clients.
+        leader_id: NodeId,
+        /// Index of the entry immediately preceding `entries`.
+        prev_log_index: u64,
+        /// Term of the entry at `prev_log_index`.
+        prev_log_term: u64,
+        /// Entries to store, contiguous from `prev_log_index + 1`.
+        entries: Vec<Entry<C>>,
+        /// Leader's commit index.
+        leader_commit: u64,
+    },
+    /// Answer to `AppendEntries`.
+    AppendEntriesReply {
+        /// Follower's current term.
+        term: u64,
+        /// True if the follower held an entry matching prev_log_index/prev_log_term.
+        success: bool,
+        /// On success: the follower's log is known to match the leader's through
+        /// this index (`prev_log_index + entries.len()`). 0 on failure.
+        match_index: u64,
+        /// On a log mismatch: the term of the follower's conflicting entry at
+        /// `prev_log_index`, or `None` if the follower's log is too short.
+        conflict_term: Option<u64>,
+        /// On a log mismatch: the first index the follower holds with
+        /// `conflict_term`, or its last index + 1 when its log is too short.
+        conflict_index: u64,
+    },
+    /// Leader sends its snapshot to a follower that lags behind its log.
+    InstallSnapshot {
+        /// Leader's term.
+        term: u64,
+        /// So followers can redirect clients.
+        leader_id: NodeId,
+        /// The whole snapshot (sent in one piece).
+        snapshot: Snapshot,
+    },
+    /// Answer to `InstallSnapshot`.
+    InstallSnapshotReply {
+        /// Follower's current term.
+        term: u64,
+        /// The snapshot index the reply refers to: the follower now holds
+        /// everything through it.
+        last_included_index: u64,
+    },
+}
+
+impl<C: Command> Message<C> {
+    /// The sender's term.
+    pub fn term(&self) -> u64 {
+        match self {
+            Message::RequestVote { term, .. }
+            | Message::RequestVoteReply { term, .. }
+            | Message::AppendEntries { term, .. }
+            | Message::AppendEntriesReply { term, .. }
+            | Message::InstallSnapshot { term, .. }
+            | Message::InstallSnapshotReply { term, .. } => *term,
+        }
+    }
+
+    /// True for replies (the network model may drop or delay replies separately).
+    pub fn is_reply(&self) -> bool {
+        matches!(
+            self,
+            Message::RequestVoteReply { .. }
+                | Message::AppendEntriesReply { .. }
+                | Message::InstallSnapshotReply { .. }
+        )
+    }
+
+    /// The variant name, for statistics and filters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::RequestVote { .. } => "RequestVote",
+            Message::RequestVoteReply { .. } => "RequestVoteReply",
+            Message::AppendEntries { .. } => "AppendEntries",
+            Message::AppendEntriesReply { .. } => "AppendEntriesReply",
+            Message::InstallSnapshot { .. } => "InstallSnapshot",
+            Message::InstallSnapshotReply { .. } => "InstallSnapshotReply",
+        }
+    }
+
+    /// Approximate encoded size in bytes, including commands and snapshot data.
+    pub fn size_bytes(&self) -> usize {
+        HEADER_BYTES
+            + match self {
+                Message::AppendEntries { entries, .. } => {
+                    entries.iter().map(Entry::size_bytes).sum::<usize>()
+                }
+                Message::InstallSnapshot { snapshot, .. } => 16 + snapshot.data.len(),
+                _ => 0,
+            }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accessors() {
+        let ae: Message<u64> = Message::AppendEntries {
+            term: 4,
+            leader_id: 1,
+            prev_log_index: 0,
+            prev_log_term: 0,
+            entries: vec![Entry {
+                index: 1,
+                term: 4,
+                command: 7,
+            }],
+            leader_commit: 0,
+        };
+        assert_eq!(ae.term(), 4);
+        assert!(!ae.is_reply());
+        assert_eq!(ae.kind(), "AppendEntries");
+        assert_eq!(ae.size_bytes(), HEADER_BYTES + 16 + 8);
+        let r: Message<u64> = Message::InstallSnapshotReply {
+            term: 2,
+            last_included_index: 5,
+        };
+        assert!(r.is_reply());
+        assert_eq!(r.kind(), "InstallSnapshotReply");
+        let s: Message<Vec<u8>> = Message::InstallSnapshot {
+            term: 1,
+            leader_id: 0,
+            snapshot: Snapshot {
+                last_included_index: 1,
+                last_included_term: 1,
+                data: vec![0; 100],
+            },
+        };
+        assert_eq!(s.size_bytes(), HEADER_BYTES + 116);
+    }
+}

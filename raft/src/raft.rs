@@ -1,0 +1,386 @@
+//! The Raft node: state from Figure 2, construction, dispatch, timers and
+//! the helpers shared by election, replication and snapshots.
+
+use std::collections::BTreeMap;
+
+use rand::Rng;
+use rand_core::RngCore;
+
+use crate::{Apply, Command, Config, Event, Message, NodeId, RaftLog, Ready, Storage, StorageOp};
+
+/// The role a node plays in its current term.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Role {
+    /// Passive: answers leaders and candidates.
+    Follower,
+    /// Running an election for `current_term`.
+    Candidate,
+    /// The (at most one) leader of `current_term`.
+    Leader,
+}
+
+/// Leader's view of one follower. Invariant: `match_index < next_index`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Progress {
+    /// Index of the next entry to send to the follower.
+    pub next_index: u64,
+    /// Highest index known to be replicated on the follower.
+    pub match_index: u64,
+    /// Time by which the next AppendEntries (heartbeat) must be sent.
+    pub heartbeat_due: u64,
+}
+
+/// One Raft node as a deterministic state machine. Feed it with
+/// [`handle_message`](Raft::handle_message), [`tick`](Raft::tick),
+/// [`start`](Raft::start) and [`snapshot`](Raft::snapshot); drain its outputs
+/// with [`take_ready`](Raft::take_ready).
+///
+/// Invariants: `last_applied <= commit_index <= last_index()`;
+/// `snapshot_index() <= last_applied`; `commit_index` and `last_applied` never
+/// decrease; at most one leader per term.
+#[derive(Debug)]
+pub struct Raft<C> {
+    pub(crate) config: Config,
+    // Persistent state (mirrored to Storage through StorageOps).
+    pub(crate) current_term: u64,
+    pub(crate) voted_for: Option<NodeId>,
+    pub(crate) log: RaftLog<C>,
+    // Volatile state.
+    pub(crate) role: Role,
+    pub(crate) leader_id: Option<NodeId>,
+    pub(crate) commit_index: u64,
+    pub(crate) last_applied: u64,
+    pub(crate) election_deadline: u64,
+    /// Votes received in the current election (candidate only).
+    pub(crate) votes: Vec<NodeId>,
+    /// Per-follower replication state (leader only).
+    pub(crate) progress: BTreeMap<NodeId, Progress>,
+    pub(crate) ready: Ready<C>,
+}
+
+impl<C: Command> Raft<C> {
+    /// A node starting fresh (`Storage::default()`) or restarting from durable
+    /// state. If the storage holds a snapshot, the first Ready contains
+    /// `Apply::Snapshot` for it so the service restores; `commit_index` and
+    /// `last_applied` start at the snapshot index.
+    pub fn new(config: Config, storage: &Storage<C>, now: u64, rng: &mut dyn RngCore) -> Self {
+        config.validate();
+        let log = RaftLog::restore(storage.snapshot.clone(), &storage.entries);
+        let snap_index = log.snapshot_index();
+        let mut raft = Raft {
+            config,
+            current_term: storage.current_term,
+            voted_for: storage.voted_for,
+            log,
+            role: Role::Follower,
+            leader_id: None,
+            commit_index: snap_index,
+            last_applied: snap_index,
+            election_deadline: 0,
+            votes: Vec::new(),
+            progress: BTreeMap::new(),
+            ready: Ready::default(),
+        };
+        if let Some(s) = raft.log.snapshot() {
+            let snapshot = s.clone();
+            raft.ready.applies.push(Apply::Snapshot { snapshot });
+        }
+        raft.reset_election_timer(now, rng);
+        raft
+    }
+
+    /// Deliver a message from peer `from`. Messages from unknown peers or from
+    /// this node itself are ignored.
+    pub fn handle_message(&mut self, now: u64, rng: &mut dyn RngCore, from: NodeId, msg: Message<C>) {
+        if from == self.config.id || !self.config.peers.contains(&from) {
+            return;
+        }
+        if msg.term() > self.current_term {
+            // Any newer term makes us a follower of that term (leader unknown yet).
+            self.become_follower(now, rng, msg.term(), None);
+        }
+        match msg {
+            Message::RequestVote {
+                term,
+                candidate_id,
+                last_log_index,
+                last_log_term,
+            } => {
+                if candidate_id == from {
+                    self.handle_request_vote(now, rng, from, term, last_log_index, last_log_term);
+                }
+            }
+            Message::RequestVoteReply { term, vote_granted } => {
+                self.handle_request_vote_reply(now, from, term, vote_granted)
+            }
+            Message::AppendEntries {
+                term,
+                leader_id,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            } => {
+                if leader_id == from {
+                    self.handle_append_entries(
+                        now,
+                        rng,
+                        from,
+                        term,
+                        prev_log_index,
+                        prev_log_term,
+                        entries,
+                        leader_commit,
+                    );
+                }
+            }
+            Message::AppendEntriesReply {
+                term,
+                success,
+                match_index,
+                conflict_term,
+                conflict_index,
+            } => self.handle_append_entries_reply(
+                now,
+                from,
+                term,
+                success,
+                match_index,
+                conflict_term,
+                conflict_index,
+            ),
+            Message::InstallSnapshot {
+                term,
+                leader_id,
+                snapshot,
+            } => {
+                if leader_id == from {
+                    self.handle_install_snapshot(now, rng, from, term, snapshot);
+                }
+            }
+            Message::InstallSnapshotReply {
+                term,
+                last_included_index,
+            } => self.handle_install_snapshot_reply(now, from, term, last_included_index),
+        }
+        self.check_invariants();
+    }
+
+    /// Called when `now >= next_deadline()` (calling it early is harmless):
+    /// starts an election on timeout, or sends due heartbeats as leader.
+    pub fn tick(&mut self, now: u64, rng: &mut dyn RngCore) {
+        match self.role {
+            Role::Leader => {
+                let due: Vec<NodeId> = self
+                    .progress
+                    .iter()
+                    .filter(|(_, p)| p.heartbeat_due <= now)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for peer in due {
+                    self.send_append(now, peer);
+                }
+            }
+            Role::Follower | Role::Candidate => {
+                if now >= self.election_deadline {
+                    self.campaign(now, rng);
+                }
+            }
+        }
+        self.check_invariants();
+    }
+
+    /// The earliest virtual time at which `tick()` must be called next
+    /// (`u64::MAX` for the leader of a single-node cluster: nothing to do).
+    pub fn next_deadline(&self) -> u64 {
+        match self.role {
+            Role::Leader => self
+                .progress
+                .values()
+                .map(|p| p.heartbeat_due)
+                .min()
+                .unwrap_or(u64::MAX),
+            Role::Follower | Role::Candidate => self.election_deadline,
+        }
+    }
+
+    /// Drain everything produced since the last call.
+    pub fn take_ready(&mut self) -> Ready<C> {
+        std::mem::take(&mut self.ready)
+    }
+
+    /// True if `take_ready()` would return something.
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    // ----- accessors -----
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.config.id
+    }
+    /// The configuration the node was built with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    /// Latest term seen.
+    pub fn current_term(&self) -> u64 {
+        self.current_term
+    }
+    /// Vote cast in `current_term`.
+    pub fn voted_for(&self) -> Option<NodeId> {
+        self.voted_for
+    }
+    /// Current role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    /// True if this node is the leader of `current_term`.
+    pub fn is_leader(&self) -> bool {
+        self.role == Role::Leader
+    }
+    /// The leader of `current_term`, if known.
+    pub fn leader_hint(&self) -> Option<NodeId> {
+        self.leader_id
+    }
+    /// Highest index known to be committed.
+    pub fn commit_index(&self) -> u64 {
+        self.commit_index
+    }
+    /// Highest index handed to the service.
+    pub fn last_applied(&self) -> u64 {
+        self.last_applied
+    }
+    /// First entry index after the snapshot.
+    pub fn first_index(&self) -> u64 {
+        self.log.first_index()
+    }
+    /// Index of the last log entry (or the snapshot index).
+    pub fn last_index(&self) -> u64 {
+        self.log.last_index()
+    }
+    /// Term of the last log entry (or the snapshot term).
+    pub fn last_term(&self) -> u64 {
+        self.log.last_term()
+    }
+    /// Term of the entry at `index`, if known (the snapshot index included).
+    pub fn term_at(&self, index: u64) -> Option<u64> {
+        self.log.term_at(index)
+    }
+    /// The entry at `index`, if still in the log.
+    pub fn entry(&self, index: u64) -> Option<&crate::Entry<C>> {
+        self.log.entry(index)
+    }
+    /// Index of the last entry covered by the snapshot (0 without one).
+    pub fn snapshot_index(&self) -> u64 {
+        self.log.snapshot_index()
+    }
+    /// The in-memory log.
+    pub fn log(&self) -> &RaftLog<C> {
+        &self.log
+    }
+    /// Leader only: `next_index` for `peer`.
+    pub fn next_index(&self, peer: NodeId) -> Option<u64> {
+        self.progress.get(&peer).map(|p| p.next_index)
+    }
+    /// Leader only: `match_index` for `peer`.
+    pub fn match_index(&self, peer: NodeId) -> Option<u64> {
+        self.progress.get(&peer).map(|p| p.match_index)
+    }
+
+    // ----- shared helpers -----
+
+    /// Every member except this node, in id order of `config.peers`.
+    pub(crate) fn others(&self) -> Vec<NodeId> {
+        let me = self.config.id;
+        self.config.peers.iter().copied().filter(|p| *p != me).collect()
+    }
+
+    pub(crate) fn send(&mut self, to: NodeId, msg: Message<C>) {
+        self.ready.messages.push((to, msg));
+    }
+
+    /// Queue the durable write of `current_term` and `voted_for`.
+    pub(crate) fn persist_hard_state(&mut self) {
+        self.ready.storage.push(StorageOp::HardState {
+            current_term: self.current_term,
+            voted_for: self.voted_for,
+        });
+    }
+
+    /// Draw a fresh election timeout in [min, max) from `rng`.
+    pub(crate) fn reset_election_timer(&mut self, now: u64, rng: &mut dyn RngCore) {
+        let (lo, hi) = (self.config.election_timeout_min, self.config.election_timeout_max);
+        let timeout = if hi > lo { rng.random_range(lo..hi) } else { lo };
+        self.election_deadline = now.saturating_add(timeout);
+    }
+
+    /// Adopt `term` (if newer, forgetting the vote) and become a follower of
+    /// `leader` (if given). The election timer restarts when leaving the
+    /// leader or candidate role.
+    pub(crate) fn become_follower(
+        &mut self,
+        now: u64,
+        rng: &mut dyn RngCore,
+        term: u64,
+        leader: Option<NodeId>,
+    ) {
+        debug_assert!(term >= self.current_term);
+        if term > self.current_term {
+            self.current_term = term;
+            self.voted_for = None;
+            self.leader_id = None;
+            self.persist_hard_state();
+        }
+        if leader.is_some() {
+            self.leader_id = leader;
+        }
+        if self.role != Role::Follower {
+            self.role = Role::Follower;
+            self.votes.clear();
+            self.progress.clear();
+            self.reset_election_timer(now, rng);
+            self.ready.events.push(Event::BecameFollower { term });
+        }
+    }
+
+    /// Raise `commit_index` to `index` (never lowers it) and apply.
+    pub(crate) fn commit_to(&mut self, index: u64) {
+        if index <= self.commit_index {
+            return;
+        }
+        debug_assert!(index <= self.log.last_index(), "commit beyond the log");
+        self.commit_index = index;
+        self.ready.events.push(Event::CommitAdvanced { commit_index: index });
+        self.apply_committed();
+    }
+
+    /// Hand committed but unapplied entries to the service, in order.
+    pub(crate) fn apply_committed(&mut self) {
+        while self.last_applied < self.commit_index {
+            let index = self.last_applied + 1;
+            let entry = self
+                .log
+                .entry(index)
+                .expect("committed, unapplied entry must be in the log");
+            self.ready.applies.push(Apply::Command {
+                index,
+                term: entry.term,
+                command: entry.command.clone(),
+            });
+            self.last_applied = index;
+        }
+    }
+
+    pub(crate) fn check_invariants(&self) {
+        debug_assert!(self.last_applied <= self.commit_index);
+        debug_assert!(self.commit_index <= self.log.last_index());
+        debug_assert!(self.log.snapshot_index() <= self.last_applied);
+        debug_assert!(self.role == Role::Leader || self.progress.is_empty());
+        debug_assert!(self
+            .progress
+            .values()
+            .all(|p| p.match_index < p.next_index && p.next_index <= self.log.last_index() + 1));
+    }
+}

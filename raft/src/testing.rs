@@ -1,0 +1,306 @@
+//! Test-only cluster harness: N `Raft<u64>` nodes, virtual time, a seeded
+//! ChaCha rng, and a lossy/reordering/duplicating network. It checks safety
+//! on every step: applies in order without gaps or repeats, agreement of
+//! applied commands across nodes, at most one leader per term, and durable
+//! storage mirroring the in-memory state.
+
+use std::collections::BTreeMap;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::{Apply, Config, Event, Message, NodeId, Raft, Storage};
+
+/// Configuration of node `id` in a cluster of `n` nodes `0..n`.
+pub(crate) fn cfg(id: NodeId, n: usize) -> Config {
+    Config::new(id, (0..n).collect())
+}
+
+/// The mock service on one node: the index it has applied through and a
+/// running hash of the commands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Service {
+    pub applied: u64,
+    pub hash: u64,
+}
+
+impl Service {
+    fn encode(&self) -> Vec<u8> {
+        let mut v = self.applied.to_le_bytes().to_vec();
+        v.extend_from_slice(&self.hash.to_le_bytes());
+        v
+    }
+    fn decode(data: &[u8]) -> Self {
+        Service {
+            applied: u64::from_le_bytes(data[..8].try_into().unwrap()),
+            hash: u64::from_le_bytes(data[8..16].try_into().unwrap()),
+        }
+    }
+}
+
+pub(crate) struct Cluster {
+    pub nodes: Vec<Raft<u64>>,
+    pub storages: Vec<Storage<u64>>,
+    pub services: Vec<Service>,
+    pub now: u64,
+    pub rng: ChaCha8Rng,
+    queue: BTreeMap<(u64, u64), (NodeId, NodeId, Message<u64>)>,
+    seq: u64,
+    pub up: Vec<bool>,
+    /// Nodes talk only within the same group.
+    pub group: Vec<u32>,
+    pub drop_rate: f64,
+    pub dup_rate: f64,
+    pub min_delay: u64,
+    pub max_delay: u64,
+    /// If set, each service snapshots whenever its applied index is a multiple.
+    pub snapshot_every: Option<u64>,
+    /// Service hash after each committed index, first seen on any node.
+    pub committed: BTreeMap<u64, (u64, u64)>,
+    pub leaders_by_term: BTreeMap<u64, NodeId>,
+    pub sent: BTreeMap<&'static str, usize>,
+}
+
+impl Cluster {
+    pub fn new(n: usize, seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let storages = vec![Storage::default(); n];
+        let nodes = (0..n)
+            .map(|i| Raft::new(cfg(i, n), &storages[i], 0, &mut rng))
+            .collect();
+        let mut c = Cluster {
+            nodes,
+            storages,
+            services: vec![Service::default(); n],
+            now: 0,
+            rng,
+            queue: BTreeMap::new(),
+            seq: 0,
+            up: vec![true; n],
+            group: vec![0; n],
+            drop_rate: 0.0,
+            dup_rate: 0.0,
+            min_delay: 1_000,
+            max_delay: 5_000,
+            snapshot_every: None,
+            committed: BTreeMap::new(),
+            leaders_by_term: BTreeMap::new(),
+            sent: BTreeMap::new(),
+        };
+        for i in 0..n {
+            c.process(i);
+        }
+        c
+    }
+
+    pub fn total_sent(&self) -> usize {
+        self.sent.values().sum()
+    }
+
+    /// Requests only (replies excluded), like counting RPCs.
+    pub fn rpcs_sent(&self) -> usize {
+        self.sent
+            .iter()
+            .filter(|(k, _)| !k.ends_with("Reply"))
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    fn linked(&self, a: NodeId, b: NodeId) -> bool {
+        self.up[a] && self.up[b] && self.group[a] == self.group[b]
+    }
+
+    /// Drain node `i`'s Ready (repeatedly, since the service may snapshot).
+    pub fn process(&mut self, i: NodeId) {
+        while self.nodes[i].has_ready() {
+            let rd = self.nodes[i].take_ready();
+            for op in &rd.storage {
+                self.storages[i].apply(op);
+            }
+            for (to, msg) in rd.messages {
+                *self.sent.entry(msg.kind()).or_default() += 1;
+                self.enqueue(i, to, msg);
+            }
+            for a in rd.applies {
+                self.apply(i, a);
+            }
+            for e in rd.events {
+                if let Event::BecameLeader { term } = e {
+                    let prev = self.leaders_by_term.insert(term, i);
+                    assert!(prev.is_none(), "two leaders in term {term}");
+                }
+            }
+        }
+        self.check_storage(i);
+    }
+
+    fn enqueue(&mut self, from: NodeId, to: NodeId, msg: Message<u64>) {
+        if !self.linked(from, to) || self.rng.random_bool(self.drop_rate) {
+            return;
+        }
+        let copies = if self.rng.random_bool(self.dup_rate) { 2 } else { 1 };
+        for _ in 0..copies {
+            let delay = self.rng.random_range(self.min_delay..=self.max_delay);
+            self.seq += 1;
+            self.queue
+                .insert((self.now + delay, self.seq), (from, to, msg.clone()));
+        }
+    }
+
+    fn apply(&mut self, i: NodeId, a: Apply<u64>) {
+        let svc = &mut self.services[i];
+        match a {
+            Apply::Command { index, command, .. } => {
+                assert_eq!(index, svc.applied + 1, "node {i}: gap or repeat in applies");
+                svc.applied = index;
+                svc.hash = svc.hash.wrapping_mul(1_000_003).wrapping_add(command);
+            }
+            Apply::Snapshot { snapshot } => {
+                let s = Service::decode(&snapshot.data);
+                assert_eq!(s.applied, snapshot.last_included_index);
+                assert!(
+                    s.applied > svc.applied,
+                    "node {i}: snapshot moves applies backwards"
+                );
+                *svc = s;
+            }
+        }
+        let svc = *svc;
+        let seen = *self.committed.entry(svc.applied).or_insert((svc.hash, 0));
+        assert_eq!(seen.0, svc.hash, "node {i}: state diverged at {}", svc.applied);
+        if let Some(k) = self.snapshot_every {
+            if svc.applied % k == 0 {
+                self.nodes[i].snapshot(svc.applied, svc.encode());
+            }
+        }
+    }
+
+    /// Durable state equals the node's in-memory persistent state.
+    pub fn check_storage(&self, i: NodeId) {
+        let (n, s) = (&self.nodes[i], &self.storages[i]);
+        assert_eq!(s.current_term, n.current_term());
+        assert_eq!(s.voted_for, n.voted_for());
+        assert_eq!(s.snapshot.as_ref(), n.log().snapshot());
+        assert!(s.entries.iter().eq(n.log().iter()), "node {i}: storage log differs");
+    }
+
+    /// Process the next event no later than `until`; false if none.
+    pub fn step(&mut self, until: u64) -> bool {
+        let next_msg = self.queue.keys().next().map(|k| k.0);
+        let next_tick = (0..self.nodes.len())
+            .filter(|i| self.up[*i])
+            .map(|i| self.nodes[i].next_deadline())
+            .min();
+        let t = match (next_msg, next_tick) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b).unwrap_or(u64::MAX),
+        };
+        if t > until {
+            self.now = until;
+            return false;
+        }
+        self.now = self.now.max(t);
+        if next_msg == Some(t) {
+            let (_, (from, to, msg)) = self.queue.pop_first().unwrap();
+            if self.linked(from, to) {
+                let now = self.now;
+                self.nodes[to].handle_message(now, &mut self.rng, from, msg);
+                self.process(to);
+            }
+        } else {
+            for i in 0..self.nodes.len() {
+                if self.up[i] && self.nodes[i].next_deadline() <= self.now {
+                    let now = self.now;
+                    self.nodes[i].tick(now, &mut self.rng);
+                    self.process(i);
+                }
+            }
+        }
+        true
+    }
+
+    pub fn run_for(&mut self, duration: u64) {
+        let until = self.now + duration;
+        while self.step(until) {}
+    }
+
+    /// Run until `pred` holds or `duration` passes; returns whether it held.
+    pub fn run_until(&mut self, duration: u64, pred: impl Fn(&Cluster) -> bool) -> bool {
+        let until = self.now + duration;
+        loop {
+            if pred(self) {
+                return true;
+            }
+            if !self.step(until) {
+                return pred(self);
+            }
+        }
+    }
+
+    pub fn leaders(&self) -> Vec<NodeId> {
+        (0..self.nodes.len())
+            .filter(|i| self.up[*i] && self.nodes[*i].is_leader())
+            .collect()
+    }
+
+    pub fn start(&mut self, i: NodeId, cmd: u64) -> Option<(u64, u64)> {
+        let now = self.now;
+        let r = self.nodes[i].start(now, &mut self.rng, cmd);
+        self.process(i);
+        r
+    }
+
+    /// Like the lab's `one()`: submit via whichever node leads, until `cmd`
+    /// is applied at its index on at least `expected` nodes. Returns the index.
+    pub fn one(&mut self, cmd: u64, expected: usize) -> u64 {
+        let deadline = self.now + 10_000_000;
+        while self.now < deadline {
+            for i in 0..self.nodes.len() {
+                if !self.up[i] {
+                    continue;
+                }
+                if let Some((index, _)) = self.start(i, cmd) {
+                    let ok = self.run_until(2_000_000, |c| {
+                        let n = (0..c.nodes.len())
+                            .filter(|j| {
+                                c.nodes[*j].last_applied() >= index
+                                    && c.nodes[*j].term_at(index).is_none_or(|_| {
+                                        c.nodes[*j].entry(index).is_none_or(|e| e.command == cmd)
+                                    })
+                            })
+                            .count();
+                        n >= expected
+                    });
+                    if ok && self.committed_cmd(index) == Some(cmd) {
+                        return index;
+                    }
+                    break;
+                }
+            }
+            self.run_for(50_000);
+        }
+        panic!("one({cmd}) failed to reach agreement");
+    }
+
+    /// The command committed at `index`, as seen in any node's log.
+    pub fn committed_cmd(&self, index: u64) -> Option<u64> {
+        self.nodes
+            .iter()
+            .filter(|n| n.commit_index() >= index)
+            .find_map(|n| n.entry(index).map(|e| e.command))
+    }
+
+    pub fn crash(&mut self, i: NodeId) {
+        self.up[i] = false;
+    }
+
+    /// Restart node `i` from its durable storage; its service starts empty.
+    pub fn restart(&mut self, i: NodeId) {
+        let n = self.nodes.len();
+        let now = self.now;
+        self.nodes[i] = Raft::new(cfg(i, n), &self.storages[i], now, &mut self.rng);
+        self.services[i] = Service::default();
+        self.up[i] = true;
+        self.process(i);
+    }
+}
