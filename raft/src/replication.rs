@@ -246,3 +246,234 @@ impl<C: Command> Raft<C> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    use crate::testing::{cfg, make_leader, storage_with, Cluster};
+    use crate::{Apply, Entry, Message, Raft, Storage, StorageOp};
+
+    fn e(index: u64, term: u64) -> Entry<u64> {
+        Entry {
+            index,
+            term,
+            command: index * 100,
+        }
+    }
+
+    fn ae(term: u64, prev: u64, prev_term: u64, entries: Vec<Entry<u64>>, commit: u64) -> Message<u64> {
+        Message::AppendEntries {
+            term,
+            leader_id: 0,
+            prev_log_index: prev,
+            prev_log_term: prev_term,
+            entries,
+            leader_commit: commit,
+        }
+    }
+
+    fn success(term: u64, match_index: u64) -> Message<u64> {
+        Message::AppendEntriesReply {
+            term,
+            success: true,
+            match_index,
+            conflict_term: None,
+            conflict_index: 0,
+        }
+    }
+
+    #[test]
+    fn agreement_on_sequential_commands() {
+        let mut c = Cluster::new(3, 11);
+        for k in 1..=20u64 {
+            let idx = c.one(1000 + k, 3);
+            assert_eq!(idx, k);
+        }
+        c.run_for(500_000);
+        for i in 0..3 {
+            assert_eq!(c.nodes[i].last_applied(), 20);
+            assert_eq!(c.services[i], c.services[0]);
+        }
+    }
+
+    #[test]
+    fn start_replicates_immediately_and_only_leader_accepts() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut l = make_leader(3, &Storage::default(), &mut rng);
+        let mut f: Raft<u64> = Raft::new(cfg(1, 3), &Storage::default(), 0, &mut rng);
+        assert_eq!(f.start(0, &mut rng, 5), None);
+        let at = l.start(1, &mut rng, 5);
+        assert_eq!(at, Some((1, l.current_term())));
+        let rd = l.take_ready();
+        assert_eq!(rd.storage, vec![StorageOp::Append { entries: vec![Entry { index: 1, term: l.current_term(), command: 5 }] }]);
+        let targets: Vec<_> = rd.messages.iter().map(|(to, m)| (*to, m.kind())).collect();
+        assert_eq!(targets, vec![(1, "AppendEntries"), (2, "AppendEntries")]);
+        // Ticking again at the same instant sends no extra heartbeat.
+        l.tick(1, &mut rng);
+        assert!(l.take_ready().messages.is_empty());
+        assert_eq!(l.next_deadline(), 1 + l.config().heartbeat_interval);
+        l.tick(l.next_deadline(), &mut rng);
+        assert_eq!(l.take_ready().messages.len(), 2);
+    }
+
+    #[test]
+    fn duplicate_and_reordered_append_entries_do_not_truncate_or_reapply() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let mut f: Raft<u64> = Raft::new(cfg(1, 3), &Storage::default(), 0, &mut rng);
+        let full = ae(2, 0, 0, vec![e(1, 2), e(2, 2), e(3, 2), e(4, 2)], 2);
+        let short = ae(2, 0, 0, vec![e(1, 2), e(2, 2)], 1);
+        f.handle_message(1, &mut rng, 0, full.clone());
+        let rd = f.take_ready();
+        assert_eq!(f.last_index(), 4);
+        assert_eq!(f.commit_index(), 2);
+        assert_eq!(rd.applies.len(), 2);
+        // The older, shorter message arrives late: no truncation, no writes.
+        f.handle_message(2, &mut rng, 0, short);
+        let rd = f.take_ready();
+        assert_eq!(f.last_index(), 4);
+        assert!(rd.storage.is_empty(), "{:?}", rd.storage);
+        assert!(rd.applies.is_empty());
+        assert_eq!(rd.messages, vec![(0, success(2, 2))]);
+        assert_eq!(f.commit_index(), 2, "commit never moves backwards");
+        // Exact duplicate: nothing new either.
+        f.handle_message(3, &mut rng, 0, full);
+        let rd = f.take_ready();
+        assert!(rd.storage.is_empty() && rd.applies.is_empty());
+        // A heartbeat that only covers index 1 cannot commit past what it vouches for.
+        f.handle_message(4, &mut rng, 0, ae(2, 1, 2, vec![], 4));
+        assert_eq!(f.commit_index(), 2);
+        f.handle_message(5, &mut rng, 0, ae(2, 4, 2, vec![], 4));
+        let rd = f.take_ready();
+        assert_eq!(f.commit_index(), 4);
+        let idx: Vec<u64> = rd
+            .applies
+            .iter()
+            .map(|a| match a {
+                Apply::Command { index, .. } => *index,
+                Apply::Snapshot { .. } => 0,
+            })
+            .collect();
+        assert_eq!(idx, vec![3, 4]);
+    }
+
+    #[test]
+    fn real_conflict_truncates_uncommitted_suffix() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let s = storage_with(1, &[1, 1, 1, 1]);
+        let mut f: Raft<u64> = Raft::new(cfg(1, 3), &s, 0, &mut rng);
+        f.handle_message(1, &mut rng, 0, ae(2, 2, 1, vec![e(3, 2)], 0));
+        let rd = f.take_ready();
+        assert_eq!(f.last_index(), 3);
+        assert_eq!(f.term_at(3), Some(2));
+        assert!(rd.storage.contains(&StorageOp::TruncateFrom { index: 3 }));
+        assert!(rd.storage.contains(&StorageOp::Append { entries: vec![e(3, 2)] }));
+    }
+
+    #[test]
+    fn stale_replies_do_not_move_progress_backwards() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let mut l = make_leader(3, &storage_with(1, &[1, 1]), &mut rng);
+        let term = l.current_term();
+        for k in 0..4 {
+            l.start(10, &mut rng, k);
+        }
+        l.take_ready();
+        assert_eq!(l.last_index(), 6);
+        assert_eq!((l.next_index(1), l.match_index(1)), (Some(3), Some(0)));
+        l.handle_message(20, &mut rng, 1, success(term, 6));
+        assert_eq!((l.next_index(1), l.match_index(1)), (Some(7), Some(6)));
+        assert_eq!(l.commit_index(), 6);
+        // Late success for an older request.
+        l.handle_message(21, &mut rng, 1, success(term, 3));
+        assert_eq!((l.next_index(1), l.match_index(1)), (Some(7), Some(6)));
+        // Late failure for an older request.
+        l.handle_message(
+            22,
+            &mut rng,
+            1,
+            Message::AppendEntriesReply {
+                term,
+                success: false,
+                match_index: 0,
+                conflict_term: None,
+                conflict_index: 1,
+            },
+        );
+        assert_eq!((l.next_index(1), l.match_index(1)), (Some(7), Some(6)));
+        // Replies from an older term are ignored entirely.
+        l.handle_message(23, &mut rng, 2, success(term - 1, 6));
+        assert_eq!(l.match_index(2), Some(0));
+        assert!(l.take_ready().messages.is_empty());
+        assert!(l.is_leader());
+    }
+
+    #[test]
+    fn figure8_old_term_entry_not_committed_by_counting_replicas() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        // Leader of term 4 holds an entry from term 2 at index 2.
+        let mut l = make_leader(5, &storage_with(3, &[1, 2]), &mut rng);
+        let term = l.current_term();
+        assert_eq!(term, 4);
+        l.handle_message(10, &mut rng, 1, success(term, 2));
+        l.handle_message(10, &mut rng, 2, success(term, 2));
+        l.handle_message(10, &mut rng, 3, success(term, 2));
+        assert_eq!(l.commit_index(), 0, "must not commit an old-term entry by counting");
+        let (idx, _) = l.start(11, &mut rng, 7).unwrap();
+        l.handle_message(12, &mut rng, 1, success(term, idx));
+        assert_eq!(l.commit_index(), 0, "only 2 of 5 hold index 3");
+        l.handle_message(12, &mut rng, 2, success(term, idx));
+        assert_eq!(l.commit_index(), 3, "current-term entry commits, and everything before it");
+        let applied: Vec<_> = l.take_ready().applies;
+        assert_eq!(applied.len(), 3);
+    }
+
+    #[test]
+    fn fast_backup_skips_a_term_per_round() {
+        let mut rng = ChaCha8Rng::seed_from_u64(6);
+        let mut l = make_leader(3, &storage_with(5, &[1, 1, 1, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5]), &mut rng);
+        let mut f: Raft<u64> =
+            Raft::new(cfg(1, 3), &storage_with(3, &[1, 1, 1, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3]), 0, &mut rng);
+        // Kick off with a heartbeat to follower 1 and ping-pong until done.
+        let t = l.next_deadline();
+        l.tick(t, &mut rng);
+        let mut to_f: Vec<_> = l.take_ready().messages.into_iter().filter(|(to, _)| *to == 1).collect();
+        let mut rejections = 0;
+        let mut nexts = vec![];
+        for _ in 0..10 {
+            let Some((_, m)) = to_f.pop() else { break };
+            f.handle_message(t, &mut rng, 0, m);
+            for (_, reply) in f.take_ready().messages {
+                if matches!(reply, Message::AppendEntriesReply { success: false, .. }) {
+                    rejections += 1;
+                }
+                l.handle_message(t, &mut rng, 1, reply);
+                nexts.push(l.next_index(1).unwrap());
+            }
+            to_f = l.take_ready().messages;
+        }
+        assert_eq!(nexts, vec![14, 9, 4, 16]);
+        assert_eq!(rejections, 3);
+        assert!(f.log().iter().eq(l.log().iter()));
+        assert_eq!(l.match_index(1), Some(15));
+    }
+
+    #[test]
+    fn stale_leader_learns_newer_term_from_reply() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut l = make_leader(3, &Storage::default(), &mut rng);
+        let term = l.current_term();
+        l.handle_message(5, &mut rng, 2, success(term + 3, 0));
+        assert!(!l.is_leader());
+        assert_eq!(l.current_term(), term + 3);
+        let rd = l.take_ready();
+        assert_eq!(
+            rd.storage,
+            vec![StorageOp::HardState {
+                current_term: term + 3,
+                voted_for: None
+            }]
+        );
+    }
+}

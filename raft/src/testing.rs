@@ -304,3 +304,50 @@ impl Cluster {
         self.process(i);
     }
 }
+
+/// Node 0 of an `n`-node cluster, restarted from `storage`, made leader of
+/// the next term by timing out and receiving votes from a majority. Its
+/// Ready is drained.
+pub(crate) fn make_leader(n: usize, storage: &Storage<u64>, rng: &mut ChaCha8Rng) -> Raft<u64> {
+    let mut r = Raft::new(cfg(0, n), storage, 0, rng);
+    let t = r.next_deadline();
+    r.tick(t, rng);
+    let term = r.current_term();
+    for peer in 1..n {
+        if r.is_leader() {
+            break;
+        }
+        r.handle_message(
+            t,
+            rng,
+            peer,
+            Message::RequestVoteReply {
+                term,
+                vote_granted: true,
+            },
+        );
+    }
+    assert!(r.is_leader());
+    r.take_ready();
+    r
+}
+
+/// A storage holding `current_term` and entries with the given terms (commands = index * 100).
+pub(crate) fn storage_with(current_term: u64, terms: &[u64]) -> Storage<u64> {
+    let mut s = Storage::default();
+    s.apply(&crate::StorageOp::HardState {
+        current_term,
+        voted_for: None,
+    });
+    let entries = terms
+        .iter()
+        .enumerate()
+        .map(|(i, t)| crate::Entry {
+            index: i as u64 + 1,
+            term: *t,
+            command: (i as u64 + 1) * 100,
+        })
+        .collect();
+    s.apply(&crate::StorageOp::Append { entries });
+    s
+}
