@@ -1,2 +1,9 @@
 #![forbid(unsafe_code)]
-pub const NAME: &str = "x";
+//! `scenarios`: wires the systems under test (the engine's ping-pong example, Raft, the KV
+//! service) into the `sim` engine, reads scenario files, runs checkers, and builds the `sim`
+//! command.
+
+pub mod cli;
+pub mod histories;
+pub mod run;
+pub mod scenario;

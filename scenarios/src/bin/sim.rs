@@ -1,2 +1,5 @@
 #![forbid(unsafe_code)]
-fn main() { println!("{}", scenarios::NAME); }
+//! The `sim` command.
+fn main() {
+    std::process::exit(scenarios::cli::main());
+}

@@ -1,0 +1,206 @@
+//! The `sim` command line: argument parsing and the commands' output and exit codes.
+//!
+//! Exit codes: 0 every check held, 1 a check failed (a bug was found) or a replay diverged,
+//! 2 bad input or usage, 3 a linearizability check ran out of time.
+
+use crate::run::{replay_trace, run_scenario, Outcome};
+use crate::scenario::Scenario;
+use clap::{Parser, Subcommand};
+use sim::trace::Trace;
+use sim::{fmt_time, Verdict};
+use std::io::BufWriter;
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  sim run --seed 1 scenarios/pingpong/basic.json
+  sim run --seed 7 scenarios/pingpong/basic.json --trace run.jsonl
+  sim replay run.jsonl
+  sim lincheck ../shared/histories/porcupine/kv/c10-ok.txt
+
+Exit codes: 0 all checks held, 1 a check failed (or a replay diverged),
+            2 bad input or usage, 3 unknown (a linearizability check timed out).";
+
+/// Deterministic simulation of distributed systems: run scenarios from a seed, record and
+/// replay traces, check linearizability.
+#[derive(Parser, Debug)]
+#[command(name = "sim", version, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run one scenario file with one seed and print a summary.
+    #[command(after_help = "Example:\n  sim run --seed 1 scenarios/pingpong/basic.json --trace run.jsonl")]
+    Run {
+        /// The run's seed: every random decision derives from it.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write the run's JSON Lines trace here.
+        #[arg(long)]
+        trace: Option<PathBuf>,
+        /// The scenario file.
+        file: PathBuf,
+    },
+    /// Re-execute the nodes of a recorded trace and check that every output matches.
+    #[command(after_help = "Example:\n  sim replay run.jsonl")]
+    Replay {
+        /// A trace written by `sim run --trace`.
+        trace: PathBuf,
+    },
+    /// Check one history file for linearizability.
+    Lincheck(crate::histories::cmd::LincheckArgs),
+}
+
+/// Parses the arguments and runs the command; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Run { seed, trace, file } => cmd_run(seed, trace, &file),
+        Command::Replay { trace } => cmd_replay(&trace),
+        Command::Lincheck(args) => crate::histories::cmd::run(&args),
+    }
+}
+
+fn bad_input(msg: impl std::fmt::Display) -> i32 {
+    eprintln!("error: {msg}");
+    2
+}
+
+fn cmd_run(seed: u64, trace: Option<PathBuf>, file: &std::path::Path) -> i32 {
+    let sc = match Scenario::load(file) {
+        Ok(sc) => sc,
+        Err(e) => return bad_input(e),
+    };
+    let sink: Option<Box<dyn std::io::Write>> = match &trace {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Some(Box::new(BufWriter::new(f))),
+            Err(e) => return bad_input(format!("{}: cannot create trace: {e}", path.display())),
+        },
+        None => None,
+    };
+    let source = file.display().to_string();
+    let outcome = match run_scenario(&sc, seed, &source, sink) {
+        Ok(o) => o,
+        Err(e) => return bad_input(e),
+    };
+    print_summary(&sc, &source, seed, &outcome, trace.as_deref());
+    match outcome.result.verdict {
+        Verdict::Ok => 0,
+        Verdict::Violation => 1,
+    }
+}
+
+/// The human summary of one run.
+pub fn print_summary(
+    sc: &Scenario,
+    source: &str,
+    seed: u64,
+    o: &Outcome,
+    trace: Option<&std::path::Path>,
+) {
+    let r = &o.result;
+    let s = &r.stats;
+    println!("scenario  {} ({source}), seed {seed}", sc.name);
+    match (&r.verdict, &r.violation) {
+        (Verdict::Ok, _) => println!("result    ok: all checks held"),
+        (_, Some(v)) => println!("result    VIOLATION: {v}"),
+        (_, None) => println!("result    VIOLATION"),
+    }
+    println!(
+        "virtual   {} simulated, {} events, {} node steps",
+        fmt_time(r.end_time),
+        s.events,
+        s.steps
+    );
+    println!(
+        "messages  {} sent ({} bytes), {} delivered, {} dropped ({} random, {} partition, {} to a crashed node), {} duplicated",
+        s.messages_sent,
+        s.bytes_sent,
+        s.messages_delivered,
+        s.dropped(),
+        s.dropped_random,
+        s.dropped_partition,
+        s.dropped_crashed,
+        s.duplicated
+    );
+    println!(
+        "faults    {} applied ({} crashes, {} restarts)",
+        s.faults, s.crashes, s.restarts
+    );
+    if o.drawn.as_object().is_some_and(|m| !m.is_empty()) {
+        println!("drawn     {}", o.drawn);
+    }
+    let verdict = if r.violation.is_some() { "checked until the violation" } else { "held" };
+    println!("checks    {} ({verdict})", o.checks.join(", "));
+    if let Some(path) = trace {
+        println!("trace     {} (replay: sim replay {})", path.display(), path.display());
+    } else if r.violation.is_some() {
+        println!(
+            "reproduce sim run --seed {seed} {source} --trace seed-{seed}.jsonl"
+        );
+    }
+}
+
+fn cmd_replay(path: &std::path::Path) -> i32 {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => return bad_input(format!("{}: cannot read: {e}", path.display())),
+    };
+    let trace = match Trace::parse(&text) {
+        Ok(t) => t,
+        Err(e) => return bad_input(format!("{}: {e}", path.display())),
+    };
+    match replay_trace(&trace) {
+        Err(e) => bad_input(format!("{}: {e}", path.display())),
+        Ok(Ok(summary)) => {
+            println!(
+                "replay    ok: {} steps and {} outputs match the trace {}",
+                summary.steps,
+                summary.outputs,
+                path.display()
+            );
+            if let Some((verdict, violation)) = trace.result() {
+                match violation {
+                    Some(v) => println!("recorded  {verdict:?}: {v}"),
+                    None => println!("recorded  {verdict:?}"),
+                }
+            }
+            0
+        }
+        Ok(Err(d)) => {
+            println!(
+                "replay    DIVERGED at event {} (line {} of {}), node {}: {}",
+                d.event,
+                d.line,
+                path.display(),
+                d.node,
+                d.what
+            );
+            println!("  recorded: {}", d.expected);
+            println!("  replayed: {}", d.actual);
+            println!("  neighbouring events:");
+            let lines: Vec<&str> = text.lines().collect();
+            let lo = d.line.saturating_sub(3).max(1);
+            let hi = (d.line + 2).min(lines.len());
+            for no in lo..=hi {
+                let mark = if no == d.line { ">" } else { " " };
+                let line = lines[no - 1];
+                let cut: String = line.chars().take(240).collect();
+                let ell = if cut.len() < line.len() { " ..." } else { "" };
+                println!("  {mark}{no:>6} {cut}{ell}");
+            }
+            1
+        }
+    }
+}

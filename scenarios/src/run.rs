@@ -1,0 +1,140 @@
+//! Runs a scenario: builds the engine configuration, wires the system's nodes, harness and
+//! checkers, and collects the outcome. Also replays traces of any system.
+
+use crate::scenario::{Scenario, SystemKind};
+use serde_json::{json, Value};
+use sim::example::{PingNode, PingPongConfig, PongCountChecker, PongHarness};
+use sim::replay::{replay, Divergence, ReplaySummary};
+use sim::rng::{stream, Purpose};
+use sim::trace::{Record, Trace, TraceSink, FORMAT_VERSION};
+use sim::{ms_to_us, Checker, Harness, Node, NodeSpec, RunResult, Sim, SimConfig};
+use std::io::Write;
+
+/// What one run produced.
+pub struct Outcome {
+    pub result: RunResult,
+    /// Names of the checks that ran.
+    pub checks: Vec<String>,
+    /// Settings the seed drew (fault schedule size, swarm settings).
+    pub drawn: Value,
+}
+
+/// The node table: servers `s0..`, then clients `c0..`.
+pub fn node_specs(sc: &Scenario) -> Vec<NodeSpec> {
+    let servers = (0..sc.servers).map(|i| NodeSpec {
+        name: format!("s{i}"),
+        client: false,
+    });
+    let clients = (0..sc.clients).map(|i| NodeSpec {
+        name: format!("c{i}"),
+        client: true,
+    });
+    servers.chain(clients).collect()
+}
+
+/// The engine configuration for `sc` and `seed`, and what the seed drew.
+pub fn sim_config(sc: &Scenario, seed: u64) -> (SimConfig, Value) {
+    let mut faults = sc.scheduled_faults();
+    let mut drawn = json!({});
+    if let Some(profile) = &sc.faults.random {
+        let servers: Vec<usize> = (0..sc.servers).collect();
+        let random = profile.draw(&servers, &mut stream(seed, Purpose::Faults));
+        drawn["random_faults"] = json!(random.len());
+        faults.extend(random);
+        faults.sort_by_key(|(t, _)| *t);
+    }
+    let cfg = SimConfig {
+        seed,
+        nodes: node_specs(sc),
+        network: sc.network.clone(),
+        deadline: sc.deadline(),
+        faults,
+    };
+    (cfg, drawn)
+}
+
+fn pingpong_config(sc: &Scenario) -> PingPongConfig {
+    let pp = sc.pingpong.as_ref().expect("validated");
+    PingPongConfig {
+        nodes: sc.nodes(),
+        interval_us: ms_to_us(pp.interval_ms),
+        bug: pp.bug,
+    }
+}
+
+/// Runs `sc` with `seed`; writes a trace to `trace` if given. `source` names the file.
+pub fn run_scenario(
+    sc: &Scenario,
+    seed: u64,
+    source: &str,
+    trace: Option<Box<dyn Write>>,
+) -> Result<Outcome, String> {
+    match sc.system {
+        SystemKind::Pingpong => execute::<PingNode, _>(
+            sc,
+            seed,
+            source,
+            trace,
+            pingpong_config(sc),
+            PongHarness,
+            vec![Box::new(PongCountChecker::default())],
+        ),
+    }
+}
+
+fn execute<N: Node, H: Harness<N>>(
+    sc: &Scenario,
+    seed: u64,
+    source: &str,
+    trace: Option<Box<dyn Write>>,
+    node_config: N::Config,
+    harness: H,
+    checkers: Vec<Box<dyn Checker<N>>>,
+) -> Result<Outcome, String> {
+    let (cfg, drawn) = sim_config(sc, seed);
+    let header = Record::Header {
+        format: FORMAT_VERSION,
+        seed,
+        scenario: serde_json::to_value(sc).expect("a scenario serializes"),
+        source: source.to_string(),
+        nodes: cfg.nodes.clone(),
+        network: cfg.network.clone(),
+        drawn: drawn.clone(),
+    };
+    let mut sim = Sim::new(cfg, node_config, harness);
+    let mut checks: Vec<String> = checkers.iter().map(|c| c.name().to_string()).collect();
+    checks.push("harness expectations".into());
+    for c in checkers {
+        sim.add_checker(c);
+    }
+    if let Some(out) = trace {
+        sim.set_trace(TraceSink::new(out), header);
+    }
+    let (result, _harness, io) = sim.run();
+    io.map_err(|e| format!("writing the trace failed: {e}"))?;
+    Ok(Outcome {
+        result,
+        checks,
+        drawn,
+    })
+}
+
+/// Replays a parsed trace with the nodes of the system its header names.
+/// Outer error: the trace's scenario is unusable; inner: the replay diverged.
+pub fn replay_trace(trace: &Trace) -> Result<Result<ReplaySummary, Divergence>, String> {
+    let (_, scenario, _, nodes) = trace.header();
+    let sc: Scenario = serde_json::from_value(scenario.clone())
+        .map_err(|e| format!("line 1: the header's scenario is not valid: {e}"))?;
+    sc.validate()
+        .map_err(|(place, problem)| format!("line 1: scenario.{place}: {problem}"))?;
+    if nodes.len() != sc.nodes() {
+        return Err(format!(
+            "line 1: the header lists {} nodes but its scenario has {}",
+            nodes.len(),
+            sc.nodes()
+        ));
+    }
+    Ok(match sc.system {
+        SystemKind::Pingpong => replay::<PingNode>(&pingpong_config(&sc), trace),
+    })
+}

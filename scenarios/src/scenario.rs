@@ -1,0 +1,275 @@
+//! The scenario file format: JSON, validated strictly. A scenario names the system under test,
+//! the cluster, the network and how it changes, the faults, the workload or test steps, the
+//! virtual duration and the checks. See docs/ARCHITECTURE.md for the full reference.
+
+use serde::{Deserialize, Serialize};
+use sim::{ms_to_us, Fault, FaultProfile, NetworkConfig, ScheduledFault, Time};
+use std::path::Path;
+
+/// A whole scenario file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, e.g. "raft/initial-election".
+    pub name: String,
+    /// What the scenario exercises and where it comes from.
+    #[serde(default)]
+    pub description: String,
+    /// Which system runs on the nodes.
+    pub system: SystemKind,
+    /// Number of server nodes (ids 0..servers).
+    pub servers: usize,
+    /// Number of client nodes (ids servers..servers+clients).
+    #[serde(default)]
+    pub clients: usize,
+    /// The run stops at this virtual time.
+    pub duration_ms: f64,
+    /// The network model at the start.
+    #[serde(default)]
+    pub network: NetworkConfig,
+    /// Fixed and random faults.
+    #[serde(default)]
+    pub faults: Faults,
+    /// Settings of the ping-pong example system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pingpong: Option<PingPongSettings>,
+}
+
+/// The systems this build can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemKind {
+    /// The engine's ping-pong example.
+    Pingpong,
+}
+
+/// Faults of a scenario: a fixed schedule and/or a random profile the seed draws from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Faults {
+    #[serde(default)]
+    pub schedule: Vec<ScheduledFault>,
+    #[serde(default)]
+    pub random: Option<FaultProfile>,
+}
+
+/// Ping-pong settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PingPongSettings {
+    /// Mean time between one node's pings.
+    pub interval_ms: f64,
+    /// Inject the double-counting bug.
+    #[serde(default)]
+    pub bug: bool,
+}
+
+/// A scenario error: where (a dotted path inside the file, possibly with line and column) and
+/// what. Displayed as one line: `FILE: PLACE: PROBLEM`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioError {
+    pub file: String,
+    pub place: String,
+    pub problem: String,
+}
+
+impl std::fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.place.is_empty() {
+            write!(f, "{}: {}", self.file, self.problem)
+        } else {
+            write!(f, "{}: {}: {}", self.file, self.place, self.problem)
+        }
+    }
+}
+
+impl Scenario {
+    /// Reads, parses and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: file.clone(),
+            place: String::new(),
+            problem: format!("cannot read: {e}"),
+        })?;
+        Scenario::parse(&text, &file)
+    }
+
+    /// Parses and validates scenario text; `file` is only used in messages.
+    pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let sc: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let place = if path == "." || path.is_empty() {
+                format!("line {} column {}", inner.line(), inner.column())
+            } else {
+                format!("{path} (line {} column {})", inner.line(), inner.column())
+            };
+            // serde_json appends " at line L column C" to its messages; we give the place.
+            let msg = inner.to_string();
+            let problem = match msg.rfind(" at line ") {
+                Some(i) => msg[..i].to_string(),
+                None => msg,
+            };
+            ScenarioError {
+                file: file.to_string(),
+                place,
+                problem,
+            }
+        })?;
+        sc.validate().map_err(|(place, problem)| ScenarioError {
+            file: file.to_string(),
+            place,
+            problem,
+        })?;
+        Ok(sc)
+    }
+
+    /// Total nodes: servers then clients.
+    pub fn nodes(&self) -> usize {
+        self.servers + self.clients
+    }
+
+    /// The run's virtual deadline.
+    pub fn deadline(&self) -> Time {
+        ms_to_us(self.duration_ms)
+    }
+
+    /// Semantic checks serde cannot express. Errors are (place, problem).
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let err = |place: &str, problem: String| Err((place.to_string(), problem));
+        if self.servers == 0 {
+            return err("servers", "a scenario needs at least one server".into());
+        }
+        if self.nodes() > 1 << 20 {
+            return err("servers", format!("{} nodes is more than the engine supports", self.nodes()));
+        }
+        if !(self.duration_ms.is_finite() && self.duration_ms > 0.0) {
+            return err("duration_ms", format!("must be a positive number, got {}", self.duration_ms));
+        }
+        if let Err(e) = self.network.validate() {
+            return err("network", e);
+        }
+        for (i, sf) in self.faults.schedule.iter().enumerate() {
+            let place = format!("faults.schedule[{i}]");
+            if !(sf.at_ms.is_finite() && sf.at_ms >= 0.0) {
+                return err(&place, format!("at_ms must be a non-negative number, got {}", sf.at_ms));
+            }
+            if sf.at_ms > self.duration_ms {
+                return err(
+                    &place,
+                    format!("at_ms {} is after the end of the run ({} ms)", sf.at_ms, self.duration_ms),
+                );
+            }
+            if let Err(e) = sf.fault.validate(self.nodes()) {
+                return err(&place, e);
+            }
+        }
+        if let Some(p) = &self.faults.random {
+            if let Err(e) = p.validate() {
+                return err("faults.random", e);
+            }
+        }
+        match self.system {
+            SystemKind::Pingpong => {
+                let Some(pp) = &self.pingpong else {
+                    return err("pingpong", "system \"pingpong\" needs a \"pingpong\" section".into());
+                };
+                if !(pp.interval_ms.is_finite() && pp.interval_ms >= 0.002) {
+                    return err("pingpong.interval_ms", format!("must be at least 0.002, got {}", pp.interval_ms));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The fixed schedule in engine form.
+    pub fn scheduled_faults(&self) -> Vec<(Time, Fault)> {
+        self.faults
+            .schedule
+            .iter()
+            .map(|sf| (ms_to_us(sf.at_ms), sf.fault.clone()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{
+        "name": "t", "system": "pingpong", "servers": 3, "duration_ms": 1000,
+        "pingpong": {"interval_ms": 10}
+    }"#;
+
+    fn err(text: &str) -> String {
+        Scenario::parse(text, "x.json").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_a_good_file() {
+        let sc = Scenario::parse(GOOD, "x.json").unwrap();
+        assert_eq!(sc.nodes(), 3);
+        assert_eq!(sc.deadline(), 1_000_000);
+    }
+
+    #[test]
+    fn malformed_json_names_line_and_column() {
+        assert_eq!(
+            err("{\n  \"name\": \"t\",\n  \"system\": \n}"),
+            "x.json: system (line 4 column 1): expected value"
+        );
+    }
+
+    #[test]
+    fn unknown_field_is_an_error() {
+        let text = GOOD.replace("\"servers\"", "\"severs\": 1, \"servers\"");
+        let e = err(&text);
+        assert!(e.starts_with("x.json: "), "{e}");
+        assert!(e.contains("unknown field `severs`"), "{e}");
+    }
+
+    #[test]
+    fn nested_unknown_field_names_its_path() {
+        let text = GOOD.replace("\"interval_ms\"", "\"intervall\": 1, \"interval_ms\"");
+        let e = err(&text);
+        assert!(e.contains("pingpong.intervall") || e.contains("pingpong"), "{e}");
+        assert!(e.contains("unknown field `intervall`"), "{e}");
+    }
+
+    #[test]
+    fn impossible_probability_is_rejected() {
+        let text = GOOD.replace("\"servers\"", "\"network\": {\"drop_request\": 1.5}, \"servers\"");
+        assert_eq!(
+            err(&text),
+            "x.json: network: drop_request: a probability must be between 0 and 1, got 1.5"
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_the_field() {
+        let text = GOOD.replace("\"servers\": 3", "\"servers\": \"three\"");
+        let e = err(&text);
+        assert!(e.starts_with("x.json: servers (line"), "{e}");
+        assert!(e.contains("invalid type: string \"three\""), "{e}");
+    }
+
+    #[test]
+    fn fault_on_missing_node_is_rejected() {
+        let text = GOOD.replace(
+            "\"servers\"",
+            "\"faults\": {\"schedule\": [{\"at_ms\": 5, \"fault\": {\"crash\": 7}}]}, \"servers\"",
+        );
+        assert_eq!(
+            err(&text),
+            "x.json: faults.schedule[0]: node 7 does not exist (the cluster has nodes 0..3)"
+        );
+    }
+
+    #[test]
+    fn missing_system_section_is_rejected() {
+        let text = GOOD.replace("\"pingpong\": {\"interval_ms\": 10}", "\"clients\": 0");
+        assert!(err(&text).contains("needs a \"pingpong\" section"));
+    }
+}

@@ -1,0 +1,131 @@
+//! End-to-end tests of the `sim` command as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn sim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the sim binary runs")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("detsim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn run_then_replay_the_trace() {
+    let trace = tmp("basic.jsonl");
+    let t = trace.to_str().unwrap();
+    let o = sim(&["run", "--seed", "3", "scenarios/pingpong/basic.json", "--trace", t]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("result    ok"));
+    let o = sim(&["replay", t]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).starts_with("replay    ok:"));
+}
+
+#[test]
+fn same_seed_same_trace_bytes_through_the_cli() {
+    let (a, b, c) = (tmp("a.jsonl"), tmp("b.jsonl"), tmp("c.jsonl"));
+    for (p, seed) in [(&a, "11"), (&b, "11"), (&c, "12")] {
+        let o = sim(&["run", "--seed", seed, "scenarios/pingpong/basic.json", "--trace", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0));
+    }
+    let (a, b, c) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap(), std::fs::read(c).unwrap());
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+#[test]
+fn a_violation_exits_1_and_says_how_to_reproduce() {
+    let o = sim(&["run", "--seed", "2", "scenarios/pingpong/buggy.json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("VIOLATION: pong count violated"), "{out}");
+    assert!(out.contains("sim run --seed 2 scenarios/pingpong/buggy.json --trace"), "{out}");
+}
+
+#[test]
+fn tampered_trace_diverges_with_neighbours() {
+    let trace = tmp("tamper.jsonl");
+    let t = trace.to_str().unwrap();
+    let o = sim(&["run", "--seed", "4", "scenarios/pingpong/basic.json", "--trace", t]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let tampered = text.replacen("{\"ping\":{\"seq\":3}", "{\"ping\":{\"seq\":77}", 1);
+    assert_ne!(text, tampered);
+    std::fs::write(&trace, tampered).unwrap();
+    let o = sim(&["replay", t]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(out.contains("DIVERGED at event"), "{out}");
+    assert!(out.contains("neighbouring events"), "{out}");
+}
+
+/// Each bad input: exit 2, one line on stderr naming the file, the place and the problem.
+#[test]
+fn bad_inputs_get_one_clear_line() {
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("missing.json", String::new(), "missing.json: cannot read"),
+        ("syntax.json", "{\"name\": \"x\",\n \"system\": }".into(), "syntax.json: system (line 2 column 12): expected value"),
+        (
+            "unknown.json",
+            r#"{"name":"x","system":"pingpong","servers":2,"duration_ms":10,"pingpong":{"interval_ms":1},"netwrk":{}}"#.into(),
+            "unknown field `netwrk`",
+        ),
+        (
+            "prob.json",
+            r#"{"name":"x","system":"pingpong","servers":2,"duration_ms":10,"pingpong":{"interval_ms":1},"network":{"duplicate":1.5}}"#.into(),
+            "prob.json: network: duplicate: a probability must be between 0 and 1, got 1.5",
+        ),
+        (
+            "system.json",
+            r#"{"name":"x","system":"paxos","servers":2,"duration_ms":10}"#.into(),
+            "system (line 1 column 28): unknown variant `paxos`",
+        ),
+        (
+            "node.json",
+            r#"{"name":"x","system":"pingpong","servers":2,"duration_ms":10,"pingpong":{"interval_ms":1},"faults":{"schedule":[{"at_ms":1,"fault":{"partition":[[0],[5]]}}]}}"#.into(),
+            "node.json: faults.schedule[0]: node 5 does not exist",
+        ),
+    ];
+    for (name, content, expect) in cases {
+        let path = tmp(name);
+        if !content.is_empty() {
+            std::fs::write(&path, content).unwrap();
+        }
+        let o = sim(&["run", path.to_str().unwrap()]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert_eq!(err.lines().count(), 1, "{name}: {err}");
+        assert!(err.starts_with("error: "), "{name}: {err}");
+        assert!(err.contains(expect), "{name}: expected {expect:?} in {err:?}");
+        assert!(!err.contains("panicked"));
+    }
+    // A malformed trace.
+    let path = tmp("bad.jsonl");
+    std::fs::write(&path, "{\"type\":\"step\"}\n").unwrap();
+    let o = sim(&["replay", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("bad.jsonl: line 1:"), "{}", stderr(&o));
+    // An unknown flag.
+    let o = sim(&["run", "--frobnicate", "x.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("unexpected argument '--frobnicate'"));
+}
