@@ -51,7 +51,10 @@ impl Config {
         sorted.dedup();
         assert_eq!(sorted.len(), self.peers.len(), "duplicate peer ids");
         assert!(self.election_timeout_min <= self.election_timeout_max);
-        assert!(self.heartbeat_interval > 0, "heartbeat_interval must be > 0");
+        assert!(
+            self.heartbeat_interval > 0,
+            "heartbeat_interval must be > 0"
+        );
         assert!(self.max_entries_per_append > 0);
     }
 }

@@ -70,7 +70,13 @@ impl<C: Command> Raft<C> {
 
     /// RequestVoteReply: count a vote for the current election; a majority
     /// makes us leader. Stale or duplicate replies are harmless.
-    pub(crate) fn handle_request_vote_reply(&mut self, now: u64, from: NodeId, term: u64, granted: bool) {
+    pub(crate) fn handle_request_vote_reply(
+        &mut self,
+        now: u64,
+        from: NodeId,
+        term: u64,
+        granted: bool,
+    ) {
         if self.role != Role::Candidate || term != self.current_term || !granted {
             return;
         }

@@ -57,7 +57,10 @@ impl<C: Command> RaftLog<C> {
             .iter()
             .enumerate()
             .all(|(i, e)| e.index == self.snapshot_index + 1 + i as u64));
-        debug_assert!(self.entries.front().is_none_or(|e| e.term >= self.snapshot_term));
+        debug_assert!(self
+            .entries
+            .front()
+            .is_none_or(|e| e.term >= self.snapshot_term));
     }
 
     /// Position of `index` in `entries`, if it is stored there.
@@ -140,7 +143,8 @@ impl<C: Command> RaftLog<C> {
     /// True if a log ending at (`last_index`, `last_term`) is at least as
     /// up-to-date as this one (Section 5.4.1).
     pub fn is_up_to_date(&self, last_index: u64, last_term: u64) -> bool {
-        last_term > self.last_term() || (last_term == self.last_term() && last_index >= self.last_index())
+        last_term > self.last_term()
+            || (last_term == self.last_term() && last_index >= self.last_index())
     }
 
     /// First stored index of the run of `term` that contains `index` (used by
@@ -237,7 +241,10 @@ mod tests {
     #[test]
     fn sentinel_and_basic_indexing() {
         let log = log_with_terms(&[]);
-        assert_eq!((log.first_index(), log.last_index(), log.last_term()), (1, 0, 0));
+        assert_eq!(
+            (log.first_index(), log.last_index(), log.last_term()),
+            (1, 0, 0)
+        );
         assert_eq!(log.term_at(0), Some(0));
         assert_eq!(log.term_at(1), None);
         let log = log_with_terms(&[1, 1, 2]);
@@ -302,7 +309,10 @@ mod tests {
         assert!(log.install_snapshot(snap(9_990, 1)));
         assert_eq!(log.len(), 10);
         assert!(log.entries.capacity() < 1_000);
-        let restored = RaftLog::restore(log.snapshot().cloned(), &log.iter().cloned().collect::<Vec<_>>());
+        let restored = RaftLog::restore(
+            log.snapshot().cloned(),
+            &log.iter().cloned().collect::<Vec<_>>(),
+        );
         assert_eq!(restored.last_index(), 10_000);
         assert_eq!(restored.first_index(), 9_991);
     }

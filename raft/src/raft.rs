@@ -91,7 +91,13 @@ impl<C: Command> Raft<C> {
 
     /// Deliver a message from peer `from`. Messages from unknown peers or from
     /// this node itself are ignored.
-    pub fn handle_message(&mut self, now: u64, rng: &mut dyn RngCore, from: NodeId, msg: Message<C>) {
+    pub fn handle_message(
+        &mut self,
+        now: u64,
+        rng: &mut dyn RngCore,
+        from: NodeId,
+        msg: Message<C>,
+    ) {
         if from == self.config.id || !self.config.peers.contains(&from) {
             return;
         }
@@ -294,7 +300,12 @@ impl<C: Command> Raft<C> {
     /// Every member except this node, in id order of `config.peers`.
     pub(crate) fn others(&self) -> Vec<NodeId> {
         let me = self.config.id;
-        self.config.peers.iter().copied().filter(|p| *p != me).collect()
+        self.config
+            .peers
+            .iter()
+            .copied()
+            .filter(|p| *p != me)
+            .collect()
     }
 
     pub(crate) fn send(&mut self, to: NodeId, msg: Message<C>) {
@@ -311,8 +322,15 @@ impl<C: Command> Raft<C> {
 
     /// Draw a fresh election timeout in [min, max) from `rng`.
     pub(crate) fn reset_election_timer(&mut self, now: u64, rng: &mut dyn RngCore) {
-        let (lo, hi) = (self.config.election_timeout_min, self.config.election_timeout_max);
-        let timeout = if hi > lo { rng.random_range(lo..hi) } else { lo };
+        let (lo, hi) = (
+            self.config.election_timeout_min,
+            self.config.election_timeout_max,
+        );
+        let timeout = if hi > lo {
+            rng.random_range(lo..hi)
+        } else {
+            lo
+        };
         self.election_deadline = now.saturating_add(timeout);
     }
 
@@ -352,7 +370,9 @@ impl<C: Command> Raft<C> {
         }
         debug_assert!(index <= self.log.last_index(), "commit beyond the log");
         self.commit_index = index;
-        self.ready.events.push(Event::CommitAdvanced { commit_index: index });
+        self.ready.events.push(Event::CommitAdvanced {
+            commit_index: index,
+        });
         self.apply_committed();
     }
 
@@ -382,5 +402,202 @@ impl<C: Command> Raft<C> {
             .progress
             .values()
             .all(|p| p.match_index < p.next_index && p.next_index <= self.log.last_index() + 1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use crate::testing::{cfg, Cluster};
+    use crate::{Raft, Role, Storage};
+
+    #[test]
+    fn restart_from_storage_restores_term_vote_and_log() {
+        let mut c = Cluster::new(3, 21);
+        for k in 1..=5 {
+            c.one(k, 3);
+        }
+        let before: Vec<_> = c
+            .nodes
+            .iter()
+            .map(|n| {
+                (
+                    n.current_term(),
+                    n.voted_for(),
+                    n.log().iter().cloned().collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        for i in 0..3 {
+            c.crash(i);
+        }
+        for (i, before) in before.iter().enumerate() {
+            c.restart(i);
+            let n = &c.nodes[i];
+            assert_eq!(n.role(), Role::Follower);
+            assert_eq!(
+                (n.commit_index(), n.last_applied()),
+                (0, 0),
+                "volatile state starts over"
+            );
+            let after = (
+                n.current_term(),
+                n.voted_for(),
+                n.log().iter().cloned().collect::<Vec<_>>(),
+            );
+            assert_eq!(&after, before);
+        }
+        c.one(6, 3);
+        for i in 0..3 {
+            assert_eq!(c.nodes[i].last_applied(), 6);
+            assert_eq!(c.services[i], c.services[0]);
+        }
+    }
+
+    #[test]
+    fn timers_are_randomized_and_within_bounds() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let mut deadlines = vec![];
+        for i in 0..20 {
+            let r: Raft<u64> = Raft::new(cfg(0, 3), &Storage::default(), 1_000 * i, &mut rng);
+            let d = r.next_deadline() - 1_000 * i;
+            assert!((300_000..600_000).contains(&d));
+            deadlines.push(d);
+        }
+        deadlines.sort_unstable();
+        deadlines.dedup();
+        assert!(deadlines.len() > 15);
+        // Ticking before the deadline does nothing.
+        let mut r: Raft<u64> = Raft::new(cfg(0, 3), &Storage::default(), 0, &mut rng);
+        r.tick(r.next_deadline() - 1, &mut rng);
+        assert!(!r.has_ready());
+        r.tick(r.next_deadline(), &mut rng);
+        assert_eq!(r.role(), Role::Candidate);
+        assert_eq!(r.take_ready().messages.len(), 2);
+    }
+
+    #[test]
+    fn ignores_messages_from_strangers_and_self() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut r: Raft<u64> = Raft::new(cfg(0, 3), &Storage::default(), 0, &mut rng);
+        let m = crate::Message::RequestVote {
+            term: 9,
+            candidate_id: 7,
+            last_log_index: 0,
+            last_log_term: 0,
+        };
+        r.handle_message(0, &mut rng, 7, m.clone());
+        r.handle_message(0, &mut rng, 0, m);
+        assert_eq!(r.current_term(), 0);
+        assert!(!r.has_ready());
+    }
+
+    #[test]
+    fn message_counts_failure_free() {
+        for seed in 0..5 {
+            let mut c = Cluster::new(3, 300 + seed);
+            assert!(c.run_until(5_000_000, |c| c.leaders().len() == 1));
+            c.run_for(50_000);
+            assert!(
+                c.total_sent() <= 30,
+                "election used {} messages",
+                c.total_sent()
+            );
+
+            let rpcs0 = c.rpcs_sent();
+            let total0 = c.total_sent();
+            for k in 0..10 {
+                c.one(k, 3);
+            }
+            let rpcs = c.rpcs_sent() - rpcs0;
+            assert!(rpcs <= (10 + 1 + 3) * 3, "10 commands used {rpcs} requests");
+            assert!(c.total_sent() - total0 <= 2 * (10 + 1 + 3) * 3);
+
+            let total0 = c.total_sent();
+            c.run_for(1_000_000);
+            let idle = c.total_sent() - total0;
+            assert!(idle <= 3 * 20, "idle second used {idle} messages");
+            assert!(idle >= 2 * 9, "leader must keep heartbeating");
+        }
+    }
+
+    /// Random faults: drops, duplicates, reordering, partitions, crashes and
+    /// restarts, with snapshots. The harness asserts on every step that
+    /// applies are in order without gaps or repeats, that all nodes apply the
+    /// same commands, that each term has at most one leader, and that durable
+    /// storage mirrors the node's state. After healing, the cluster must agree.
+    #[test]
+    fn randomized_faults_keep_safety_and_recover() {
+        for seed in 0..40u64 {
+            let n = if seed % 2 == 0 { 3 } else { 5 };
+            let mut c = Cluster::new(n, 1_000 + seed);
+            c.drop_rate = 0.1;
+            c.dup_rate = 0.1;
+            c.min_delay = 0;
+            c.max_delay = 60_000;
+            c.snapshot_every = if seed % 3 == 0 { None } else { Some(7) };
+            let mut cmd = 0u64;
+            for _round in 0..120 {
+                // Submit a few commands wherever a leader is.
+                for i in 0..n {
+                    if c.up[i] && c.nodes[i].is_leader() {
+                        for _ in 0..c.rng.random_range(0..4) {
+                            cmd += 1;
+                            c.start(i, cmd);
+                        }
+                    }
+                }
+                match c.rng.random_range(0..10) {
+                    0 => {
+                        let i = c.rng.random_range(0..n);
+                        c.crash(i);
+                    }
+                    1 => {
+                        for l in c.leaders() {
+                            c.crash(l);
+                        }
+                    }
+                    2 | 3 => {
+                        for i in 0..n {
+                            if !c.up[i] {
+                                c.restart(i);
+                            }
+                        }
+                    }
+                    4 | 5 => {
+                        for i in 0..n {
+                            c.group[i] = c.rng.random_range(0..2);
+                        }
+                    }
+                    6 => c.group = vec![0; n],
+                    _ => {}
+                }
+                let d = c.rng.random_range(10_000..400_000);
+                c.run_for(d);
+            }
+            // Heal everything; the cluster must converge.
+            c.group = vec![0; n];
+            c.drop_rate = 0.0;
+            c.dup_rate = 0.0;
+            for i in 0..n {
+                if !c.up[i] {
+                    c.restart(i);
+                }
+            }
+            let idx = c.one(1_000_000, n);
+            c.run_for(2_000_000);
+            for i in 0..n {
+                assert_eq!(c.nodes[i].last_applied(), idx, "seed {seed} node {i}");
+                assert_eq!(c.services[i], c.services[0], "seed {seed} node {i}");
+                c.check_storage(i);
+                let s = &c.storages[i];
+                assert_eq!(s.last_index(), c.nodes[i].last_index());
+                let recount: usize = 16 + s.entries.iter().map(|e| e.size_bytes()).sum::<usize>();
+                assert_eq!(s.raft_state_size(), recount);
+            }
+            assert!(!c.leaders_by_term.is_empty());
+        }
     }
 }

@@ -50,7 +50,9 @@ impl<C: Command> Raft<C> {
             .log
             .term_at(prev_log_index)
             .expect("prev_log_index is at or after the snapshot");
-        let entries = self.log.entries_from(next, self.config.max_entries_per_append);
+        let entries = self
+            .log
+            .entries_from(next, self.config.max_entries_per_append);
         let msg = Message::AppendEntries {
             term: self.current_term,
             leader_id: self.config.id,
@@ -150,7 +152,9 @@ impl<C: Command> Raft<C> {
             for e in &fresh {
                 self.log.append(e.clone());
             }
-            self.ready.storage.push(StorageOp::Append { entries: fresh });
+            self.ready
+                .storage
+                .push(StorageOp::Append { entries: fresh });
         }
 
         if leader_commit > self.commit_index {
@@ -263,7 +267,13 @@ mod tests {
         }
     }
 
-    fn ae(term: u64, prev: u64, prev_term: u64, entries: Vec<Entry<u64>>, commit: u64) -> Message<u64> {
+    fn ae(
+        term: u64,
+        prev: u64,
+        prev_term: u64,
+        entries: Vec<Entry<u64>>,
+        commit: u64,
+    ) -> Message<u64> {
         Message::AppendEntries {
             term,
             leader_id: 0,
@@ -307,7 +317,16 @@ mod tests {
         let at = l.start(1, &mut rng, 5);
         assert_eq!(at, Some((1, l.current_term())));
         let rd = l.take_ready();
-        assert_eq!(rd.storage, vec![StorageOp::Append { entries: vec![Entry { index: 1, term: l.current_term(), command: 5 }] }]);
+        assert_eq!(
+            rd.storage,
+            vec![StorageOp::Append {
+                entries: vec![Entry {
+                    index: 1,
+                    term: l.current_term(),
+                    command: 5
+                }]
+            }]
+        );
         let targets: Vec<_> = rd.messages.iter().map(|(to, m)| (*to, m.kind())).collect();
         assert_eq!(targets, vec![(1, "AppendEntries"), (2, "AppendEntries")]);
         // Ticking again at the same instant sends no extra heartbeat.
@@ -368,7 +387,9 @@ mod tests {
         assert_eq!(f.last_index(), 3);
         assert_eq!(f.term_at(3), Some(2));
         assert!(rd.storage.contains(&StorageOp::TruncateFrom { index: 3 }));
-        assert!(rd.storage.contains(&StorageOp::Append { entries: vec![e(3, 2)] }));
+        assert!(rd.storage.contains(&StorageOp::Append {
+            entries: vec![e(3, 2)]
+        }));
     }
 
     #[test]
@@ -419,12 +440,20 @@ mod tests {
         l.handle_message(10, &mut rng, 1, success(term, 2));
         l.handle_message(10, &mut rng, 2, success(term, 2));
         l.handle_message(10, &mut rng, 3, success(term, 2));
-        assert_eq!(l.commit_index(), 0, "must not commit an old-term entry by counting");
+        assert_eq!(
+            l.commit_index(),
+            0,
+            "must not commit an old-term entry by counting"
+        );
         let (idx, _) = l.start(11, &mut rng, 7).unwrap();
         l.handle_message(12, &mut rng, 1, success(term, idx));
         assert_eq!(l.commit_index(), 0, "only 2 of 5 hold index 3");
         l.handle_message(12, &mut rng, 2, success(term, idx));
-        assert_eq!(l.commit_index(), 3, "current-term entry commits, and everything before it");
+        assert_eq!(
+            l.commit_index(),
+            3,
+            "current-term entry commits, and everything before it"
+        );
         let applied: Vec<_> = l.take_ready().applies;
         assert_eq!(applied.len(), 3);
     }
@@ -432,13 +461,26 @@ mod tests {
     #[test]
     fn fast_backup_skips_a_term_per_round() {
         let mut rng = ChaCha8Rng::seed_from_u64(6);
-        let mut l = make_leader(3, &storage_with(5, &[1, 1, 1, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5]), &mut rng);
-        let mut f: Raft<u64> =
-            Raft::new(cfg(1, 3), &storage_with(3, &[1, 1, 1, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3]), 0, &mut rng);
+        let mut l = make_leader(
+            3,
+            &storage_with(5, &[1, 1, 1, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5]),
+            &mut rng,
+        );
+        let mut f: Raft<u64> = Raft::new(
+            cfg(1, 3),
+            &storage_with(3, &[1, 1, 1, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3]),
+            0,
+            &mut rng,
+        );
         // Kick off with a heartbeat to follower 1 and ping-pong until done.
         let t = l.next_deadline();
         l.tick(t, &mut rng);
-        let mut to_f: Vec<_> = l.take_ready().messages.into_iter().filter(|(to, _)| *to == 1).collect();
+        let mut to_f: Vec<_> = l
+            .take_ready()
+            .messages
+            .into_iter()
+            .filter(|(to, _)| *to == 1)
+            .collect();
         let mut rejections = 0;
         let mut nexts = vec![];
         for _ in 0..10 {

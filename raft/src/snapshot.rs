@@ -73,7 +73,9 @@ impl<C: Command> Raft<C> {
             });
             self.commit_index = lii;
             self.last_applied = lii;
-            self.ready.events.push(Event::CommitAdvanced { commit_index: lii });
+            self.ready
+                .events
+                .push(Event::CommitAdvanced { commit_index: lii });
             self.ready.applies.push(Apply::Snapshot { snapshot });
         }
         let msg = Message::InstallSnapshotReply {
@@ -149,7 +151,10 @@ mod tests {
         l.snapshot(11, vec![1]); // not applied yet: ignored
         assert_eq!(l.snapshot_index(), 0);
         l.snapshot(6, vec![6]);
-        assert_eq!((l.snapshot_index(), l.first_index(), l.last_index()), (6, 7, 10));
+        assert_eq!(
+            (l.snapshot_index(), l.first_index(), l.last_index()),
+            (6, 7, 10)
+        );
         assert!(l.entry(6).is_none());
         assert_eq!(l.log().len(), 4);
         assert_eq!(
@@ -172,19 +177,38 @@ mod tests {
     fn restart_with_snapshot_applies_it_first() {
         let mut rng = ChaCha8Rng::seed_from_u64(2);
         let mut s = storage_with(3, &[1, 2, 3, 3]);
-        s.apply(&StorageOp::Snapshot { snapshot: snap(2, 2) });
+        s.apply(&StorageOp::Snapshot {
+            snapshot: snap(2, 2),
+        });
         let mut r: Raft<u64> = Raft::new(cfg(1, 3), &s, 0, &mut rng);
-        assert_eq!((r.commit_index(), r.last_applied(), r.snapshot_index()), (2, 2, 2));
-        assert_eq!((r.first_index(), r.last_index(), r.term_at(2)), (3, 4, Some(2)));
+        assert_eq!(
+            (r.commit_index(), r.last_applied(), r.snapshot_index()),
+            (2, 2, 2)
+        );
+        assert_eq!(
+            (r.first_index(), r.last_index(), r.term_at(2)),
+            (3, 4, Some(2))
+        );
         let rd = r.take_ready();
-        assert_eq!(rd.applies, vec![Apply::Snapshot { snapshot: snap(2, 2) }]);
+        assert_eq!(
+            rd.applies,
+            vec![Apply::Snapshot {
+                snapshot: snap(2, 2)
+            }]
+        );
     }
 
     #[test]
     fn follower_installs_newer_snapshot_and_ignores_older() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let mut f: Raft<u64> = Raft::new(cfg(1, 3), &Storage::default(), 0, &mut rng);
-        let entries = (1..=5).map(|i| Entry { index: i, term: 1, command: i }).collect();
+        let entries = (1..=5)
+            .map(|i| Entry {
+                index: i,
+                term: 1,
+                command: i,
+            })
+            .collect();
         f.handle_message(
             1,
             &mut rng,
@@ -206,21 +230,54 @@ mod tests {
         assert!(rd.applies.is_empty() && rd.storage.is_empty());
         assert_eq!(
             rd.messages,
-            vec![(0, Message::InstallSnapshotReply { term: 1, last_included_index: 3 })]
+            vec![(
+                0,
+                Message::InstallSnapshotReply {
+                    term: 1,
+                    last_included_index: 3
+                }
+            )]
         );
-        assert_eq!((f.commit_index(), f.last_applied(), f.last_index()), (5, 5, 5));
+        assert_eq!(
+            (f.commit_index(), f.last_applied(), f.last_index()),
+            (5, 5, 5)
+        );
         // Newer: installed, the log beyond it is gone (it did not cover index 8).
         f.handle_message(3, &mut rng, 0, install(1, snap(8, 1)));
         let rd = f.take_ready();
-        assert_eq!(rd.applies, vec![Apply::Snapshot { snapshot: snap(8, 1) }]);
-        assert_eq!(rd.storage, vec![StorageOp::Snapshot { snapshot: snap(8, 1) }]);
-        assert_eq!((f.commit_index(), f.last_applied(), f.last_index(), f.first_index()), (8, 8, 8, 9));
+        assert_eq!(
+            rd.applies,
+            vec![Apply::Snapshot {
+                snapshot: snap(8, 1)
+            }]
+        );
+        assert_eq!(
+            rd.storage,
+            vec![StorageOp::Snapshot {
+                snapshot: snap(8, 1)
+            }]
+        );
+        assert_eq!(
+            (
+                f.commit_index(),
+                f.last_applied(),
+                f.last_index(),
+                f.first_index()
+            ),
+            (8, 8, 8, 9)
+        );
         // A duplicate of it changes nothing.
         f.handle_message(4, &mut rng, 0, install(1, snap(8, 1)));
         let rd = f.take_ready();
         assert!(rd.applies.is_empty() && rd.storage.is_empty());
         // An AppendEntries overlapping the snapshot appends only what follows it.
-        let entries = (6..=10).map(|i| Entry { index: i, term: 1, command: i }).collect();
+        let entries = (6..=10)
+            .map(|i| Entry {
+                index: i,
+                term: 1,
+                command: i,
+            })
+            .collect();
         f.handle_message(
             5,
             &mut rng,
@@ -237,7 +294,14 @@ mod tests {
         let rd = f.take_ready();
         assert_eq!(f.last_index(), 10);
         assert_eq!(rd.applies.len(), 2);
-        assert!(matches!(rd.messages[0].1, Message::AppendEntriesReply { success: true, match_index: 10, .. }));
+        assert!(matches!(
+            rd.messages[0].1,
+            Message::AppendEntriesReply {
+                success: true,
+                match_index: 10,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -245,7 +309,10 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(4);
         let mut f: Raft<u64> = Raft::new(cfg(1, 3), &storage_with(2, &[1, 1, 2, 2]), 0, &mut rng);
         f.handle_message(1, &mut rng, 0, install(2, snap(3, 2)));
-        assert_eq!((f.snapshot_index(), f.last_index(), f.commit_index()), (3, 4, 3));
+        assert_eq!(
+            (f.snapshot_index(), f.last_index(), f.commit_index()),
+            (3, 4, 3)
+        );
         assert_eq!(f.entry(4).unwrap().command, 400);
     }
 
@@ -257,13 +324,18 @@ mod tests {
         for k in 0..6 {
             l.start(1, &mut rng, k);
         }
-        l.handle_message(2, &mut rng, 2, Message::AppendEntriesReply {
-            term,
-            success: true,
-            match_index: 6,
-            conflict_term: None,
-            conflict_index: 0,
-        });
+        l.handle_message(
+            2,
+            &mut rng,
+            2,
+            Message::AppendEntriesReply {
+                term,
+                success: true,
+                match_index: 6,
+                conflict_term: None,
+                conflict_index: 0,
+            },
+        );
         assert_eq!(l.commit_index(), 6);
         l.snapshot(4, vec![4]);
         l.take_ready();
@@ -273,14 +345,43 @@ mod tests {
         l.tick(t, &mut rng);
         let rd = l.take_ready();
         assert_eq!(rd.messages.len(), 2);
-        assert!(matches!(&rd.messages[0], (1, Message::InstallSnapshot { snapshot, .. }) if snapshot.last_included_index == 4));
-        assert!(matches!(&rd.messages[1], (2, Message::AppendEntries { prev_log_index: 6, .. })));
-        l.handle_message(4, &mut rng, 1, Message::InstallSnapshotReply { term, last_included_index: 4 });
+        assert!(
+            matches!(&rd.messages[0], (1, Message::InstallSnapshot { snapshot, .. }) if snapshot.last_included_index == 4)
+        );
+        assert!(matches!(
+            &rd.messages[1],
+            (
+                2,
+                Message::AppendEntries {
+                    prev_log_index: 6,
+                    ..
+                }
+            )
+        ));
+        l.handle_message(
+            4,
+            &mut rng,
+            1,
+            Message::InstallSnapshotReply {
+                term,
+                last_included_index: 4,
+            },
+        );
         assert_eq!((l.match_index(1), l.next_index(1)), (Some(4), Some(5)));
         let rd = l.take_ready();
-        assert!(matches!(&rd.messages[0], (1, Message::AppendEntries { prev_log_index: 4, entries, .. }) if entries.len() == 2));
+        assert!(
+            matches!(&rd.messages[0], (1, Message::AppendEntries { prev_log_index: 4, entries, .. }) if entries.len() == 2)
+        );
         // A stale duplicate reply does not move progress.
-        l.handle_message(5, &mut rng, 1, Message::InstallSnapshotReply { term, last_included_index: 2 });
+        l.handle_message(
+            5,
+            &mut rng,
+            1,
+            Message::InstallSnapshotReply {
+                term,
+                last_included_index: 2,
+            },
+        );
         assert_eq!((l.match_index(1), l.next_index(1)), (Some(4), Some(5)));
     }
 

@@ -234,15 +234,21 @@ mod tests {
             last_included_term: t,
             data: vec![1, 2, 3],
         };
-        s.apply(&StorageOp::Snapshot { snapshot: snap(2, 1) });
+        s.apply(&StorageOp::Snapshot {
+            snapshot: snap(2, 1),
+        });
         assert_eq!(s.entries, vec![e(3, 2), e(4, 2)]);
         assert_eq!(s.snapshot_size(), 3);
         assert_eq!(s.raft_state_size(), recount(&s));
         // Older snapshot ignored.
-        s.apply(&StorageOp::Snapshot { snapshot: snap(1, 1) });
+        s.apply(&StorageOp::Snapshot {
+            snapshot: snap(1, 1),
+        });
         assert_eq!(s.snapshot_index(), 2);
         // Mismatching term drops the whole log.
-        s.apply(&StorageOp::Snapshot { snapshot: snap(3, 7) });
+        s.apply(&StorageOp::Snapshot {
+            snapshot: snap(3, 7),
+        });
         assert!(s.entries.is_empty());
         assert_eq!(s.last_index(), 3);
         assert_eq!(s.raft_state_size(), HARD_STATE_BYTES);
@@ -250,7 +256,9 @@ mod tests {
         s.apply(&StorageOp::Append {
             entries: vec![e(4, 7)],
         });
-        s.apply(&StorageOp::Snapshot { snapshot: snap(10, 8) });
+        s.apply(&StorageOp::Snapshot {
+            snapshot: snap(10, 8),
+        });
         assert!(s.entries.is_empty());
         assert_eq!(s.last_index(), 10);
     }

@@ -138,7 +138,11 @@ impl Cluster {
         if !self.linked(from, to) || self.rng.random_bool(self.drop_rate) {
             return;
         }
-        let copies = if self.rng.random_bool(self.dup_rate) { 2 } else { 1 };
+        let copies = if self.rng.random_bool(self.dup_rate) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             let delay = self.rng.random_range(self.min_delay..=self.max_delay);
             self.seq += 1;
@@ -167,9 +171,13 @@ impl Cluster {
         }
         let svc = *svc;
         let seen = *self.committed.entry(svc.applied).or_insert((svc.hash, 0));
-        assert_eq!(seen.0, svc.hash, "node {i}: state diverged at {}", svc.applied);
+        assert_eq!(
+            seen.0, svc.hash,
+            "node {i}: state diverged at {}",
+            svc.applied
+        );
         if let Some(k) = self.snapshot_every {
-            if svc.applied % k == 0 {
+            if svc.applied.is_multiple_of(k) {
                 self.nodes[i].snapshot(svc.applied, svc.encode());
             }
         }
@@ -181,7 +189,10 @@ impl Cluster {
         assert_eq!(s.current_term, n.current_term());
         assert_eq!(s.voted_for, n.voted_for());
         assert_eq!(s.snapshot.as_ref(), n.log().snapshot());
-        assert!(s.entries.iter().eq(n.log().iter()), "node {i}: storage log differs");
+        assert!(
+            s.entries.iter().eq(n.log().iter()),
+            "node {i}: storage log differs"
+        );
     }
 
     /// Process the next event no later than `until`; false if none.
