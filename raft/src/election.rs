@@ -103,6 +103,7 @@ impl<C: Command> Raft<C> {
                 let pr = Progress {
                     next_index,
                     match_index: 0,
+                    sent_index: next_index - 1,
                     heartbeat_due: now,
                 };
                 (p, pr)

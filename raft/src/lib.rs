@@ -16,6 +16,7 @@
 //! 3. hand the [`Apply`]s to the service, in order,
 //! 4. optionally record the [`Event`]s.
 
+mod commit;
 mod config;
 mod election;
 mod log;

@@ -23,43 +23,65 @@ impl<C: Command> Raft<C> {
         self.ready.storage.push(StorageOp::Append {
             entries: vec![entry],
         });
+        // Pipeline the new entry to every follower that has been sent all
+        // earlier ones; a lagging follower is fed by its replies instead.
         for peer in self.others() {
-            self.send_append(now, peer);
+            if self.progress[&peer].sent_index + 1 == at.0 {
+                self.send_from(now, peer, at.0);
+            }
         }
         self.maybe_commit();
         self.check_invariants();
         Some(at)
     }
 
-    /// Send `peer` what it is missing from `next_index` on (an empty
-    /// AppendEntries is a heartbeat), or the snapshot if that part of the log
-    /// is gone. Restarts the peer's heartbeat timer.
+    /// Full (re)send to `peer` from `next_index`: everything not known to
+    /// match (an empty AppendEntries is a heartbeat). Used for heartbeats,
+    /// which double as the retransmission timer, and after a rejection.
     pub(crate) fn send_append(&mut self, now: u64, peer: NodeId) {
+        if let Some(next) = self.progress.get(&peer).map(|p| p.next_index) {
+            self.send_from(now, peer, next);
+        }
+    }
+
+    /// Send `peer` up to `max_entries_per_append` entries starting at `from`
+    /// (with `prev_log_index = from - 1`), or the snapshot if that part of
+    /// the log is gone. Records what was sent and restarts the heartbeat timer.
+    pub(crate) fn send_from(&mut self, now: u64, peer: NodeId, from: u64) {
         let interval = self.config.heartbeat_interval;
+        let snapshot_index = self.log.snapshot_index();
+        let msg = if from <= snapshot_index {
+            self.install_snapshot_message()
+        } else {
+            let prev_log_index = from - 1;
+            let prev_log_term = self
+                .log
+                .term_at(prev_log_index)
+                .expect("prev_log_index is at or after the snapshot");
+            let entries = self
+                .log
+                .entries_from(from, self.config.max_entries_per_append);
+            Message::AppendEntries {
+                term: self.current_term,
+                leader_id: self.config.id,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit: self.commit_index,
+            }
+        };
         let Some(pr) = self.progress.get_mut(&peer) else {
             return;
         };
+        debug_assert!(from >= pr.next_index && from <= pr.sent_index + 1);
         pr.heartbeat_due = now.saturating_add(interval);
-        let next = pr.next_index;
-        if next <= self.log.snapshot_index() {
-            self.send_install_snapshot(peer);
-            return;
-        }
-        let prev_log_index = next - 1;
-        let prev_log_term = self
-            .log
-            .term_at(prev_log_index)
-            .expect("prev_log_index is at or after the snapshot");
-        let entries = self
-            .log
-            .entries_from(next, self.config.max_entries_per_append);
-        let msg = Message::AppendEntries {
-            term: self.current_term,
-            leader_id: self.config.id,
-            prev_log_index,
-            prev_log_term,
-            entries,
-            leader_commit: self.commit_index,
+        pr.sent_index = match &msg {
+            Message::AppendEntries {
+                prev_log_index,
+                entries,
+                ..
+            } => prev_log_index + entries.len() as u64,
+            _ => snapshot_index,
         };
         self.send(peer, msg);
     }
@@ -206,47 +228,30 @@ impl<C: Command> Raft<C> {
         let Some(pr) = self.progress.get_mut(&from) else {
             return;
         };
-        let send_more = match backup_to {
+        match backup_to {
             None => {
                 debug_assert!(match_index <= last_index);
-                if match_index > pr.match_index {
-                    pr.match_index = match_index;
-                    pr.next_index = pr.next_index.max(match_index + 1);
-                    pr.next_index <= last_index
-                } else {
-                    false
+                if match_index <= pr.match_index {
+                    return; // duplicate or stale
                 }
+                pr.match_index = match_index;
+                pr.next_index = pr.next_index.max(match_index + 1);
+                pr.sent_index = pr.sent_index.max(match_index);
+                let sent = pr.sent_index;
+                self.maybe_commit();
+                if sent < last_index {
+                    // Keep the pipeline going with what has not been sent yet.
+                    self.send_from(now, from, sent + 1);
+                }
+            }
+            Some(_) if conflict_term.is_none() && conflict_index <= pr.match_index => {
+                // "Your log is too short" from before it grew to match_index: stale.
             }
             Some(target) => {
-                let new_next = target.min(pr.next_index).max(pr.match_index + 1);
-                if new_next < pr.next_index {
-                    pr.next_index = new_next;
-                    true
-                } else {
-                    false
-                }
+                // Back up (never below what is known to match) and resend.
+                pr.next_index = target.min(pr.next_index).max(pr.match_index + 1);
+                self.send_append(now, from);
             }
-        };
-        if success {
-            self.maybe_commit();
-        }
-        if send_more {
-            self.send_append(now, from);
-        }
-    }
-
-    /// Leader: commit the highest index replicated on a majority, but only if
-    /// that entry is from the current term (Section 5.4.2, Figure 8).
-    pub(crate) fn maybe_commit(&mut self) {
-        if self.role != Role::Leader {
-            return;
-        }
-        let mut matched: Vec<u64> = self.progress.values().map(|p| p.match_index).collect();
-        matched.push(self.log.last_index());
-        matched.sort_unstable_by(|a, b| b.cmp(a));
-        let candidate = matched[self.config.quorum() - 1];
-        if candidate > self.commit_index && self.log.term_at(candidate) == Some(self.current_term) {
-            self.commit_to(candidate);
         }
     }
 }
@@ -431,34 +436,6 @@ mod tests {
     }
 
     #[test]
-    fn figure8_old_term_entry_not_committed_by_counting_replicas() {
-        let mut rng = ChaCha8Rng::seed_from_u64(5);
-        // Leader of term 4 holds an entry from term 2 at index 2.
-        let mut l = make_leader(5, &storage_with(3, &[1, 2]), &mut rng);
-        let term = l.current_term();
-        assert_eq!(term, 4);
-        l.handle_message(10, &mut rng, 1, success(term, 2));
-        l.handle_message(10, &mut rng, 2, success(term, 2));
-        l.handle_message(10, &mut rng, 3, success(term, 2));
-        assert_eq!(
-            l.commit_index(),
-            0,
-            "must not commit an old-term entry by counting"
-        );
-        let (idx, _) = l.start(11, &mut rng, 7).unwrap();
-        l.handle_message(12, &mut rng, 1, success(term, idx));
-        assert_eq!(l.commit_index(), 0, "only 2 of 5 hold index 3");
-        l.handle_message(12, &mut rng, 2, success(term, idx));
-        assert_eq!(
-            l.commit_index(),
-            3,
-            "current-term entry commits, and everything before it"
-        );
-        let applied: Vec<_> = l.take_ready().applies;
-        assert_eq!(applied.len(), 3);
-    }
-
-    #[test]
     fn fast_backup_skips_a_term_per_round() {
         let mut rng = ChaCha8Rng::seed_from_u64(6);
         let mut l = make_leader(
@@ -517,5 +494,107 @@ mod tests {
                 voted_for: None
             }]
         );
+    }
+
+    #[test]
+    fn pipelines_new_entries_without_resending_in_flight_ones() {
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let mut l = make_leader(3, &Storage::default(), &mut rng);
+        let mut f: Raft<u64> = Raft::new(cfg(1, 3), &Storage::default(), 0, &mut rng);
+        let term = l.current_term();
+        let mut to_f = vec![];
+        for k in 0..3 {
+            l.start(10, &mut rng, k);
+            for (to, m) in l.take_ready().messages {
+                if let Message::AppendEntries {
+                    prev_log_index,
+                    entries,
+                    ..
+                } = &m
+                {
+                    assert_eq!(entries.len(), 1, "only the new entry is sent");
+                    assert_eq!(*prev_log_index, k);
+                }
+                if to == 1 {
+                    to_f.push(m);
+                }
+            }
+        }
+        // Deliver the second one first: rejected (gap), the leader resends
+        // from next_index; then the rest arrive, the third after the resend.
+        let second = to_f.remove(1);
+        f.handle_message(11, &mut rng, 0, second);
+        let replies = f.take_ready().messages;
+        assert!(matches!(
+            replies[0].1,
+            Message::AppendEntriesReply {
+                success: false,
+                conflict_index: 1,
+                ..
+            }
+        ));
+        l.handle_message(12, &mut rng, 1, replies[0].1.clone());
+        let resend = l.take_ready().messages;
+        assert!(
+            matches!(&resend[0], (1, Message::AppendEntries { prev_log_index: 0, entries, .. }) if entries.len() == 3)
+        );
+        let mut extra_sends = 0;
+        let third = to_f.pop().unwrap();
+        let first = to_f.pop().unwrap();
+        let order = [first, resend[0].1.clone(), third];
+        for m in order {
+            f.handle_message(13, &mut rng, 0, m);
+            for (_, r) in f.take_ready().messages {
+                l.handle_message(14, &mut rng, 1, r);
+                extra_sends += l.take_ready().messages.len();
+            }
+        }
+        assert_eq!(extra_sends, 0, "nothing left to send once all is acked");
+        assert_eq!(
+            (l.match_index(1), l.next_index(1), l.commit_index()),
+            (Some(3), Some(4), 3)
+        );
+        assert!(f.log().iter().eq(l.log().iter()));
+        assert_eq!(term, l.current_term());
+    }
+
+    #[test]
+    fn lagging_follower_is_fed_in_batches_by_its_replies() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let mut l = make_leader(3, &storage_with(1, &[1; 20]), &mut rng);
+        l.config.max_entries_per_append = 8;
+        let mut f: Raft<u64> = Raft::new(cfg(1, 3), &Storage::default(), 0, &mut rng);
+        let t = l.next_deadline();
+        l.tick(t, &mut rng);
+        let mut inbox: Vec<_> = l
+            .take_ready()
+            .messages
+            .into_iter()
+            .filter(|(to, _)| *to == 1)
+            .collect();
+        let mut rounds = 0;
+        while let Some((_, m)) = inbox.pop() {
+            rounds += 1;
+            // A proposal meanwhile must not duplicate the batch in flight.
+            if rounds == 3 {
+                l.start(t, &mut rng, 99);
+                assert!(l.take_ready().messages.iter().all(|(to, _)| *to != 1));
+            }
+            f.handle_message(t, &mut rng, 0, m);
+            for (_, r) in f.take_ready().messages {
+                l.handle_message(t, &mut rng, 1, r);
+            }
+            inbox = l
+                .take_ready()
+                .messages
+                .into_iter()
+                .filter(|(to, _)| *to == 1)
+                .collect();
+            assert!(inbox.len() <= 1);
+        }
+        // 1 heartbeat + 1 rejection resend... then batches of 8 for 21 entries.
+        assert!(rounds <= 6, "rounds = {rounds}");
+        assert_eq!(f.last_index(), 21);
+        assert_eq!(l.match_index(1), Some(21));
     }
 }

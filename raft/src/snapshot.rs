@@ -27,19 +27,18 @@ impl<C: Command> Raft<C> {
         self.check_invariants();
     }
 
-    /// Leader: send our snapshot to `peer` (its `next_index` fell into it).
-    pub(crate) fn send_install_snapshot(&mut self, peer: NodeId) {
+    /// Leader: the InstallSnapshot carrying our current snapshot.
+    pub(crate) fn install_snapshot_message(&self) -> Message<C> {
         let snapshot = self
             .log
             .snapshot()
-            .expect("next_index <= snapshot_index implies a snapshot")
+            .expect("sending at or below snapshot_index implies a snapshot")
             .clone();
-        let msg = Message::InstallSnapshot {
+        Message::InstallSnapshot {
             term: self.current_term,
             leader_id: self.config.id,
             snapshot,
-        };
-        self.send(peer, msg);
+        }
     }
 
     /// InstallSnapshot receiver. A snapshot not beyond our commit index is
@@ -107,10 +106,11 @@ impl<C: Command> Raft<C> {
         debug_assert!(last_included_index <= last_index);
         pr.match_index = last_included_index;
         pr.next_index = pr.next_index.max(last_included_index + 1);
-        let more = pr.next_index <= last_index;
+        pr.sent_index = pr.sent_index.max(last_included_index);
+        let sent = pr.sent_index;
         self.maybe_commit();
-        if more {
-            self.send_append(now, from);
+        if sent < last_index {
+            self.send_from(now, from, sent + 1);
         }
     }
 }
