@@ -175,9 +175,11 @@ pub fn check<M: Model>(model: &M, history: &[Operation<M::Input, M::Output>]) ->
 
 /// Checks `history` against `model` within `budget`.
 ///
-/// Partitions are checked in order of their first operation. The verdict is
-/// `NotLinearizable` if some partition is not linearizable, else `Unknown` if some partition
-/// could not be decided, else `Linearizable`.
+/// The partitions' searches are interleaved (round robin, [`SLICE_STEPS`] steps at a time), so a
+/// partition that is quickly found not linearizable is not held up by one that is hard to
+/// decide. The verdict is `NotLinearizable` if some partition is not linearizable, else
+/// `Unknown` if some partition could not be decided, else `Linearizable`. Summaries are listed in
+/// partition order (order of each key's first operation).
 pub fn check_with<M: Model>(
     model: &M,
     history: &[Operation<M::Input, M::Output>],
@@ -185,62 +187,82 @@ pub fn check_with<M: Model>(
     options: CheckOptions,
 ) -> Report {
     let partitions = partition(model, history);
-    let mut report = Report {
-        verdict: Verdict::Linearizable,
-        operations: history.len(),
-        partitions: partitions.len(),
-        steps: 0,
-        summaries: Vec::with_capacity(partitions.len()),
-        failures: Vec::new(),
-    };
-    let mut any_unknown = false;
-    let mut any_failed = false;
-    for (key, indices) in &partitions {
-        let ops: Vec<&Operation<M::Input, M::Output>> =
-            indices.iter().map(|&i| &history[i]).collect();
-        let skip = budget.exhausted() || (any_failed && !options.check_all_partitions);
-        let steps_before = budget.steps();
-        let outcome = if skip {
-            search::Outcome::Unknown
-        } else {
-            search::search(model, &ops, budget)
-        };
-        let steps = budget.steps() - steps_before;
-        let (verdict, order) = match outcome {
-            search::Outcome::Linearizable(order) => (Verdict::Linearizable, order),
-            search::Outcome::NotLinearizable(prefix) => {
-                report.failures.push(report::failure_report(
-                    model,
-                    key.clone(),
-                    indices,
-                    &ops,
-                    &prefix,
-                    steps,
-                ));
-                (Verdict::NotLinearizable, Vec::new())
-            }
-            search::Outcome::Unknown => (Verdict::Unknown, Vec::new()),
-        };
-        any_failed |= verdict == Verdict::NotLinearizable;
-        any_unknown |= verdict == Verdict::Unknown;
-        report.summaries.push(PartitionSummary {
+    let steps_at_start = budget.steps();
+    let mut summaries: Vec<PartitionSummary> = partitions
+        .iter()
+        .map(|(key, indices)| PartitionSummary {
             key: key.clone(),
             operations: indices.len(),
-            verdict,
-            steps,
-            linearization: order.iter().map(|&p| indices[p]).collect(),
-        });
+            verdict: Verdict::Unknown,
+            steps: 0,
+            linearization: Vec::new(),
+        })
+        .collect();
+    let mut failures = Vec::new();
+    let mut active: Vec<(usize, search::Search<'_, M>)> = partitions
+        .iter()
+        .enumerate()
+        .map(|(p, (_, indices))| {
+            let ops = indices.iter().map(|&i| &history[i]).collect();
+            (p, search::Search::new(model, ops))
+        })
+        .collect();
+    'rounds: while !active.is_empty() {
+        let mut k = 0;
+        while k < active.len() {
+            let (p, search) = &mut active[k];
+            let p = *p;
+            let before = budget.steps();
+            let outcome = search.run(model, budget, SLICE_STEPS);
+            summaries[p].steps += budget.steps() - before;
+            let Some(outcome) = outcome else {
+                k += 1;
+                continue;
+            };
+            let indices = &partitions[p].1;
+            match outcome {
+                search::Outcome::Linearizable(order) => {
+                    summaries[p].verdict = Verdict::Linearizable;
+                    summaries[p].linearization = order.iter().map(|&q| indices[q]).collect();
+                }
+                search::Outcome::NotLinearizable(prefix) => {
+                    summaries[p].verdict = Verdict::NotLinearizable;
+                    failures.push(report::failure_report(
+                        model,
+                        partitions[p].0.clone(),
+                        indices,
+                        search.ops(),
+                        &prefix,
+                        summaries[p].steps,
+                    ));
+                    if !options.check_all_partitions {
+                        break 'rounds;
+                    }
+                }
+                search::Outcome::Unknown => break 'rounds,
+            }
+            active.swap_remove(k);
+        }
     }
-    report.steps = budget.steps();
-    report.verdict = if any_failed {
+    let verdict = if !failures.is_empty() {
         Verdict::NotLinearizable
-    } else if any_unknown {
+    } else if summaries.iter().any(|s| s.verdict == Verdict::Unknown) {
         Verdict::Unknown
     } else {
         Verdict::Linearizable
     };
-    report
+    Report {
+        verdict,
+        operations: history.len(),
+        partitions: partitions.len(),
+        steps: budget.steps() - steps_at_start,
+        summaries,
+        failures,
+    }
 }
+
+/// How many search steps one partition gets before the next one's turn.
+pub const SLICE_STEPS: u64 = 4096;
 
 /// Groups operation indices by partition key, in order of first appearance.
 fn partition<M: Model>(

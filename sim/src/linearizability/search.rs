@@ -138,82 +138,130 @@ impl EventList {
     }
 }
 
-/// Searches for a linearization of `ops` (one partition) against `model`.
-pub(crate) fn search<M: Model>(
-    model: &M,
-    ops: &[&Operation<M::Input, M::Output>],
-    budget: &mut Budget<'_>,
-) -> Outcome {
-    let completed = ops.iter().filter(|o| o.ret.is_some()).count();
-    if completed == 0 {
-        return Outcome::Linearizable(Vec::new());
-    }
-    let mut list = EventList::new(ops);
-    let mut cache: IndexSet<CacheKey<M::State>, BuildMixHasher> = IndexSet::default();
-    let mut bits = Bitset::new(ops.len());
-    let mut state = model.init();
-    // Each frame: the call entry that was lifted and the state before it was applied.
-    let mut stack: Vec<(u32, M::State)> = Vec::new();
-    let mut linearized_completed = 0usize;
-    let mut best: Vec<usize> = Vec::new();
+/// The search over one partition, resumable so that partitions can be interleaved: a partition
+/// that is hard to decide should not delay finding that another one is not linearizable.
+pub(crate) struct Search<'h, M: Model> {
+    ops: Vec<&'h Operation<M::Input, M::Output>>,
+    completed: usize,
+    list: EventList,
+    cache: IndexSet<CacheKey<M::State>, BuildMixHasher>,
+    bits: Bitset,
+    state: M::State,
+    /// Each frame: the call entry that was lifted and the state before it was applied.
+    stack: Vec<(u32, M::State)>,
+    linearized_completed: usize,
+    best: Vec<usize>,
+    entry: u32,
+}
 
-    let mut entry = list.next[HEAD as usize];
-    loop {
-        if budget.tick() {
-            return Outcome::Unknown;
+impl<'h, M: Model> Search<'h, M> {
+    pub(crate) fn new(model: &M, ops: Vec<&'h Operation<M::Input, M::Output>>) -> Self {
+        let list = EventList::new(&ops);
+        let entry = list.next[HEAD as usize];
+        Search {
+            completed: ops.iter().filter(|o| o.ret.is_some()).count(),
+            bits: Bitset::new(ops.len()),
+            ops,
+            list,
+            cache: IndexSet::default(),
+            state: model.init(),
+            stack: Vec::new(),
+            linearized_completed: 0,
+            best: Vec::new(),
+            entry,
         }
-        let at_call = entry != NONE && list.is_call[entry as usize];
-        if at_call {
-            let i = list.op[entry as usize] as usize;
-            let op = ops[i];
-            if let Some(next_state) = model.step(&state, &op.input, &op.output) {
-                bits.set(i);
-                let seen = cache.contains(&CacheRef {
-                    bits: &bits,
-                    state: &next_state,
-                });
-                if !seen {
-                    cache.insert(CacheKey {
-                        bits: bits.clone(),
-                        state: next_state.clone(),
+    }
+
+    fn order(&self) -> Vec<usize> {
+        self.stack
+            .iter()
+            .map(|&(e, _)| self.list.op[e as usize] as usize)
+            .collect()
+    }
+
+    /// Runs at most `slice` steps. `None`: undecided yet, call again; `Some(Outcome::Unknown)`:
+    /// the budget ran out.
+    pub(crate) fn run(
+        &mut self,
+        model: &M,
+        budget: &mut Budget<'_>,
+        slice: u64,
+    ) -> Option<Outcome> {
+        if self.linearized_completed == self.completed {
+            return Some(Outcome::Linearizable(self.order()));
+        }
+        let list = &mut self.list;
+        let mut entry = self.entry;
+        let mut outcome = None;
+        for _ in 0..slice {
+            if budget.tick() {
+                outcome = Some(Outcome::Unknown);
+                break;
+            }
+            let at_call = entry != NONE && list.is_call[entry as usize];
+            if at_call {
+                let i = list.op[entry as usize] as usize;
+                let op = self.ops[i];
+                if let Some(next_state) = model.step(&self.state, &op.input, &op.output) {
+                    self.bits.set(i);
+                    let seen = self.cache.contains(&CacheRef {
+                        bits: &self.bits,
+                        state: &next_state,
                     });
-                    let before = std::mem::replace(&mut state, next_state);
-                    stack.push((entry, before));
-                    list.lift(entry);
-                    if op.ret.is_some() {
-                        linearized_completed += 1;
-                        if linearized_completed == completed {
-                            let order: Vec<usize> = stack
-                                .iter()
-                                .map(|&(e, _)| list.op[e as usize] as usize)
-                                .collect();
-                            return Outcome::Linearizable(order);
+                    if !seen {
+                        self.cache.insert(CacheKey {
+                            bits: self.bits.clone(),
+                            state: next_state.clone(),
+                        });
+                        let before = std::mem::replace(&mut self.state, next_state);
+                        self.stack.push((entry, before));
+                        list.lift(entry);
+                        if op.ret.is_some() {
+                            self.linearized_completed += 1;
+                            if self.linearized_completed == self.completed {
+                                break;
+                            }
                         }
+                        if self.stack.len() > self.best.len() {
+                            self.best.clear();
+                            self.best.extend(
+                                self.stack
+                                    .iter()
+                                    .map(|&(e, _)| list.op[e as usize] as usize),
+                            );
+                        }
+                        entry = list.next[HEAD as usize];
+                        continue;
                     }
-                    if stack.len() > best.len() {
-                        best.clear();
-                        best.extend(stack.iter().map(|&(e, _)| list.op[e as usize] as usize));
-                    }
-                    entry = list.next[HEAD as usize];
-                    continue;
+                    self.bits.clear(i);
                 }
-                bits.clear(i);
+                entry = list.next[entry as usize];
+            } else {
+                // A return event of an unlinearized operation (or the end of the list, which is
+                // only reachable when just pending calls remain ahead): undo the latest choice.
+                let Some((call, before)) = self.stack.pop() else {
+                    outcome = Some(Outcome::NotLinearizable(std::mem::take(&mut self.best)));
+                    break;
+                };
+                let i = list.op[call as usize] as usize;
+                self.bits.clear(i);
+                self.state = before;
+                if self.ops[i].ret.is_some() {
+                    self.linearized_completed -= 1;
+                }
+                list.unlift(call);
+                entry = list.next[call as usize];
             }
-            entry = list.next[entry as usize];
-        } else {
-            // A return event of an unlinearized operation (or the end of the list, which is only
-            // reachable when just pending calls remain ahead): undo the latest choice.
-            let Some((call, before)) = stack.pop() else {
-                return Outcome::NotLinearizable(best);
-            };
-            let i = list.op[call as usize] as usize;
-            bits.clear(i);
-            state = before;
-            if ops[i].ret.is_some() {
-                linearized_completed -= 1;
-            }
-            list.unlift(call);
-            entry = list.next[call as usize];
         }
+        self.entry = entry;
+        if outcome.is_none() && self.linearized_completed == self.completed {
+            outcome = Some(Outcome::Linearizable(self.order()));
+        }
+        outcome
+    }
+
+    /// The partition's operations.
+    pub(crate) fn ops(&self) -> &[&'h Operation<M::Input, M::Output>] {
+        &self.ops
     }
 }
