@@ -42,7 +42,7 @@ pub(crate) struct Progress {
 /// Invariants: `last_applied <= commit_index <= last_index()`;
 /// `snapshot_index() <= last_applied`; `commit_index` and `last_applied` never
 /// decrease; at most one leader per term.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Raft<C> {
     pub(crate) config: Config,
     // Persistent state (mirrored to Storage through StorageOps).

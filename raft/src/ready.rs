@@ -1,9 +1,11 @@
 //! Outputs of one call into a [`Raft`](crate::Raft) node.
 
+use serde::{Deserialize, Serialize};
+
 use crate::{Message, NodeId, Snapshot, StorageOp};
 
 /// What the service sees, in log order on one node.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Apply<C> {
     /// A committed command; indices are consecutive across the Applies of a node
     /// (a snapshot install jumps to the snapshot index).
@@ -24,7 +26,7 @@ pub enum Apply<C> {
 }
 
 /// Observations for checkers and logs (not needed by the protocol itself).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     /// The node turned follower (from candidate or leader) in `term`.
     BecameFollower {
@@ -50,7 +52,7 @@ pub enum Event {
 
 /// Everything one call produced. Drain with `take_ready()` after every call,
 /// then: apply `storage` in order, send `messages`, deliver `applies` in order.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Ready<C> {
     /// Durable writes, to apply before sending any message of this Ready.
     pub storage: Vec<StorageOp<C>>,

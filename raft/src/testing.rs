@@ -265,8 +265,11 @@ impl Cluster {
     /// is applied at its index on at least `expected` nodes. Returns the index.
     pub fn one(&mut self, cmd: u64, expected: usize) -> u64 {
         let deadline = self.now + 10_000_000;
+        let n = self.nodes.len();
+        let mut first = 0;
         while self.now < deadline {
-            for i in 0..self.nodes.len() {
+            first = (first + 1) % n;
+            for i in (0..n).map(|k| (first + k) % n) {
                 if !self.up[i] {
                     continue;
                 }
@@ -473,6 +476,44 @@ mod tests {
                 assert_eq!(s.raft_state_size(), recount);
             }
             assert!(!c.leaders_by_term.is_empty());
+        }
+    }
+
+    #[test]
+    fn partitioned_leader_uncommitted_entries_are_replaced_after_heal() {
+        for seed in 0..5 {
+            let mut c = Cluster::new(5, 500 + seed);
+            c.one(1, 5);
+            let old = c.leaders()[0];
+            let buddy = (old + 1) % 5;
+            // Old leader plus one follower in the minority.
+            for i in 0..5 {
+                c.group[i] = u32::from(i == old || i == buddy);
+            }
+            for k in 0..50 {
+                assert!(c.start(old, 10_000 + k).is_some());
+            }
+            c.run_for(2_000_000);
+            assert_eq!(c.nodes[old].commit_index(), 1, "minority cannot commit");
+            assert!(c.nodes[old].is_leader(), "stale leader does not know yet");
+            let mut new_idx = 0;
+            for k in 0..30 {
+                new_idx = c.one(20_000 + k, 3);
+            }
+            let new_leader = c.leaders().into_iter().find(|l| *l != old).unwrap();
+            assert!(c.nodes[new_leader].current_term() > c.nodes[old].current_term());
+            // Heal: the old leader steps down and adopts the majority's log.
+            c.group = vec![0; 5];
+            let last = c.one(99, 5);
+            assert_eq!(last, new_idx + 1);
+            assert!(!c.nodes[old].is_leader());
+            for i in 0..5 {
+                assert!(c.nodes[i]
+                    .log()
+                    .iter()
+                    .all(|e| e.command < 10_000 || e.command >= 20_000 || e.command == 99));
+                assert_eq!(c.nodes[i].last_index(), last);
+            }
         }
     }
 }
