@@ -4,14 +4,14 @@
 use crate::checker::{Checker, Failure, Violation};
 use crate::faults::Fault;
 use crate::harness::Harness;
-use crate::network::{draw_fate, Connectivity, DropCause, Fate, NetworkConfig};
+use crate::network::{Connectivity, DropCause, Fate, NetworkConfig, NetworkModel};
 use crate::node::{Ctx, Durable, Message, Node, NodeId, Output, Time, TimerId};
 use crate::rng::{stream, Purpose};
 use crate::stats::Stats;
 use crate::trace::{NodeSpec, Record, StepInput, TraceSink, Verdict};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
 /// Everything needed to set up a run, besides the nodes' own config.
@@ -52,30 +52,37 @@ enum Event<N: Node> {
     Wake {
         tag: u64,
     },
-    Fault(Fault),
+    /// Boxed: faults are rare and large; keeping them out of line keeps queued events small.
+    Fault(Box<Fault>),
 }
 
-struct Queued<N: Node> {
-    at: Time,
-    seq: u64,
-    event: Event<N>,
+/// Queue entries are small keys, earliest first: (time, sequence number, index of the event
+/// in the slab). The events themselves stay put in the slab, so heap moves stay cheap.
+type QueueKey = Reverse<(Time, u64, u32)>;
+
+/// Holds queued events; freed entries are reused, so the steady state allocates nothing.
+struct Slab<N: Node> {
+    entries: Vec<Option<Event<N>>>,
+    free: Vec<u32>,
 }
 
-impl<N: Node> PartialEq for Queued<N> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
+impl<N: Node> Slab<N> {
+    fn insert(&mut self, event: Event<N>) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                debug_assert!(self.entries[i as usize].is_none());
+                self.entries[i as usize] = Some(event);
+                i
+            }
+            None => {
+                self.entries.push(Some(event));
+                u32::try_from(self.entries.len() - 1).expect("fewer than 2^32 queued events")
+            }
+        }
     }
-}
-impl<N: Node> Eq for Queued<N> {}
-impl<N: Node> PartialOrd for Queued<N> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<N: Node> Ord for Queued<N> {
-    // BinaryHeap is a max-heap: reverse so the earliest (time, seq) pops first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
+    fn take(&mut self, i: u32) -> Event<N> {
+        self.free.push(i);
+        self.entries[i as usize].take().expect("a queued event is taken once")
     }
 }
 
@@ -108,8 +115,12 @@ pub struct World<N: Node> {
     node_config: N::Config,
     specs: Vec<NodeSpec>,
     slots: Vec<Slot<N>>,
-    queue: BinaryHeap<Queued<N>>,
+    queue: BinaryHeap<QueueKey>,
+    slab: Slab<N>,
+    /// Messages sent per kind; few kinds, so a linear scan beats hashing.
+    sent_by_kind: Vec<(&'static str, u64)>,
     network: NetworkConfig,
+    model: NetworkModel,
     conn: Connectivity,
     net_rng: ChaCha8Rng,
     harness_rng: ChaCha8Rng,
@@ -145,6 +156,12 @@ impl<N: Node> World<N> {
                 .collect(),
             specs: cfg.nodes,
             queue: BinaryHeap::new(),
+            slab: Slab {
+                entries: Vec::new(),
+                free: Vec::new(),
+            },
+            sent_by_kind: Vec::new(),
+            model: NetworkModel::new(&cfg.network),
             network: cfg.network,
             conn: Connectivity::new(n),
             net_rng: stream(cfg.seed, Purpose::Network),
@@ -158,7 +175,7 @@ impl<N: Node> World<N> {
             stopped: false,
         };
         for (at, fault) in cfg.faults {
-            world.push(at, Event::Fault(fault));
+            world.push(at, Event::Fault(Box::new(fault)));
         }
         world
     }
@@ -166,11 +183,8 @@ impl<N: Node> World<N> {
     fn push(&mut self, at: Time, event: Event<N>) {
         debug_assert!(at >= self.now, "events are never scheduled in the past");
         self.seq += 1;
-        self.queue.push(Queued {
-            at,
-            seq: self.seq,
-            event,
-        });
+        let slot = self.slab.insert(event);
+        self.queue.push(Reverse((at, self.seq, slot)));
     }
 
     fn next_event_no(&mut self) -> u64 {
@@ -242,8 +256,14 @@ impl<N: Node> World<N> {
         &self.network
     }
     /// Counters so far.
-    pub fn stats(&self) -> &Stats {
-        &self.stats
+    pub fn stats(&self) -> Stats {
+        let mut stats = self.stats.clone();
+        stats.sent_by_kind = self.sent_by_kind.iter().map(|(k, c)| (k.to_string(), *c)).collect();
+        stats
+    }
+    /// Events waiting in the queue (including timers that were cancelled).
+    pub fn queue_len(&self) -> usize {
+        self.queue.len()
     }
     /// Faults applied so far, in order.
     pub fn faults_applied(&self) -> &[Fault] {
@@ -329,6 +349,7 @@ impl<N: Node> World<N> {
             }
             Fault::Network(cfg) => {
                 self.network = cfg.clone();
+                self.model = NetworkModel::new(cfg);
                 false
             }
         };
@@ -461,17 +482,15 @@ impl<N: Node> World<N> {
         self.stats.messages_sent += 1;
         self.stats.bytes_sent += msg.size_bytes() as u64;
         let kind = msg.kind();
-        match self.stats.sent_by_kind.get_mut(kind) {
-            Some(c) => *c += 1,
-            None => {
-                self.stats.sent_by_kind.insert(kind.to_string(), 1);
-            }
+        match self.sent_by_kind.iter_mut().find(|(k, _)| std::ptr::eq(*k, kind) || *k == kind) {
+            Some((_, c)) => *c += 1,
+            None => self.sent_by_kind.push((kind, 1)),
         }
         if !self.conn.connected(from, to) {
             self.stats.dropped_partition += 1;
             return (id, Some(DropCause::Partition), false);
         }
-        match draw_fate(&self.network, &mut self.net_rng, msg.is_reply()) {
+        match self.model.draw_fate(&mut self.net_rng, msg.is_reply()) {
             Fate::Lost => {
                 self.stats.dropped_random += 1;
                 (id, Some(DropCause::Random), false)
@@ -611,19 +630,21 @@ impl<N: Node, H: Harness<N>> Sim<N, H> {
         self.harness.start(&mut self.world);
         self.drain_observations();
         while self.world.failure.is_none() && !self.world.stopped {
-            let Some(next) = self.world.queue.pop() else {
+            let Some(&Reverse((at, _, slot))) = self.world.queue.peek() else {
                 break;
             };
-            if next.at > self.world.deadline {
+            if at > self.world.deadline {
                 self.world.now = self.world.deadline;
                 break;
             }
-            self.world.now = next.at;
-            match next.event {
+            self.world.queue.pop();
+            self.world.now = at;
+            match self.world.slab.take(slot) {
                 Event::Deliver { from, to, id, msg } => self.world.deliver(from, to, id, msg),
                 Event::Timer { node, inc, id, tag } => self.world.fire_timer(node, inc, id, tag),
                 Event::Wake { tag } => self.harness.on_wake(&mut self.world, tag),
                 Event::Fault(fault) => {
+                    let fault = *fault;
                     for checker in &mut self.checkers {
                         if let Err(f) = checker.on_fault(self.world.now, &fault) {
                             self.world.fail(f);
@@ -658,7 +679,7 @@ impl<N: Node, H: Harness<N>> Sim<N, H> {
             },
             violation: world.failure.clone(),
             end_time: world.now,
-            stats: world.stats.clone(),
+            stats: world.stats(),
         };
         let io = match world.trace.take() {
             Some(mut sink) => {

@@ -2,7 +2,7 @@
 //! one-way link cuts. Every decision is drawn from the run's network stream.
 
 use crate::node::{NodeId, Time};
-use rand::Rng;
+use rand::{Rng, RngCore};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -223,40 +223,87 @@ pub enum Fate {
     Deliver { delay: Time, duplicate: Option<Time> },
 }
 
-/// Draws the fate of a message from the network stream.
-pub fn draw_fate(cfg: &NetworkConfig, rng: &mut ChaCha8Rng, is_reply: bool) -> Fate {
-    let drop_p = if is_reply { cfg.drop_reply } else { cfg.drop_request };
-    if drop_p > 0.0 && rng.random_bool(drop_p) {
-        return Fate::Lost;
-    }
-    let delay = draw_delay(cfg, rng, is_reply);
-    let duplicate = if cfg.duplicate > 0.0 && rng.random_bool(cfg.duplicate) {
-        Some(draw_delay(cfg, rng, is_reply))
-    } else {
-        None
-    };
-    Fate::Deliver { delay, duplicate }
+/// A [`NetworkConfig`] turned into integer thresholds and µs, so that drawing a message's fate
+/// costs a few integer compares (this runs once per message).
+#[derive(Clone, Debug)]
+pub struct NetworkModel {
+    drop_request: u64,
+    drop_reply: u64,
+    duplicate: u64,
+    latency: (Time, Time),
+    long_delay: Option<(u64, Time, Time, bool, DelayShape)>,
 }
 
-fn draw_delay(cfg: &NetworkConfig, rng: &mut ChaCha8Rng, is_reply: bool) -> Time {
-    let lo = ms_to_us(cfg.latency_ms[0]);
-    let hi = ms_to_us(cfg.latency_ms[1]);
-    let mut delay = if hi > lo { rng.random_range(lo..=hi) } else { lo };
-    if let Some(ld) = &cfg.long_delay {
-        if (is_reply || !ld.replies_only) && rng.random_bool(ld.probability) {
-            let min = ms_to_us(ld.min_ms);
-            let span = ms_to_us(ld.max_ms) - min;
-            delay += min
-                + match ld.shape {
-                    DelayShape::Uniform => rng.random_range(0..=span),
-                    DelayShape::Nested => {
-                        let inner = rng.random_range(0..=span);
-                        rng.random_range(0..=inner)
-                    }
-                };
+/// `p` as a threshold for a uniform u64 draw; 0 never fires, 1 always does.
+fn threshold(p: f64) -> u64 {
+    if p >= 1.0 {
+        u64::MAX
+    } else {
+        (p * 18_446_744_073_709_551_616.0) as u64
+    }
+}
+
+#[inline]
+fn chance(rng: &mut ChaCha8Rng, threshold: u64) -> bool {
+    threshold != 0 && (threshold == u64::MAX || rng.next_u64() < threshold)
+}
+
+impl NetworkModel {
+    /// Compiles a validated config.
+    pub fn new(cfg: &NetworkConfig) -> Self {
+        NetworkModel {
+            drop_request: threshold(cfg.drop_request),
+            drop_reply: threshold(cfg.drop_reply),
+            duplicate: threshold(cfg.duplicate),
+            latency: (ms_to_us(cfg.latency_ms[0]), ms_to_us(cfg.latency_ms[1])),
+            long_delay: cfg.long_delay.as_ref().map(|ld| {
+                (
+                    threshold(ld.probability),
+                    ms_to_us(ld.min_ms),
+                    ms_to_us(ld.max_ms),
+                    ld.replies_only,
+                    ld.shape,
+                )
+            }),
         }
     }
-    delay
+
+    /// Draws the fate of a message from the network stream.
+    #[inline]
+    pub fn draw_fate(&self, rng: &mut ChaCha8Rng, is_reply: bool) -> Fate {
+        let drop = if is_reply { self.drop_reply } else { self.drop_request };
+        if chance(rng, drop) {
+            return Fate::Lost;
+        }
+        let delay = self.draw_delay(rng, is_reply);
+        let duplicate = chance(rng, self.duplicate).then(|| self.draw_delay(rng, is_reply));
+        Fate::Deliver { delay, duplicate }
+    }
+
+    #[inline]
+    fn draw_delay(&self, rng: &mut ChaCha8Rng, is_reply: bool) -> Time {
+        let (lo, hi) = self.latency;
+        let mut delay = if hi > lo { rng.random_range(lo..=hi) } else { lo };
+        if let Some((p, min, max, replies_only, shape)) = self.long_delay {
+            if (is_reply || !replies_only) && chance(rng, p) {
+                let span = max - min;
+                delay += min
+                    + match shape {
+                        DelayShape::Uniform => rng.random_range(0..=span),
+                        DelayShape::Nested => {
+                            let inner = rng.random_range(0..=span);
+                            rng.random_range(0..=inner)
+                        }
+                    };
+            }
+        }
+        delay
+    }
+}
+
+/// Draws the fate of a message from the network stream (compiles `cfg` each call: for tests).
+pub fn draw_fate(cfg: &NetworkConfig, rng: &mut ChaCha8Rng, is_reply: bool) -> Fate {
+    NetworkModel::new(cfg).draw_fate(rng, is_reply)
 }
 
 #[cfg(test)]
