@@ -20,10 +20,14 @@ use sim::linearizability::Operation;
 struct Line {
     client: u64,
     call: u64,
+    // `deserialize_with` makes these fields required (they must be present, possibly null).
+    #[serde(deserialize_with = "Option::deserialize")]
     ret: Option<u64>,
     op: KvOp,
     key: String,
+    #[serde(deserialize_with = "Option::deserialize")]
     value: Option<String>,
+    #[serde(deserialize_with = "Option::deserialize")]
     output: Option<String>,
 }
 
