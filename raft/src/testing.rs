@@ -406,16 +406,30 @@ mod tests {
     /// applies are in order without gaps or repeats, that all nodes apply the
     /// same commands, that each term has at most one leader, and that durable
     /// storage mirrors the node's state. After healing, the cluster must agree.
+    /// `RAFT_SEED` / `RAFT_FUZZ_SEEDS` select the seed range (default 0..40).
     #[test]
     fn randomized_faults_keep_safety_and_recover() {
-        for seed in 0..40u64 {
+        let seeds: u64 = std::env::var("RAFT_FUZZ_SEEDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(40);
+        for seed in std::env::var("RAFT_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)..seeds
+        {
             let n = if seed % 2 == 0 { 3 } else { 5 };
             let mut c = Cluster::new(n, 1_000 + seed);
-            c.drop_rate = 0.1;
-            c.dup_rate = 0.1;
+            let harsh = seed % 4 == 3;
+            c.drop_rate = if harsh { 0.3 } else { 0.1 };
+            c.dup_rate = if harsh { 0.3 } else { 0.1 };
             c.min_delay = 0;
-            c.max_delay = 60_000;
-            c.snapshot_every = if seed % 3 == 0 { None } else { Some(7) };
+            c.max_delay = if harsh { 300_000 } else { 60_000 };
+            c.snapshot_every = match seed % 3 {
+                0 => None,
+                1 => Some(7),
+                _ => Some(2),
+            };
             let mut cmd = 0u64;
             for _round in 0..120 {
                 // Submit a few commands wherever a leader is.
@@ -459,6 +473,7 @@ mod tests {
             c.group = vec![0; n];
             c.drop_rate = 0.0;
             c.dup_rate = 0.0;
+            c.max_delay = 5_000;
             for i in 0..n {
                 if !c.up[i] {
                     c.restart(i);
