@@ -202,11 +202,15 @@ impl fmt::Display for Report {
             .map(|s| show_key(&s.key))
             .collect();
         if !undecided.is_empty() {
-            writeln!(
-                f,
-                "undecided (budget exhausted or skipped): {}",
-                undecided.join(", ")
-            )?;
+            if self.verdict == Verdict::Unknown {
+                writeln!(f, "undecided (budget exhausted): {}", undecided.join(", "))?;
+            } else {
+                writeln!(
+                    f,
+                    "({} other partitions not decided after the first failure)",
+                    undecided.len()
+                )?;
+            }
         }
         for failure in &self.failures {
             write!(f, "{failure}")?;
