@@ -1,4 +1,5 @@
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 //! Raft consensus (the extended Raft paper: Figure 2 plus Section 7 log
 //! compaction) as a pure, deterministic state machine.
 //!

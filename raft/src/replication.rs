@@ -1,5 +1,5 @@
-//! Log replication (Sections 5.3, 5.4.2): proposing, AppendEntries and its
-//! reply with fast backup, and the leader's commit rule.
+//! Log replication (Section 5.3): proposing, pipelined AppendEntries, the
+//! receiver's consistency check, and the reply with fast backup.
 
 use rand_core::RngCore;
 
