@@ -1,2 +1,3 @@
 #![forbid(unsafe_code)]
 //! Linearizable key/value service on Raft.
+pub mod model;
