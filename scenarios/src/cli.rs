@@ -34,7 +34,9 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run one scenario file with one seed and print a summary.
-    #[command(after_help = "Example:\n  sim run --seed 1 scenarios/pingpong/basic.json --trace run.jsonl")]
+    #[command(
+        after_help = "Example:\n  sim run --seed 1 scenarios/pingpong/basic.json --trace run.jsonl"
+    )]
     Run {
         /// The run's seed: every random decision derives from it.
         #[arg(long, default_value_t = 1)]
@@ -141,14 +143,20 @@ pub fn print_summary(
     if o.drawn.as_object().is_some_and(|m| !m.is_empty()) {
         println!("drawn     {}", o.drawn);
     }
-    let verdict = if r.violation.is_some() { "checked until the violation" } else { "held" };
+    let verdict = if r.violation.is_some() {
+        "checked until the violation"
+    } else {
+        "held"
+    };
     println!("checks    {} ({verdict})", o.checks.join(", "));
     if let Some(path) = trace {
-        println!("trace     {} (replay: sim replay {})", path.display(), path.display());
-    } else if r.violation.is_some() {
         println!(
-            "reproduce sim run --seed {seed} {source} --trace seed-{seed}.jsonl"
+            "trace     {} (replay: sim replay {})",
+            path.display(),
+            path.display()
         );
+    } else if r.violation.is_some() {
+        println!("reproduce sim run --seed {seed} {source} --trace seed-{seed}.jsonl");
     }
 }
 

@@ -121,7 +121,7 @@ fn execute<N: Node, H: Harness<N>>(
 
 /// Replays a parsed trace with the nodes of the system its header names.
 /// Outer error: the trace's scenario is unusable; inner: the replay diverged.
-pub fn replay_trace(trace: &Trace) -> Result<Result<ReplaySummary, Divergence>, String> {
+pub fn replay_trace(trace: &Trace) -> Result<Result<ReplaySummary, Box<Divergence>>, String> {
     let (_, scenario, _, nodes) = trace.header();
     let sc: Scenario = serde_json::from_value(scenario.clone())
         .map_err(|e| format!("line 1: the header's scenario is not valid: {e}"))?;

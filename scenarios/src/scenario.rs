@@ -143,10 +143,16 @@ impl Scenario {
             return err("servers", "a scenario needs at least one server".into());
         }
         if self.nodes() > 1 << 20 {
-            return err("servers", format!("{} nodes is more than the engine supports", self.nodes()));
+            return err(
+                "servers",
+                format!("{} nodes is more than the engine supports", self.nodes()),
+            );
         }
         if !(self.duration_ms.is_finite() && self.duration_ms > 0.0) {
-            return err("duration_ms", format!("must be a positive number, got {}", self.duration_ms));
+            return err(
+                "duration_ms",
+                format!("must be a positive number, got {}", self.duration_ms),
+            );
         }
         if let Err(e) = self.network.validate() {
             return err("network", e);
@@ -154,12 +160,18 @@ impl Scenario {
         for (i, sf) in self.faults.schedule.iter().enumerate() {
             let place = format!("faults.schedule[{i}]");
             if !(sf.at_ms.is_finite() && sf.at_ms >= 0.0) {
-                return err(&place, format!("at_ms must be a non-negative number, got {}", sf.at_ms));
+                return err(
+                    &place,
+                    format!("at_ms must be a non-negative number, got {}", sf.at_ms),
+                );
             }
             if sf.at_ms > self.duration_ms {
                 return err(
                     &place,
-                    format!("at_ms {} is after the end of the run ({} ms)", sf.at_ms, self.duration_ms),
+                    format!(
+                        "at_ms {} is after the end of the run ({} ms)",
+                        sf.at_ms, self.duration_ms
+                    ),
                 );
             }
             if let Err(e) = sf.fault.validate(self.nodes()) {
@@ -174,10 +186,16 @@ impl Scenario {
         match self.system {
             SystemKind::Pingpong => {
                 let Some(pp) = &self.pingpong else {
-                    return err("pingpong", "system \"pingpong\" needs a \"pingpong\" section".into());
+                    return err(
+                        "pingpong",
+                        "system \"pingpong\" needs a \"pingpong\" section".into(),
+                    );
                 };
                 if !(pp.interval_ms.is_finite() && pp.interval_ms >= 0.002) {
-                    return err("pingpong.interval_ms", format!("must be at least 0.002, got {}", pp.interval_ms));
+                    return err(
+                        "pingpong.interval_ms",
+                        format!("must be at least 0.002, got {}", pp.interval_ms),
+                    );
                 }
             }
         }
@@ -234,13 +252,19 @@ mod tests {
     fn nested_unknown_field_names_its_path() {
         let text = GOOD.replace("\"interval_ms\"", "\"intervall\": 1, \"interval_ms\"");
         let e = err(&text);
-        assert!(e.contains("pingpong.intervall") || e.contains("pingpong"), "{e}");
+        assert!(
+            e.contains("pingpong.intervall") || e.contains("pingpong"),
+            "{e}"
+        );
         assert!(e.contains("unknown field `intervall`"), "{e}");
     }
 
     #[test]
     fn impossible_probability_is_rejected() {
-        let text = GOOD.replace("\"servers\"", "\"network\": {\"drop_request\": 1.5}, \"servers\"");
+        let text = GOOD.replace(
+            "\"servers\"",
+            "\"network\": {\"drop_request\": 1.5}, \"servers\"",
+        );
         assert_eq!(
             err(&text),
             "x.json: network: drop_request: a probability must be between 0 and 1, got 1.5"

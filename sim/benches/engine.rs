@@ -90,7 +90,10 @@ fn bare_loop(queue_len: usize, events: u64) -> f64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let nodes: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(100);
     let virtual_s: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(20);
     let rounds = 5;

@@ -82,7 +82,9 @@ impl<N: Node> Slab<N> {
     }
     fn take(&mut self, i: u32) -> Event<N> {
         self.free.push(i);
-        self.entries[i as usize].take().expect("a queued event is taken once")
+        self.entries[i as usize]
+            .take()
+            .expect("a queued event is taken once")
     }
 }
 
@@ -258,7 +260,11 @@ impl<N: Node> World<N> {
     /// Counters so far.
     pub fn stats(&self) -> Stats {
         let mut stats = self.stats.clone();
-        stats.sent_by_kind = self.sent_by_kind.iter().map(|(k, c)| (k.to_string(), *c)).collect();
+        stats.sent_by_kind = self
+            .sent_by_kind
+            .iter()
+            .map(|(k, c)| (k.to_string(), *c))
+            .collect();
         stats
     }
     /// Events waiting in the queue (including timers that were cancelled).
@@ -304,9 +310,7 @@ impl<N: Node> World<N> {
     /// Call a node synchronously (the 6.824 tester's `Start`, a client request). None if the
     /// node is down.
     pub fn input(&mut self, id: NodeId, input: N::Input) -> Option<N::Reply> {
-        if self.slots[id].node.is_none() {
-            return None;
-        }
+        self.slots[id].node.as_ref()?;
         self.step(id, StepIn::Input(input))
     }
 
@@ -364,7 +368,13 @@ impl<N: Node> World<N> {
             let id = *id;
             self.stats.restarts += 1;
             let slot = &mut self.slots[id];
-            slot.rng = stream(self.seed, Purpose::Node { id, incarnation: slot.inc });
+            slot.rng = stream(
+                self.seed,
+                Purpose::Node {
+                    id,
+                    incarnation: slot.inc,
+                },
+            );
             slot.next_timer = 0;
             self.step(id, StepIn::Start);
         }
@@ -470,19 +480,21 @@ impl<N: Node> World<N> {
     }
 
     /// Hand a message to the network: decide its fate now, queue its delivery.
-    fn send(
-        &mut self,
-        from: NodeId,
-        to: NodeId,
-        msg: N::Msg,
-    ) -> (u64, Option<DropCause>, bool) {
-        assert!(to < self.slots.len(), "node {from} sent to unknown node {to}");
+    fn send(&mut self, from: NodeId, to: NodeId, msg: N::Msg) -> (u64, Option<DropCause>, bool) {
+        assert!(
+            to < self.slots.len(),
+            "node {from} sent to unknown node {to}"
+        );
         let id = self.next_msg_id;
         self.next_msg_id += 1;
         self.stats.messages_sent += 1;
         self.stats.bytes_sent += msg.size_bytes() as u64;
         let kind = msg.kind();
-        match self.sent_by_kind.iter_mut().find(|(k, _)| std::ptr::eq(*k, kind) || *k == kind) {
+        match self
+            .sent_by_kind
+            .iter_mut()
+            .find(|(k, _)| std::ptr::eq(*k, kind) || *k == kind)
+        {
             Some((_, c)) => *c += 1,
             None => self.sent_by_kind.push((kind, 1)),
         }

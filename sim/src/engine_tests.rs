@@ -119,7 +119,11 @@ fn replay_reproduces_and_detects_tampering() {
     tampered.replace_range(pos..pos + 15, "{\"pong\":{\"seq\":9");
     let trace = Trace::parse(&tampered).unwrap();
     let div = replay::<PingNode>(&cfg, &trace).unwrap_err();
-    assert!(div.line >= line_no, "diverged at line {} before the change at {line_no}", div.line);
+    assert!(
+        div.line >= line_no,
+        "diverged at line {} before the change at {line_no}",
+        div.line
+    );
     // A node with a different bug flag diverges too.
     let buggy = PingPongConfig { bug: true, ..cfg };
     let trace = Trace::parse(&text).unwrap();
@@ -132,16 +136,34 @@ fn crash_keeps_durable_state_and_drops_messages_and_timers() {
     assert_eq!(r.verdict, Verdict::Ok);
     assert_eq!(r.stats.crashes, 1);
     assert_eq!(r.stats.restarts, 1);
-    assert!(r.stats.dropped_crashed > 0, "pings to the dead node are lost");
-    assert!(r.stats.dropped_partition > 0, "pings across the partition are lost");
+    assert!(
+        r.stats.dropped_crashed > 0,
+        "pings to the dead node are lost"
+    );
+    assert!(
+        r.stats.dropped_partition > 0,
+        "pings across the partition are lost"
+    );
     // No step of node 1 between its crash and restart.
     let trace = Trace::parse(&text).unwrap();
     let mut down = false;
     for (_, rec) in &trace.records {
         match rec {
-            Record::Fault { fault: Fault::Crash(1), .. } => down = true,
-            Record::Fault { fault: Fault::Restart(1), .. } => down = false,
-            Record::Step { node: 1, t, inc, input, .. } => {
+            Record::Fault {
+                fault: Fault::Crash(1),
+                ..
+            } => down = true,
+            Record::Fault {
+                fault: Fault::Restart(1),
+                ..
+            } => down = false,
+            Record::Step {
+                node: 1,
+                t,
+                inc,
+                input,
+                ..
+            } => {
                 assert!(!down, "node 1 stepped at {t} while down");
                 if *t >= 900_000 {
                     assert_eq!(*inc, 1);
@@ -159,7 +181,10 @@ fn crash_keeps_durable_state_and_drops_messages_and_timers() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         for o in v["out"].as_array().into_iter().flatten() {
             if let Some(seq) = o.pointer("/obs/ping_sent/seq") {
-                assert!(seqs.insert(seq.as_u64().unwrap()), "ping seq {seq} reused after restart");
+                assert!(
+                    seqs.insert(seq.as_u64().unwrap()),
+                    "ping seq {seq} reused after restart"
+                );
             }
         }
     }
@@ -173,7 +198,11 @@ fn checker_stops_the_run_with_a_violation() {
     let v = r.violation.unwrap();
     assert_eq!(v.failure.property, "pong count");
     assert!(v.time < 2_000_000 && v.event > 0);
-    assert!(text.lines().last().unwrap().contains("\"verdict\":\"violation\""));
+    assert!(text
+        .lines()
+        .last()
+        .unwrap()
+        .contains("\"verdict\":\"violation\""));
 }
 
 #[test]

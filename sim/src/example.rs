@@ -93,7 +93,9 @@ pub struct PingNode {
 
 impl PingNode {
     fn arm(&self, ctx: &mut Ctx<'_, Self>) -> TimerId {
-        let gap = ctx.rng().random_range(self.interval / 2..=self.interval * 3 / 2);
+        let gap = ctx
+            .rng()
+            .random_range(self.interval / 2..=self.interval * 3 / 2);
         ctx.set_timer(gap, 0)
     }
     /// Pongs counted so far.

@@ -44,7 +44,9 @@ impl Fault {
     /// Checks node ids and settings; the error says what is wrong.
     pub fn validate(&self, nodes: usize) -> Result<(), String> {
         if let Some(n) = self.nodes().into_iter().find(|&n| n >= nodes) {
-            return Err(format!("node {n} does not exist (the cluster has nodes 0..{nodes})"));
+            return Err(format!(
+                "node {n} does not exist (the cluster has nodes 0..{nodes})"
+            ));
         }
         if let Fault::Partition(groups) = self {
             let mut seen = vec![false; nodes];
@@ -117,7 +119,10 @@ impl FaultProfile {
                 return Err(format!("{name}: must be a non-negative number, got {v}"));
             }
         }
-        for (name, [lo, hi]) in [("down_ms", self.down_ms), ("partition_ms", self.partition_ms)] {
+        for (name, [lo, hi]) in [
+            ("down_ms", self.down_ms),
+            ("partition_ms", self.partition_ms),
+        ] {
             if !(lo.is_finite() && hi.is_finite() && lo >= 0.0 && lo <= hi) {
                 return Err(format!("{name}: need 0 <= min <= max, got [{lo}, {hi}]"));
             }
@@ -143,7 +148,8 @@ impl FaultProfile {
         // Poisson arrivals: exponential gaps between events.
         let mut t = from;
         let mut down_until = vec![0 as Time; servers.len()];
-        while self.crashes_per_s > 0.0 {
+        let crashing = self.crashes_per_s > 0.0;
+        while crashing && t < until {
             t += exp_gap(rng, self.crashes_per_s);
             if t >= until {
                 break;
@@ -160,7 +166,8 @@ impl FaultProfile {
         }
         let mut t = from;
         let mut healed_at = 0;
-        while self.partitions_per_s > 0.0 {
+        let partitioning = self.partitions_per_s > 0.0;
+        while partitioning && t < until {
             t += exp_gap(rng, self.partitions_per_s);
             if t >= until {
                 break;
@@ -172,7 +179,10 @@ impl FaultProfile {
             let fault = if servers.len() >= 2 && rng.random_bool(self.one_way) {
                 let a = rng.random_range(0..servers.len());
                 let b = (a + rng.random_range(1..servers.len())) % servers.len();
-                Fault::Cut { from: servers[a], to: servers[b] }
+                Fault::Cut {
+                    from: servers[a],
+                    to: servers[b],
+                }
             } else {
                 Fault::Partition(random_split(servers, rng))
             };
@@ -252,17 +262,26 @@ mod tests {
         }
         assert_eq!(down, [false; 5]);
         assert!(!split);
-        assert_eq!(sched, p.draw(&[0, 1, 2, 3, 4], &mut stream(3, Purpose::Faults)));
+        assert_eq!(
+            sched,
+            p.draw(&[0, 1, 2, 3, 4], &mut stream(3, Purpose::Faults))
+        );
     }
 
     #[test]
     fn validation() {
-        assert!(Fault::Crash(5).validate(5).unwrap_err().contains("node 5 does not exist"));
+        assert!(Fault::Crash(5)
+            .validate(5)
+            .unwrap_err()
+            .contains("node 5 does not exist"));
         assert!(Fault::Partition(vec![vec![0, 1], vec![1]])
             .validate(3)
             .unwrap_err()
             .contains("two partition groups"));
-        let p = FaultProfile { down_ms: [5.0, 1.0], ..FaultProfile::default() };
+        let p = FaultProfile {
+            down_ms: [5.0, 1.0],
+            ..FaultProfile::default()
+        };
         assert!(p.validate().unwrap_err().starts_with("down_ms"));
     }
 }

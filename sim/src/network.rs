@@ -114,7 +114,11 @@ impl NetworkConfig {
         }
         if let Some(ld) = &self.long_delay {
             check_probability("long_delay.probability", ld.probability)?;
-            if !(ld.min_ms.is_finite() && ld.max_ms.is_finite() && ld.min_ms >= 0.0 && ld.min_ms <= ld.max_ms) {
+            if !(ld.min_ms.is_finite()
+                && ld.max_ms.is_finite()
+                && ld.min_ms >= 0.0
+                && ld.min_ms <= ld.max_ms)
+            {
                 return Err(format!(
                     "long_delay: need 0 <= min_ms <= max_ms, got {} and {}",
                     ld.min_ms, ld.max_ms
@@ -130,7 +134,9 @@ pub fn check_probability(name: &str, p: f64) -> Result<(), String> {
     if (0.0..=1.0).contains(&p) {
         Ok(())
     } else {
-        Err(format!("{name}: a probability must be between 0 and 1, got {p}"))
+        Err(format!(
+            "{name}: a probability must be between 0 and 1, got {p}"
+        ))
     }
 }
 
@@ -220,7 +226,10 @@ impl Connectivity {
 pub enum Fate {
     Lost,
     /// Delivered after these delays (a second one if duplicated).
-    Deliver { delay: Time, duplicate: Option<Time> },
+    Deliver {
+        delay: Time,
+        duplicate: Option<Time>,
+    },
 }
 
 /// A [`NetworkConfig`] turned into integer thresholds and µs, so that drawing a message's fate
@@ -271,7 +280,11 @@ impl NetworkModel {
     /// Draws the fate of a message from the network stream.
     #[inline]
     pub fn draw_fate(&self, rng: &mut ChaCha8Rng, is_reply: bool) -> Fate {
-        let drop = if is_reply { self.drop_reply } else { self.drop_request };
+        let drop = if is_reply {
+            self.drop_reply
+        } else {
+            self.drop_request
+        };
         if chance(rng, drop) {
             return Fate::Lost;
         }
@@ -283,7 +296,11 @@ impl NetworkModel {
     #[inline]
     fn draw_delay(&self, rng: &mut ChaCha8Rng, is_reply: bool) -> Time {
         let (lo, hi) = self.latency;
-        let mut delay = if hi > lo { rng.random_range(lo..=hi) } else { lo };
+        let mut delay = if hi > lo {
+            rng.random_range(lo..=hi)
+        } else {
+            lo
+        };
         if let Some((p, min, max, replies_only, shape)) = self.long_delay {
             if (is_reply || !replies_only) && chance(rng, p) {
                 let span = max - min;
@@ -327,7 +344,10 @@ mod tests {
         assert!(!c.connected(3, 2));
         c.heal();
         assert!(c.connected(0, 2) && c.connected(0, 1));
-        assert!(!c.connected(2, 3), "heal does not reconnect an isolated node");
+        assert!(
+            !c.connected(2, 3),
+            "heal does not reconnect an isolated node"
+        );
         assert_eq!(c.groups(), Vec::<Vec<usize>>::new());
     }
 
@@ -359,7 +379,13 @@ mod tests {
         let mut rng = stream(2, Purpose::Network);
         let mut delayed = 0;
         for _ in 0..3000 {
-            assert_eq!(draw_fate(&cfg, &mut rng, false), Fate::Deliver { delay: 0, duplicate: None });
+            assert_eq!(
+                draw_fate(&cfg, &mut rng, false),
+                Fate::Deliver {
+                    delay: 0,
+                    duplicate: None
+                }
+            );
             if let Fate::Deliver { delay, .. } = draw_fate(&cfg, &mut rng, true) {
                 if delay > 0 {
                     assert!((200_000..=2_200_000).contains(&delay));
@@ -367,7 +393,10 @@ mod tests {
                 }
             }
         }
-        assert!((1800..2200).contains(&delayed), "{delayed} of 3000 replies delayed");
+        assert!(
+            (1800..2200).contains(&delayed),
+            "{delayed} of 3000 replies delayed"
+        );
     }
 
     #[test]

@@ -40,7 +40,10 @@ struct Slot<N: Node> {
 }
 
 /// Replays every step of `trace` against fresh nodes built from `config`.
-pub fn replay<N: Node>(config: &N::Config, trace: &Trace) -> Result<ReplaySummary, Divergence> {
+pub fn replay<N: Node>(
+    config: &N::Config,
+    trace: &Trace,
+) -> Result<ReplaySummary, Box<Divergence>> {
     let (seed, _, _, specs) = trace.header();
     let mut slots: Vec<Slot<N>> = (0..specs.len())
         .map(|id| Slot {
@@ -77,13 +80,15 @@ pub fn replay<N: Node>(config: &N::Config, trace: &Trace) -> Result<ReplaySummar
                 out,
                 reply,
             } => {
-                let div = |what: String, expected: Value, actual: Value| Divergence {
-                    line,
-                    event: *n,
-                    node: *id,
-                    what,
-                    expected,
-                    actual,
+                let div = |what: String, expected: Value, actual: Value| {
+                    Box::new(Divergence {
+                        line,
+                        event: *n,
+                        node: *id,
+                        what,
+                        expected,
+                        actual,
+                    })
                 };
                 let slot = slots.get_mut(*id).ok_or_else(|| bad_node(line, *n, *id))?;
                 if *inc != slot.inc {
@@ -97,7 +102,13 @@ pub fn replay<N: Node>(config: &N::Config, trace: &Trace) -> Result<ReplaySummar
                 {
                     let is_start = matches!(input, StepInput::Start);
                     if is_start {
-                        slot.rng = stream(seed, Purpose::Node { id: *id, incarnation: slot.inc });
+                        slot.rng = stream(
+                            seed,
+                            Purpose::Node {
+                                id: *id,
+                                incarnation: slot.inc,
+                            },
+                        );
                         slot.next_timer = 0;
                     } else if slot.node.is_none() {
                         return Err(div(
@@ -106,20 +117,28 @@ pub fn replay<N: Node>(config: &N::Config, trace: &Trace) -> Result<ReplaySummar
                             Value::Null,
                         ));
                     }
-                    let mut ctx = Ctx::detached(*t, *id, &mut slot.rng, &mut outputs, &mut slot.next_timer);
+                    let mut ctx =
+                        Ctx::detached(*t, *id, &mut slot.rng, &mut outputs, &mut slot.next_timer);
                     match input {
                         StepInput::Start => {
                             slot.node = Some(N::start(config, &mut ctx, &slot.durable));
                         }
                         StepInput::Deliver { from, msg, .. } => {
                             let msg = decode(msg).map_err(|e| div(e, msg.clone(), Value::Null))?;
-                            slot.node.as_mut().expect("checked").on_message(&mut ctx, *from, msg);
+                            slot.node
+                                .as_mut()
+                                .expect("checked")
+                                .on_message(&mut ctx, *from, msg);
                         }
                         StepInput::Timer { id: timer, tag } => {
-                            slot.node.as_mut().expect("checked").on_timer(&mut ctx, *timer, *tag);
+                            slot.node
+                                .as_mut()
+                                .expect("checked")
+                                .on_timer(&mut ctx, *timer, *tag);
                         }
                         StepInput::Input { input } => {
-                            let inp = decode(input).map_err(|e| div(e, input.clone(), Value::Null))?;
+                            let inp =
+                                decode(input).map_err(|e| div(e, input.clone(), Value::Null))?;
                             let r = slot.node.as_mut().expect("checked").on_input(&mut ctx, inp);
                             actual_reply = Some(serde_json::json!(r));
                         }
@@ -130,7 +149,9 @@ pub fn replay<N: Node>(config: &N::Config, trace: &Trace) -> Result<ReplaySummar
                     let mut v = o.to_value();
                     // The message id and fate are the network's, not the node's: take them
                     // from the record.
-                    if let (Some(send), Some(rec)) = (v.get_mut("send"), out.get(i).and_then(|r| r.get("send"))) {
+                    if let (Some(send), Some(rec)) =
+                        (v.get_mut("send"), out.get(i).and_then(|r| r.get("send")))
+                    {
                         for key in ["id", "lost", "dup"] {
                             if let Some(x) = rec.get(key) {
                                 send[key] = x.clone();
@@ -142,9 +163,15 @@ pub fn replay<N: Node>(config: &N::Config, trace: &Trace) -> Result<ReplaySummar
                     }
                     actual.push(v);
                 }
-                if let Some(i) = (0..out.len().max(actual.len())).find(|&i| out.get(i) != actual.get(i)) {
+                if let Some(i) =
+                    (0..out.len().max(actual.len())).find(|&i| out.get(i) != actual.get(i))
+                {
                     return Err(div(
-                        format!("output {i} differs ({} recorded, {} replayed)", out.len(), actual.len()),
+                        format!(
+                            "output {i} differs ({} recorded, {} replayed)",
+                            out.len(),
+                            actual.len()
+                        ),
                         out.get(i).cloned().unwrap_or(Value::Null),
                         actual.get(i).cloned().unwrap_or(Value::Null),
                     ));
@@ -169,13 +196,13 @@ fn decode<T: DeserializeOwned>(v: &Value) -> Result<T, String> {
     serde_json::from_value(v.clone()).map_err(|e| format!("cannot read payload: {e}"))
 }
 
-fn bad_node(line: usize, event: u64, node: NodeId) -> Divergence {
-    Divergence {
+fn bad_node(line: usize, event: u64, node: NodeId) -> Box<Divergence> {
+    Box::new(Divergence {
         line,
         event,
         node,
         what: format!("node {node} is not in the header"),
         expected: Value::Null,
         actual: Value::Null,
-    }
+    })
 }

@@ -56,8 +56,22 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a, c);
         assert_ne!(a, d);
-        let n0: u64 = stream(7, Purpose::Node { id: 0, incarnation: 0 }).random();
-        let n1: u64 = stream(7, Purpose::Node { id: 0, incarnation: 1 }).random();
+        let n0: u64 = stream(
+            7,
+            Purpose::Node {
+                id: 0,
+                incarnation: 0,
+            },
+        )
+        .random();
+        let n1: u64 = stream(
+            7,
+            Purpose::Node {
+                id: 0,
+                incarnation: 1,
+            },
+        )
+        .random();
         assert_ne!(n0, n1);
     }
 }
