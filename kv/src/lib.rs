@@ -1,3 +1,26 @@
 #![forbid(unsafe_code)]
-//! Linearizable key/value service on Raft.
+#![warn(missing_docs)]
+//! Linearizable key/value service on Raft (6.824 Lab 3 A and B), as pure
+//! state machines: a [`KvServer`] wraps a `raft::Raft<KvCommand>` and a
+//! [`Clerk`] drives one client's operations. Inputs are method calls taking
+//! virtual time (`now`, µs) and, for servers, an rng; outputs are buffered
+//! and drained with `take_ready()`.
+
+mod clerk;
+mod command;
+mod messages;
+#[allow(missing_docs)]
 pub mod model;
+mod server;
+pub mod snapshot;
+mod store;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
+
+pub use crate::clerk::{Clerk, ClerkReady};
+pub use crate::command::{ClientId, KvCommand, Op};
+pub use crate::messages::{ClientReply, ClientRequest, KvMessage, ServerEvent, ServerReady};
+pub use crate::server::{KvServer, ServerBug};
+pub use crate::store::{Executed, KvStore, Outcome};

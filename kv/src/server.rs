@@ -1,0 +1,328 @@
+//! The key/value server: a [`KvStore`] replicated through a Raft log.
+//!
+//! Every client operation, `Get` included, is proposed with `raft.start` and
+//! executed when applied, in log order, on every server. The leader that
+//! proposed it answers the clerk once the entry it awaited is applied; it
+//! answers `WrongLeader` when it is not leader, or when it learns it lost
+//! leadership (its term moved on, or another entry took the awaited index).
+
+use std::collections::BTreeMap;
+
+use rand_core::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::command::{ClientId, KvCommand, Op};
+use crate::messages::{ClientReply, ClientRequest, KvMessage, ServerEvent, ServerReady};
+use crate::snapshot;
+use crate::store::KvStore;
+
+/// Deliberate bugs, for checking that the scenario checkers catch them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerBug {
+    /// Correct behaviour.
+    #[default]
+    None,
+    /// A leader answers `Get` from local state without going through the log
+    /// (a deposed leader in a minority then serves stale data).
+    StaleReads,
+    /// The duplicate table is left out of snapshots (so a retried write may
+    /// execute twice after a restore).
+    DedupNotInSnapshot,
+}
+
+/// A request the leader proposed and still has to answer.
+#[derive(Clone, Debug)]
+struct Pending {
+    /// Term in which it was proposed.
+    term: u64,
+    /// Node to send the reply to.
+    reply_to: usize,
+    client: ClientId,
+    seq: u64,
+}
+
+/// Snapshot when the persisted Raft state reaches this fraction of `maxraftstate`.
+const SNAPSHOT_NUM: usize = 9;
+const SNAPSHOT_DEN: usize = 10;
+
+/// One key/value server. Invariants: `applied` equals the Raft node's
+/// `last_applied()` between calls; `store` is the result of executing the
+/// log through `applied`; every pending index is > `applied` and was
+/// proposed in `raft.current_term()` while leader.
+#[derive(Clone, Debug)]
+pub struct KvServer {
+    raft: raft::Raft<KvCommand>,
+    store: KvStore,
+    applied: u64,
+    pending: BTreeMap<u64, Pending>,
+    maxraftstate: Option<usize>,
+    bug: ServerBug,
+    ready: ServerReady,
+}
+
+impl KvServer {
+    /// A server starting fresh or restarting from durable `storage` (its
+    /// snapshot, if any, is restored right away). `config` is the Raft
+    /// configuration (id, peers = server ids). `maxraftstate`: `None`
+    /// disables snapshots (6.824's -1).
+    pub fn new(
+        config: raft::Config,
+        storage: &raft::Storage<KvCommand>,
+        maxraftstate: Option<usize>,
+        now: u64,
+        rng: &mut dyn RngCore,
+    ) -> Self {
+        let raft = raft::Raft::new(config, storage, now, rng);
+        let mut s = KvServer {
+            raft,
+            store: KvStore::default(),
+            applied: 0,
+            pending: BTreeMap::new(),
+            maxraftstate,
+            bug: ServerBug::None,
+            ready: ServerReady::default(),
+        };
+        s.process(now);
+        s
+    }
+
+    /// Deliver a message: Raft traffic from peer `from`, or a client request
+    /// from clerk node `from` (replies go back to `from`).
+    pub fn handle_message(&mut self, now: u64, rng: &mut dyn RngCore, from: usize, msg: KvMessage) {
+        match msg {
+            KvMessage::Raft(m) => self.raft.handle_message(now, rng, from, m),
+            KvMessage::Request(req) => self.handle_request(now, rng, from, req),
+            KvMessage::Reply(_) => {}
+        }
+        self.process(now);
+    }
+
+    /// Drive Raft timers; call when `now >= next_deadline()`.
+    pub fn tick(&mut self, now: u64, rng: &mut dyn RngCore) {
+        self.raft.tick(now, rng);
+        self.process(now);
+    }
+
+    /// The earliest time `tick` must be called.
+    pub fn next_deadline(&self) -> u64 {
+        self.raft.next_deadline()
+    }
+
+    /// Drain everything produced since the last call.
+    pub fn take_ready(&mut self) -> ServerReady {
+        std::mem::take(&mut self.ready)
+    }
+
+    /// True if `take_ready` would return something.
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// The underlying Raft node.
+    pub fn raft(&self) -> &raft::Raft<KvCommand> {
+        &self.raft
+    }
+
+    /// The local value of `key` (tests and checkers only: not linearizable).
+    pub fn get_local(&self, key: &str) -> Option<&str> {
+        self.store.data.get(key).map(String::as_str)
+    }
+
+    /// The local key/value map (tests and checkers only).
+    pub fn data(&self) -> &BTreeMap<String, String> {
+        &self.store.data
+    }
+
+    /// The highest request number of `client` this server has executed
+    /// (tests and checkers only).
+    pub fn last_executed(&self, client: ClientId) -> Option<u64> {
+        self.store.dedup.get(&client).map(|e| e.seq)
+    }
+
+    /// The log index applied so far.
+    pub fn applied_index(&self) -> u64 {
+        self.applied
+    }
+
+    /// Turn on a deliberate bug (`ServerBug::None` turns it off).
+    pub fn bug(&mut self, bug: ServerBug) {
+        self.bug = bug;
+    }
+
+    fn reply(&mut self, to: usize, reply: ClientReply) {
+        self.ready.messages.push((to, KvMessage::Reply(reply)));
+    }
+
+    fn wrong_leader(&mut self, to: usize, seq: u64) {
+        let leader_hint = self.raft.leader_hint();
+        self.reply(to, ClientReply::WrongLeader { seq, leader_hint });
+    }
+
+    fn handle_request(&mut self, now: u64, rng: &mut dyn RngCore, from: usize, req: ClientRequest) {
+        if !self.raft.is_leader() {
+            return self.wrong_leader(from, req.seq);
+        }
+        if let Some(done) = self.store.dedup.get(&req.client) {
+            if done.seq == req.seq {
+                // Executed already (at a log position inside this call).
+                let value = req
+                    .op
+                    .is_get()
+                    .then(|| done.value.clone().unwrap_or_default());
+                let seq = req.seq;
+                return self.reply(from, ClientReply::Ok { seq, value });
+            }
+            if done.seq > req.seq {
+                // The clerk has moved on: nobody waits for this answer.
+                return;
+            }
+        }
+        if self.bug == ServerBug::StaleReads {
+            if let Op::Get { key } = &req.op {
+                let value = Some(self.store.read(key));
+                return self.reply(
+                    from,
+                    ClientReply::Ok {
+                        seq: req.seq,
+                        value,
+                    },
+                );
+            }
+        }
+        let term = self.raft.current_term();
+        let in_flight = self
+            .pending
+            .values()
+            .any(|p| p.client == req.client && p.seq == req.seq && p.term == term);
+        if in_flight {
+            // A duplicate delivery or a retry to the same leader: one entry is enough.
+            return;
+        }
+        let (client, seq) = (req.client, req.seq);
+        let cmd = KvCommand {
+            client,
+            seq,
+            op: req.op,
+        };
+        match self.raft.start(now, rng, cmd) {
+            Some((index, term)) => {
+                debug_assert!(index > self.applied);
+                let p = Pending {
+                    term,
+                    reply_to: from,
+                    client,
+                    seq,
+                };
+                let old = self.pending.insert(index, p);
+                debug_assert!(old.is_none(), "two proposals at index {index}");
+            }
+            None => self.wrong_leader(from, seq),
+        }
+    }
+
+    /// Drain Raft: forward storage writes, messages and events, apply
+    /// committed entries, answer clerks, fail stale proposals, snapshot.
+    fn process(&mut self, _now: u64) {
+        while self.raft.has_ready() {
+            let rd = self.raft.take_ready();
+            self.ready.storage.extend(rd.storage);
+            self.ready.messages.extend(
+                rd.messages
+                    .into_iter()
+                    .map(|(to, m)| (to, KvMessage::Raft(m))),
+            );
+            self.ready
+                .events
+                .extend(rd.events.into_iter().map(ServerEvent::Raft));
+            let applied_any = !rd.applies.is_empty();
+            for a in rd.applies {
+                match a {
+                    raft::Apply::Command { index, command, .. } => self.apply(index, command),
+                    raft::Apply::Snapshot { snapshot } => self.restore(snapshot),
+                }
+            }
+            self.fail_stale_proposals();
+            if applied_any {
+                self.maybe_snapshot();
+            }
+        }
+        debug_assert_eq!(self.applied, self.raft.last_applied());
+        debug_assert!(self.pending.keys().next().is_none_or(|i| *i > self.applied));
+    }
+
+    fn apply(&mut self, index: u64, cmd: KvCommand) {
+        if index <= self.applied {
+            return;
+        }
+        debug_assert_eq!(index, self.applied + 1, "applies must be consecutive");
+        let out = self.store.apply(&cmd);
+        self.applied = index;
+        self.ready.events.push(ServerEvent::Applied {
+            index,
+            client: cmd.client,
+            seq: cmd.seq,
+            op: cmd.op,
+            duplicate: out.duplicate,
+        });
+        if let Some(p) = self.pending.remove(&index) {
+            if p.client == cmd.client && p.seq == cmd.seq {
+                let value = out.value;
+                self.reply(p.reply_to, ClientReply::Ok { seq: p.seq, value });
+            } else {
+                // Another leader's entry took the index: we lost leadership.
+                self.wrong_leader(p.reply_to, p.seq);
+            }
+        }
+    }
+
+    fn restore(&mut self, snap: raft::Snapshot) {
+        let index = snap.last_included_index;
+        if index <= self.applied {
+            return;
+        }
+        self.store = snapshot::decode(&snap.data);
+        self.applied = index;
+        self.ready
+            .events
+            .push(ServerEvent::SnapshotRestored { index });
+        // Entries we awaited are now inside a snapshot we did not apply
+        // one by one: the clerk must retry (the duplicate table answers it).
+        let rest = self.pending.split_off(&(index + 1));
+        let covered = std::mem::replace(&mut self.pending, rest);
+        for p in covered.into_values() {
+            self.wrong_leader(p.reply_to, p.seq);
+        }
+    }
+
+    /// Fail every proposal that can no longer be answered by this leader.
+    fn fail_stale_proposals(&mut self) {
+        let (leader, term) = (self.raft.is_leader(), self.raft.current_term());
+        if self.pending.values().all(|p| leader && p.term == term) {
+            return;
+        }
+        let all = std::mem::take(&mut self.pending);
+        for (index, p) in all {
+            if leader && p.term == term {
+                self.pending.insert(index, p);
+            } else {
+                self.wrong_leader(p.reply_to, p.seq);
+            }
+        }
+    }
+
+    fn maybe_snapshot(&mut self) {
+        let Some(max) = self.maxraftstate else { return };
+        if self.applied <= self.raft.snapshot_index()
+            || self.raft.persisted_size() * SNAPSHOT_DEN < max * SNAPSHOT_NUM
+        {
+            return;
+        }
+        let data = snapshot::encode(&self.store, self.bug != ServerBug::DedupNotInSnapshot);
+        let bytes = data.len();
+        self.raft.snapshot(self.applied, data);
+        self.ready.events.push(ServerEvent::SnapshotTaken {
+            index: self.applied,
+            bytes,
+        });
+    }
+}
