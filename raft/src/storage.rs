@@ -45,7 +45,7 @@ pub struct Snapshot {
 ///
 /// Invariant: `entries` are contiguous and start right after the snapshot
 /// (index 1 without one); `log_bytes` equals the sum of the entries' sizes.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Storage<C> {
     /// Latest term this node has seen.
     pub current_term: u64,
@@ -58,6 +58,19 @@ pub struct Storage<C> {
     /// Running byte count of `entries` (kept so `raft_state_size` is O(1)).
     #[serde(default)]
     log_bytes: usize,
+}
+
+// Written by hand: a derive would demand `C: Default`, which commands need not be.
+impl<C> Default for Storage<C> {
+    fn default() -> Self {
+        Storage {
+            current_term: 0,
+            voted_for: None,
+            snapshot: None,
+            entries: Vec::new(),
+            log_bytes: 0,
+        }
+    }
 }
 
 /// One durable write. The caller applies these to its [`Storage`], in order,

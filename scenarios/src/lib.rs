@@ -5,5 +5,7 @@
 
 pub mod cli;
 pub mod histories;
+pub mod raft;
 pub mod run;
 pub mod scenario;
+pub mod steps;

@@ -1,7 +1,11 @@
 //! Runs a scenario: builds the engine configuration, wires the system's nodes, harness and
 //! checkers, and collects the outcome. Also replays traces of any system.
 
+use crate::raft::checks::RaftSafety;
+use crate::raft::node::{RaftNode, RaftNodeConfig};
+use crate::raft::tester::RaftTester;
 use crate::scenario::{Scenario, SystemKind};
+use crate::steps::Machine;
 use serde_json::{json, Value};
 use sim::example::{PingNode, PingPongConfig, PongCountChecker, PongHarness};
 use sim::replay::{replay, Divergence, ReplaySummary};
@@ -53,6 +57,20 @@ pub fn sim_config(sc: &Scenario, seed: u64) -> (SimConfig, Value) {
     (cfg, drawn)
 }
 
+fn raft_config(sc: &Scenario) -> RaftNodeConfig {
+    let r = sc.raft.clone().unwrap_or_default();
+    RaftNodeConfig {
+        servers: sc.servers,
+        election_timeout_us: (
+            ms_to_us(r.election_timeout_ms[0]),
+            ms_to_us(r.election_timeout_ms[1]),
+        ),
+        heartbeat_us: ms_to_us(r.heartbeat_ms),
+        max_entries_per_append: r.max_entries_per_append,
+        snapshot_every: r.snapshot_every,
+    }
+}
+
 fn pingpong_config(sc: &Scenario) -> PingPongConfig {
     let pp = sc.pingpong.as_ref().expect("validated");
     PingPongConfig {
@@ -79,6 +97,19 @@ pub fn run_scenario(
             PongHarness,
             vec![Box::new(PongCountChecker::default())],
         ),
+        SystemKind::Raft => {
+            let max_state = sc.raft.as_ref().and_then(|r| r.max_raft_state_bytes);
+            let tester = RaftTester::new(sc.servers, max_state);
+            execute::<RaftNode, _>(
+                sc,
+                seed,
+                source,
+                trace,
+                raft_config(sc),
+                Machine::new(tester, sc.steps.clone(), sc.servers),
+                vec![Box::new(RaftSafety::new(sc.servers))],
+            )
+        }
     }
 }
 
@@ -136,5 +167,6 @@ pub fn replay_trace(trace: &Trace) -> Result<Result<ReplaySummary, Box<Divergenc
     }
     Ok(match sc.system {
         SystemKind::Pingpong => replay::<PingNode>(&pingpong_config(&sc), trace),
+        SystemKind::Raft => replay::<RaftNode>(&raft_config(&sc), trace),
     })
 }

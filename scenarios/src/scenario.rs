@@ -2,6 +2,8 @@
 //! the cluster, the network and how it changes, the faults, the workload or test steps, the
 //! virtual duration and the checks. See docs/ARCHITECTURE.md for the full reference.
 
+use crate::steps::validate::validate_steps;
+use crate::steps::Step;
 use serde::{Deserialize, Serialize};
 use sim::{ms_to_us, Fault, FaultProfile, NetworkConfig, ScheduledFault, Time};
 use std::path::Path;
@@ -33,6 +35,40 @@ pub struct Scenario {
     /// Settings of the ping-pong example system.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pingpong: Option<PingPongSettings>,
+    /// Settings of Raft servers (system "raft").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raft: Option<RaftSettings>,
+    /// The test driver's program (see `steps`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
+}
+
+/// Raft settings; every field has the 6.824-compatible default shown.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaftSettings {
+    /// Election timeouts are drawn from `[min, max)` ms (default [300, 600]).
+    pub election_timeout_ms: [f64; 2],
+    /// Leader heartbeat period in ms (default 100: at most 10 per second).
+    pub heartbeat_ms: f64,
+    /// Cap on entries in one AppendEntries (default 512).
+    pub max_entries_per_append: usize,
+    /// The tester's service snapshots every this many applied entries (6.824 2D: 10).
+    pub snapshot_every: Option<u64>,
+    /// Fail as soon as a server persists more Raft state than this (6.824 2D: 2000 bytes).
+    pub max_raft_state_bytes: Option<u64>,
+}
+
+impl Default for RaftSettings {
+    fn default() -> Self {
+        RaftSettings {
+            election_timeout_ms: [300.0, 600.0],
+            heartbeat_ms: 100.0,
+            max_entries_per_append: 512,
+            snapshot_every: None,
+            max_raft_state_bytes: None,
+        }
+    }
 }
 
 /// The systems this build can run.
@@ -41,6 +77,8 @@ pub struct Scenario {
 pub enum SystemKind {
     /// The engine's ping-pong example.
     Pingpong,
+    /// Raft servers driven by the 6.824 tester's steps.
+    Raft,
 }
 
 /// Faults of a scenario: a fixed schedule and/or a random profile the seed draws from.
@@ -197,8 +235,41 @@ impl Scenario {
                         format!("must be at least 0.002, got {}", pp.interval_ms),
                     );
                 }
+                if !self.steps.is_empty() {
+                    return err("steps", "the pingpong system takes no steps".into());
+                }
+            }
+            SystemKind::Raft => {
+                let r = self.raft.clone().unwrap_or_default();
+                let [lo, hi] = r.election_timeout_ms;
+                if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo < hi) {
+                    return err(
+                        "raft.election_timeout_ms",
+                        format!("need 0 < min < max, got [{lo}, {hi}]"),
+                    );
+                }
+                if !(r.heartbeat_ms.is_finite() && r.heartbeat_ms > 0.0) {
+                    return err(
+                        "raft.heartbeat_ms",
+                        format!("must be positive, got {}", r.heartbeat_ms),
+                    );
+                }
+                if r.max_entries_per_append == 0 {
+                    return err("raft.max_entries_per_append", "must be at least 1".into());
+                }
+                if r.snapshot_every == Some(0) {
+                    return err("raft.snapshot_every", "must be at least 1".into());
+                }
+                if self.clients != 0 {
+                    return err(
+                        "clients",
+                        "the raft system has no client nodes (the tester calls servers directly)"
+                            .into(),
+                    );
+                }
             }
         }
+        validate_steps(&self.steps, self.system, self.servers)?;
         Ok(())
     }
 

@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn sim(args: &[&str]) -> Output {
@@ -32,7 +35,14 @@ fn stderr(o: &Output) -> String {
 fn run_then_replay_the_trace() {
     let trace = tmp("basic.jsonl");
     let t = trace.to_str().unwrap();
-    let o = sim(&["run", "--seed", "3", "scenarios/pingpong/basic.json", "--trace", t]);
+    let o = sim(&[
+        "run",
+        "--seed",
+        "3",
+        "scenarios/pingpong/basic.json",
+        "--trace",
+        t,
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("result    ok"));
     let o = sim(&["replay", t]);
@@ -44,10 +54,21 @@ fn run_then_replay_the_trace() {
 fn same_seed_same_trace_bytes_through_the_cli() {
     let (a, b, c) = (tmp("a.jsonl"), tmp("b.jsonl"), tmp("c.jsonl"));
     for (p, seed) in [(&a, "11"), (&b, "11"), (&c, "12")] {
-        let o = sim(&["run", "--seed", seed, "scenarios/pingpong/basic.json", "--trace", p.to_str().unwrap()]);
+        let o = sim(&[
+            "run",
+            "--seed",
+            seed,
+            "scenarios/pingpong/basic.json",
+            "--trace",
+            p.to_str().unwrap(),
+        ]);
         assert_eq!(o.status.code(), Some(0));
     }
-    let (a, b, c) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap(), std::fs::read(c).unwrap());
+    let (a, b, c) = (
+        std::fs::read(a).unwrap(),
+        std::fs::read(b).unwrap(),
+        std::fs::read(c).unwrap(),
+    );
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
@@ -58,14 +79,24 @@ fn a_violation_exits_1_and_says_how_to_reproduce() {
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
     assert!(out.contains("VIOLATION: pong count violated"), "{out}");
-    assert!(out.contains("sim run --seed 2 scenarios/pingpong/buggy.json --trace"), "{out}");
+    assert!(
+        out.contains("sim run --seed 2 scenarios/pingpong/buggy.json --trace"),
+        "{out}"
+    );
 }
 
 #[test]
 fn tampered_trace_diverges_with_neighbours() {
     let trace = tmp("tamper.jsonl");
     let t = trace.to_str().unwrap();
-    let o = sim(&["run", "--seed", "4", "scenarios/pingpong/basic.json", "--trace", t]);
+    let o = sim(&[
+        "run",
+        "--seed",
+        "4",
+        "scenarios/pingpong/basic.json",
+        "--trace",
+        t,
+    ]);
     assert_eq!(o.status.code(), Some(0));
     let text = std::fs::read_to_string(&trace).unwrap();
     let tampered = text.replacen("{\"ping\":{\"seq\":3}", "{\"ping\":{\"seq\":77}", 1);
@@ -115,7 +146,10 @@ fn bad_inputs_get_one_clear_line() {
         assert_eq!(o.status.code(), Some(2), "{name}: {err}");
         assert_eq!(err.lines().count(), 1, "{name}: {err}");
         assert!(err.starts_with("error: "), "{name}: {err}");
-        assert!(err.contains(expect), "{name}: expected {expect:?} in {err:?}");
+        assert!(
+            err.contains(expect),
+            "{name}: expected {expect:?} in {err:?}"
+        );
         assert!(!err.contains("panicked"));
     }
     // A malformed trace.

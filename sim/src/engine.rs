@@ -250,12 +250,20 @@ impl<N: Node> World<N> {
         &self.slots[id].durable
     }
     /// Is the node cut off from everyone (6.824 disconnect)?
+    pub fn isolated(&self, id: NodeId) -> bool {
+        self.conn.isolated(id)
+    }
+    /// Can a message from `from` reach `to` now?
     pub fn connected(&self, from: NodeId, to: NodeId) -> bool {
         self.conn.connected(from, to)
     }
     /// The current network model.
     pub fn network(&self) -> &NetworkConfig {
         &self.network
+    }
+    /// Requests (non-reply messages) and their bytes sent so far, without copying the stats.
+    pub fn requests_sent(&self) -> (u64, u64) {
+        (self.stats.requests_sent, self.stats.request_bytes)
     }
     /// Counters so far.
     pub fn stats(&self) -> Stats {
@@ -488,7 +496,12 @@ impl<N: Node> World<N> {
         let id = self.next_msg_id;
         self.next_msg_id += 1;
         self.stats.messages_sent += 1;
-        self.stats.bytes_sent += msg.size_bytes() as u64;
+        let size = msg.size_bytes() as u64;
+        self.stats.bytes_sent += size;
+        if !msg.is_reply() {
+            self.stats.requests_sent += 1;
+            self.stats.request_bytes += size;
+        }
         let kind = msg.kind();
         match self
             .sent_by_kind

@@ -192,6 +192,10 @@ impl Connectivity {
             }
         }
     }
+    /// Is `node` cut off from everyone?
+    pub fn isolated(&self, node: NodeId) -> bool {
+        self.isolated[node]
+    }
     /// Cut every link of `node` (6.824's disconnect).
     pub fn set_isolated(&mut self, node: NodeId, isolated: bool) {
         self.isolated[node] = isolated;

@@ -11,6 +11,10 @@ pub struct Stats {
     /// Node steps (deliveries, timer firings, inputs, starts).
     pub steps: u64,
     pub messages_sent: u64,
+    /// Requests among the messages sent (messages that are not replies): the 6.824 RPC count.
+    pub requests_sent: u64,
+    /// Bytes of those requests.
+    pub request_bytes: u64,
     pub messages_delivered: u64,
     /// Lost at random by the network model.
     pub dropped_random: u64,

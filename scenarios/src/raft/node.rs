@@ -1,0 +1,320 @@
+//! The adapter that makes a `raft::Raft` an engine node, with the 6.824 tester's service on
+//! top: it applies committed commands, reports them, and (for the snapshot tests) hands Raft
+//! a snapshot every `snapshot_every` applied entries.
+
+use raft::{Apply, Event, Raft, Role, Storage, StorageOp};
+use serde::{Deserialize, Serialize};
+use sim::{Ctx, Durable, Message, Node, NodeId, Time, TimerId};
+
+/// A tester command: a value, plus padding that stands for a large payload (the RPC byte count
+/// test sends 5000-byte commands) without holding the bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cmd {
+    pub value: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pad: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl raft::Command for Cmd {
+    fn size_bytes(&self) -> usize {
+        8 + self.pad as usize
+    }
+}
+
+/// A Raft message on the simulated network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RaftMsg(pub raft::Message<Cmd>);
+
+impl Message for RaftMsg {
+    fn kind(&self) -> &'static str {
+        self.0.kind()
+    }
+    fn is_reply(&self) -> bool {
+        self.0.is_reply()
+    }
+    fn size_bytes(&self) -> usize {
+        self.0.size_bytes()
+    }
+}
+
+/// Raft's durable state, kept by the engine like the 6.824 Persister.
+#[derive(Clone, Debug, Default)]
+pub struct RaftDurable(pub Storage<Cmd>);
+
+impl Durable for RaftDurable {
+    type Write = StorageOp<Cmd>;
+    fn apply(&mut self, write: &StorageOp<Cmd>) {
+        self.0.apply(write);
+    }
+    fn byte_size(&self) -> usize {
+        self.0.raft_state_size()
+    }
+}
+
+/// How the adapter builds each server.
+#[derive(Clone, Debug)]
+pub struct RaftNodeConfig {
+    /// Servers are nodes 0..servers.
+    pub servers: usize,
+    pub election_timeout_us: (Time, Time),
+    pub heartbeat_us: Time,
+    pub max_entries_per_append: usize,
+    /// The service snapshots when the applied index is a multiple of this (6.824: 10).
+    pub snapshot_every: Option<u64>,
+}
+
+/// A harness request to a server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RaftInput {
+    /// Raft's `Start(command)`.
+    Start(Cmd),
+}
+
+/// The answer to [`RaftInput::Start`]: `(index, term)` if this server is leader.
+pub type RaftReply = Option<(u64, u64)>;
+
+/// One change of a server's durable log, as checkers mirror it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogChange {
+    /// Entries at and after `from` are gone.
+    Truncate { from: u64 },
+    /// `(index, term, value)` appended.
+    Append { entries: Vec<(u64, u64, u64)> },
+    /// The log now starts after a snapshot through `index` (of `term`).
+    Snapshot { index: u64, term: u64 },
+}
+
+/// What a server reports to the checkers and the harness.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RaftObs {
+    /// A new incarnation started with this commit index (its snapshot's index).
+    Boot {
+        commit_index: u64,
+    },
+    Role {
+        role: String,
+        term: u64,
+    },
+    Commit {
+        commit_index: u64,
+    },
+    /// The service applied a command.
+    Applied {
+        index: u64,
+        term: u64,
+        value: u64,
+    },
+    /// The service restored a snapshot holding the values of entries 1..=index.
+    Restored {
+        index: u64,
+        term: u64,
+        values: Vec<u64>,
+    },
+    Log(LogChange),
+}
+
+/// The tester's service state: every applied value, in order (entry i at position i-1).
+#[derive(Default)]
+struct Service {
+    values: Vec<u64>,
+}
+
+fn encode(values: &[u64]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn decode(data: &[u8]) -> Vec<u64> {
+    data.chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+        .collect()
+}
+
+/// One Raft server with its tester service.
+pub struct RaftNode {
+    raft: Raft<Cmd>,
+    service: Service,
+    snapshot_every: Option<u64>,
+    /// The timer waiting for Raft's next deadline, and that deadline.
+    timer: Option<(TimerId, Time)>,
+}
+
+impl RaftNode {
+    /// The Raft state machine, for the harness's `GetState` and checks.
+    pub fn raft(&self) -> &Raft<Cmd> {
+        &self.raft
+    }
+    /// The value the service applied at `index`, if any (before a snapshot it was restored).
+    pub fn applied(&self, index: u64) -> Option<u64> {
+        let i = usize::try_from(index).ok()?.checked_sub(1)?;
+        self.service.values.get(i).copied()
+    }
+    /// How many entries the service has applied.
+    pub fn applied_len(&self) -> u64 {
+        self.service.values.len() as u64
+    }
+
+    /// Route everything Raft produced, then re-arm the timer for its next deadline.
+    fn flush(&mut self, ctx: &mut Ctx<'_, Self>) {
+        while self.raft.has_ready() {
+            let ready = self.raft.take_ready();
+            for op in ready.storage {
+                if let Some(change) = log_change(&op) {
+                    ctx.observe(RaftObs::Log(change));
+                }
+                ctx.persist(op);
+            }
+            for (to, msg) in ready.messages {
+                ctx.send(to, RaftMsg(msg));
+            }
+            for event in ready.events {
+                ctx.observe(match event {
+                    Event::BecameFollower { term } => role("follower", term),
+                    Event::BecameCandidate { term } => role("candidate", term),
+                    Event::BecameLeader { term } => role("leader", term),
+                    Event::CommitAdvanced { commit_index } => RaftObs::Commit { commit_index },
+                });
+            }
+            for apply in ready.applies {
+                self.apply(ctx, apply);
+            }
+        }
+        let deadline = self.raft.next_deadline().max(ctx.now());
+        if self.timer.map(|(_, at)| at) != Some(deadline) {
+            if let Some((id, _)) = self.timer.take() {
+                ctx.cancel_timer(id);
+            }
+            let id = ctx.set_timer(deadline - ctx.now(), 0);
+            self.timer = Some((id, deadline));
+        }
+    }
+
+    fn apply(&mut self, ctx: &mut Ctx<'_, Self>, apply: Apply<Cmd>) {
+        match apply {
+            Apply::Command {
+                index,
+                term,
+                command,
+            } => {
+                debug_assert_eq!(
+                    index,
+                    self.service.values.len() as u64 + 1,
+                    "applies are consecutive"
+                );
+                self.service.values.push(command.value);
+                ctx.observe(RaftObs::Applied {
+                    index,
+                    term,
+                    value: command.value,
+                });
+                if let Some(every) = self.snapshot_every {
+                    if index % every == 0 {
+                        self.raft.snapshot(index, encode(&self.service.values));
+                    }
+                }
+            }
+            Apply::Snapshot { snapshot } => {
+                let values = decode(&snapshot.data);
+                self.service.values = values.clone();
+                ctx.observe(RaftObs::Restored {
+                    index: snapshot.last_included_index,
+                    term: snapshot.last_included_term,
+                    values,
+                });
+            }
+        }
+    }
+}
+
+fn role(name: &str, term: u64) -> RaftObs {
+    RaftObs::Role {
+        role: name.to_string(),
+        term,
+    }
+}
+
+/// The change a durable write makes to the log; None for term and vote.
+fn log_change(op: &StorageOp<Cmd>) -> Option<LogChange> {
+    Some(match op {
+        StorageOp::HardState { .. } => return None,
+        StorageOp::TruncateFrom { index } => LogChange::Truncate { from: *index },
+        StorageOp::Append { entries } => LogChange::Append {
+            entries: entries
+                .iter()
+                .map(|e| (e.index, e.term, e.command.value))
+                .collect(),
+        },
+        StorageOp::Snapshot { snapshot } => LogChange::Snapshot {
+            index: snapshot.last_included_index,
+            term: snapshot.last_included_term,
+        },
+    })
+}
+
+impl Node for RaftNode {
+    type Config = RaftNodeConfig;
+    type Msg = RaftMsg;
+    type Input = RaftInput;
+    type Reply = RaftReply;
+    type Obs = RaftObs;
+    type Durable = RaftDurable;
+
+    fn start(cfg: &RaftNodeConfig, ctx: &mut Ctx<'_, Self>, durable: &RaftDurable) -> Self {
+        let mut config = raft::Config::new(ctx.id(), (0..cfg.servers).collect());
+        config.election_timeout_min = cfg.election_timeout_us.0;
+        config.election_timeout_max = cfg.election_timeout_us.1;
+        config.heartbeat_interval = cfg.heartbeat_us;
+        config.max_entries_per_append = cfg.max_entries_per_append;
+        let now = ctx.now();
+        let raft = Raft::new(config, &durable.0, now, ctx.rng());
+        ctx.observe(RaftObs::Boot {
+            commit_index: raft.commit_index(),
+        });
+        let mut node = RaftNode {
+            raft,
+            service: Service::default(),
+            snapshot_every: cfg.snapshot_every,
+            timer: None,
+        };
+        node.flush(ctx);
+        node
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: RaftMsg) {
+        let now = ctx.now();
+        self.raft.handle_message(now, ctx.rng(), from, msg.0);
+        self.flush(ctx);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: TimerId, _tag: u64) {
+        if self.timer.map(|(id, _)| id) == Some(timer) {
+            self.timer = None;
+        }
+        let now = ctx.now();
+        self.raft.tick(now, ctx.rng());
+        self.flush(ctx);
+    }
+
+    fn on_input(&mut self, ctx: &mut Ctx<'_, Self>, input: RaftInput) -> RaftReply {
+        match input {
+            RaftInput::Start(cmd) => {
+                let now = ctx.now();
+                let res = self.raft.start(now, ctx.rng(), cmd);
+                self.flush(ctx);
+                res
+            }
+        }
+    }
+}
+
+/// The role of a server as the tester sees it.
+pub fn is_leader(node: &RaftNode) -> bool {
+    node.raft.role() == Role::Leader
+}

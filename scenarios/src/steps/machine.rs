@@ -1,0 +1,740 @@
+//! The interpreter of the step language: threads of steps, run as a harness inside the
+//! engine. Control flow, faults and counters live here; system steps are delegated to a
+//! [`System`].
+
+use super::spec::{Block, Expr, NetSpec, Pool, Sel, Span, Step};
+use rand::Rng;
+use sim::network::ms_to_us;
+use sim::{Failure, Fault, Harness, NetworkConfig, Node, NodeId, Time, World};
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::rc::Rc;
+
+/// What a step tells the interpreter.
+#[derive(Debug)]
+pub enum Flow {
+    /// Done: go on with the next step.
+    Next,
+    /// Call me again after this many µs (the step's state is kept).
+    Wait(Time),
+    /// The run fails.
+    Fail(Failure),
+    /// Give up this attempt: the enclosing `attempts` retries (a term changed under a wait).
+    Abort(String),
+    /// A control step entered a nested block (its frame already moved past the step).
+    Entered,
+}
+
+/// Per-thread variables, global lists, and the server count, for evaluating expressions.
+pub struct Env<'a> {
+    pub vars: &'a mut BTreeMap<String, i64>,
+    pub lists: &'a mut BTreeMap<String, Vec<u64>>,
+    pub servers: usize,
+}
+
+impl Env<'_> {
+    /// The value of an expression.
+    pub fn eval<N: Node>(&mut self, world: &mut World<N>, e: &Expr) -> Result<i64, Failure> {
+        match e {
+            Expr::Int(n) => Ok(*n),
+            Expr::Name(s) if s == "random" => Ok(world.rng().random_range(1..i64::MAX)),
+            Expr::Name(s) => {
+                let name = s.strip_prefix('$').unwrap_or(s);
+                self.vars.get(name).copied().ok_or_else(|| {
+                    Failure::new("scenario", vec![], format!("variable ${name} is not set"))
+                })
+            }
+        }
+    }
+
+    /// The servers a selector names, in order.
+    pub fn select<N: Node>(
+        &mut self,
+        world: &mut World<N>,
+        sel: &Sel,
+    ) -> Result<Vec<NodeId>, Failure> {
+        let n = self.servers;
+        match sel {
+            Sel::Id(i) if *i < n => Ok(vec![*i]),
+            Sel::Id(i) => Err(Failure::new(
+                "scenario",
+                vec![],
+                format!("server {i} does not exist"),
+            )),
+            Sel::Name(s) if s == "all" => Ok((0..n).collect()),
+            Sel::Name(s) => {
+                let v = self.eval(world, &Expr::Name(s.clone()))?;
+                usize::try_from(v)
+                    .ok()
+                    .filter(|i| *i < n)
+                    .map(|i| vec![i])
+                    .ok_or_else(|| {
+                        Failure::new("scenario", vec![], format!("{s} = {v} is not a server"))
+                    })
+            }
+            Sel::Next(next) => {
+                let base = self.select(world, &next.next)?;
+                let [b] = base[..] else {
+                    return Err(Failure::new(
+                        "scenario",
+                        vec![],
+                        "`next` needs exactly one base server",
+                    ));
+                };
+                Ok(vec![(b as i64 + next.by).rem_euclid(n as i64) as usize])
+            }
+            Sel::All(a) => Ok((0..n).filter(|&i| in_pool(world, i, a.all)).collect()),
+            Sel::Random(r) => {
+                let mut except = Vec::new();
+                for e in &r.except {
+                    except.extend(self.select(world, e)?);
+                }
+                let mut pool: Vec<NodeId> = (0..n)
+                    .filter(|i| !except.contains(i))
+                    .filter(|&i| in_pool(world, i, r.random))
+                    .collect();
+                let count = match &r.count {
+                    Some(c) => usize::try_from(self.eval(world, c)?).unwrap_or(0),
+                    None => 1,
+                };
+                let mut out = Vec::new();
+                while out.len() < count && !pool.is_empty() {
+                    let k = world.rng().random_range(0..pool.len());
+                    if r.repeat {
+                        out.push(pool[k]);
+                    } else {
+                        out.push(pool.swap_remove(k));
+                    }
+                }
+                if let Some(only) = r.only {
+                    out.retain(|&i| in_pool(world, i, only));
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+fn in_pool<N: Node>(world: &World<N>, i: NodeId, pool: Pool) -> bool {
+    match pool {
+        Pool::Server => true,
+        Pool::Connected => !world.isolated(i),
+        Pool::Disconnected => world.isolated(i),
+        Pool::Up => world.is_up(i),
+        Pool::Down => !world.is_up(i),
+    }
+}
+
+/// The steps one system (Raft, KV) adds to the language.
+pub trait System<N: Node> {
+    /// State of a system step that waits (kept between calls).
+    type State;
+    /// Run or continue a system step; `state` is None on the first call.
+    fn exec(
+        &mut self,
+        world: &mut World<N>,
+        env: &mut Env<'_>,
+        step: &Step,
+        state: &mut Option<Self::State>,
+    ) -> Flow;
+    /// A node reported something (after the checkers saw it).
+    fn observe(
+        &mut self,
+        _world: &mut World<N>,
+        _node: NodeId,
+        _obs: &N::Obs,
+    ) -> Result<(), Failure> {
+        Ok(())
+    }
+    /// End-of-run checks after the steps finished.
+    fn finish(&mut self, _world: &mut World<N>) -> Result<(), Failure> {
+        Ok(())
+    }
+}
+
+enum FrameKind {
+    Block,
+    Loop {
+        times: Option<i64>,
+        i: i64,
+        var: Option<String>,
+    },
+    Attempt {
+        left: u32,
+        pause: Time,
+    },
+}
+
+struct Frame {
+    steps: Block,
+    pc: usize,
+    kind: FrameKind,
+}
+
+/// What a waiting control step is waiting for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Builtin {
+    Idle,
+    Sleeping,
+    Joining,
+}
+
+struct Thread<St> {
+    frames: Vec<Frame>,
+    vars: BTreeMap<String, i64>,
+    state: Option<St>,
+    builtin: Builtin,
+    parent: Option<usize>,
+    children: usize,
+    alive: bool,
+    /// Bumped at every wait, so a stale wake-up is ignored.
+    generation: u32,
+}
+
+/// The step interpreter, a [`Harness`] for any node type with a [`System`].
+pub struct Machine<N: Node, S: System<N>> {
+    system: S,
+    program: Block,
+    servers: usize,
+    threads: Vec<Thread<S::State>>,
+    lists: BTreeMap<String, Vec<u64>>,
+    marks: BTreeMap<String, (u64, u64)>,
+    main_done: bool,
+    _node: PhantomData<N>,
+}
+
+fn tag(thread: usize, generation: u32) -> u64 {
+    ((thread as u64) << 32) | u64::from(generation)
+}
+
+impl<N: Node, S: System<N>> Machine<N, S> {
+    /// An interpreter for `program` over servers `0..servers`.
+    pub fn new(system: S, program: Vec<Step>, servers: usize) -> Self {
+        Machine {
+            system,
+            program: Rc::from(program),
+            servers,
+            threads: Vec::new(),
+            lists: BTreeMap::new(),
+            marks: BTreeMap::new(),
+            main_done: false,
+            _node: PhantomData,
+        }
+    }
+
+    /// The system, e.g. to read what it recorded.
+    pub fn system(&self) -> &S {
+        &self.system
+    }
+
+    fn spawn(
+        &mut self,
+        world: &mut World<N>,
+        steps: Block,
+        vars: BTreeMap<String, i64>,
+        parent: Option<usize>,
+    ) {
+        let id = self.threads.len();
+        self.threads.push(Thread {
+            frames: vec![Frame {
+                steps,
+                pc: 0,
+                kind: FrameKind::Block,
+            }],
+            vars,
+            state: None,
+            builtin: Builtin::Idle,
+            parent,
+            children: 0,
+            alive: true,
+            generation: 0,
+        });
+        world.wake_after(0, tag(id, 0));
+    }
+
+    fn end_thread(&mut self, world: &mut World<N>, t: usize) {
+        let th = &mut self.threads[t];
+        if !th.alive {
+            return;
+        }
+        th.alive = false;
+        th.frames.clear();
+        if t == 0 {
+            self.main_done = true;
+            world.stop();
+        }
+        if let Some(p) = th.parent {
+            let parent = &mut self.threads[p];
+            parent.children -= 1;
+            if parent.children == 0 && parent.alive {
+                parent.generation += 1;
+                world.wake_after(0, tag(p, parent.generation));
+            }
+        }
+    }
+
+    /// Run thread `t` until it waits, fails or ends.
+    fn run(&mut self, world: &mut World<N>, t: usize) {
+        while self.threads[t].alive && !world.failed() {
+            let th = &mut self.threads[t];
+            let Some(frame) = th.frames.last_mut() else {
+                self.end_thread(world, t);
+                return;
+            };
+            if frame.pc >= frame.steps.len() {
+                match &mut frame.kind {
+                    FrameKind::Loop { times, i, var } if times.is_none_or(|n| *i + 1 < n) => {
+                        *i += 1;
+                        frame.pc = 0;
+                        if let Some(v) = var {
+                            th.vars.insert(v.clone(), *i);
+                        }
+                    }
+                    _ => {
+                        th.frames.pop();
+                    }
+                }
+                continue;
+            }
+            let steps = Rc::clone(&frame.steps);
+            let pc = frame.pc;
+            let flow = self.exec(world, t, &steps[pc]);
+            let th = &mut self.threads[t];
+            match flow {
+                Flow::Next => {
+                    th.state = None;
+                    th.builtin = Builtin::Idle;
+                    if let Some(f) = th.frames.last_mut() {
+                        f.pc += 1;
+                    }
+                }
+                Flow::Entered => {
+                    th.state = None;
+                    th.builtin = Builtin::Idle;
+                }
+                Flow::Wait(after) => {
+                    th.generation += 1;
+                    if after != Time::MAX {
+                        world.wake_after(after, tag(t, th.generation));
+                    }
+                    return;
+                }
+                Flow::Fail(f) => {
+                    world.fail(f);
+                    return;
+                }
+                Flow::Abort(reason) => {
+                    th.state = None;
+                    th.builtin = Builtin::Idle;
+                    while let Some(f) = th.frames.last_mut() {
+                        if let FrameKind::Attempt { left, pause } = &mut f.kind {
+                            if *left == 0 {
+                                world.fail(Failure::new(
+                                    "agreement",
+                                    vec![],
+                                    format!("every attempt was aborted; the last because {reason}"),
+                                ));
+                                return;
+                            }
+                            *left -= 1;
+                            f.pc = 0;
+                            let pause = *pause;
+                            world.note(|| format!("attempt aborted ({reason}); retrying"));
+                            th.generation += 1;
+                            world.wake_after(pause, tag(t, th.generation));
+                            return;
+                        }
+                        th.frames.pop();
+                    }
+                    world.fail(Failure::new(
+                        "agreement",
+                        vec![],
+                        format!("aborted outside `attempts`: {reason}"),
+                    ));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn exec(&mut self, world: &mut World<N>, t: usize, step: &Step) -> Flow {
+        let servers = self.servers;
+        let th = &mut self.threads[t];
+        let mut env = Env {
+            vars: &mut th.vars,
+            lists: &mut self.lists,
+            servers,
+        };
+        macro_rules! tryf {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(f) => return Flow::Fail(f),
+                }
+            };
+        }
+        match step {
+            Step::SleepMs(span) => {
+                if th.builtin == Builtin::Sleeping {
+                    return Flow::Next;
+                }
+                th.builtin = Builtin::Sleeping;
+                Flow::Wait(draw_span(world, span))
+            }
+            Step::Loop(l) => {
+                let times = match &l.times {
+                    Some(e) => Some(tryf!(env.eval(world, e))),
+                    None => None,
+                };
+                if times.is_none_or(|n| n > 0) {
+                    if let Some(v) = &l.var {
+                        th.vars.insert(v.clone(), 0);
+                    }
+                    self.push_after_next(
+                        t,
+                        Frame {
+                            steps: Rc::clone(&l.steps),
+                            pc: 0,
+                            kind: FrameKind::Loop {
+                                times,
+                                i: 0,
+                                var: l.var.clone(),
+                            },
+                        },
+                    );
+                    return Flow::Entered;
+                }
+                Flow::Next
+            }
+            Step::If(cond) => {
+                let v = tryf!(env.eval(
+                    world,
+                    &Expr::Name(format!("${}", cond.var.trim_start_matches('$')))
+                ));
+                let mut holds = cond.below.is_none()
+                    && cond.at_least.is_none()
+                    && cond.equals.is_none()
+                    && v != 0;
+                if let Some(e) = &cond.below {
+                    holds = v < tryf!(env.eval(world, e));
+                }
+                if let Some(e) = &cond.at_least {
+                    holds = v >= tryf!(env.eval(world, e));
+                }
+                if let Some(e) = &cond.equals {
+                    holds = v == tryf!(env.eval(world, e));
+                }
+                let steps = if holds { &cond.then } else { &cond.otherwise };
+                self.push_after_next(
+                    t,
+                    Frame {
+                        steps: Rc::clone(steps),
+                        pc: 0,
+                        kind: FrameKind::Block,
+                    },
+                );
+                Flow::Entered
+            }
+            Step::Choose(choices) => {
+                let total: f64 = choices.iter().map(|c| c.weight).sum();
+                let mut x = world.rng().random_range(0.0..total);
+                let pick = choices
+                    .iter()
+                    .find(|c| {
+                        x -= c.weight;
+                        x < 0.0
+                    })
+                    .unwrap_or(&choices[choices.len() - 1]);
+                self.push_after_next(
+                    t,
+                    Frame {
+                        steps: Rc::clone(&pick.steps),
+                        pc: 0,
+                        kind: FrameKind::Block,
+                    },
+                );
+                Flow::Entered
+            }
+            Step::Attempts(a) => {
+                self.push_after_next(
+                    t,
+                    Frame {
+                        steps: Rc::clone(&a.steps),
+                        pc: 0,
+                        kind: FrameKind::Attempt {
+                            left: a.times.saturating_sub(1),
+                            pause: ms_to_us(a.pause_ms),
+                        },
+                    },
+                );
+                Flow::Entered
+            }
+            Step::Spawn(sp) => {
+                if th.builtin == Builtin::Joining {
+                    return if th.children == 0 {
+                        Flow::Next
+                    } else {
+                        Flow::Wait(Time::MAX)
+                    };
+                }
+                let count = tryf!(env.eval(world, &sp.count)).max(0);
+                let base = th.vars.clone();
+                if sp.wait {
+                    th.builtin = Builtin::Joining;
+                    th.children += count as usize;
+                }
+                for i in 0..count {
+                    let mut vars = base.clone();
+                    vars.insert("thread".into(), i);
+                    self.spawn(world, Rc::clone(&sp.steps), vars, sp.wait.then_some(t));
+                }
+                if sp.wait && count > 0 {
+                    Flow::Wait(Time::MAX)
+                } else {
+                    Flow::Next
+                }
+            }
+            Step::StopThreads {} => {
+                let mine: Vec<usize> = ancestors(&self.threads, t);
+                for other in 0..self.threads.len() {
+                    if !mine.contains(&other) {
+                        self.end_thread(world, other);
+                    }
+                }
+                Flow::Next
+            }
+            Step::Set(assignments) => {
+                for (name, e) in assignments {
+                    let v = tryf!(env.eval(world, e));
+                    env.vars.insert(name.trim_start_matches('$').to_string(), v);
+                }
+                Flow::Next
+            }
+            Step::Pick(p) => {
+                let picked = tryf!(env.select(world, &p.from))
+                    .first()
+                    .map_or(-1, |&i| i as i64);
+                env.vars.insert(p.store.clone(), picked);
+                Flow::Next
+            }
+            Step::Count(c) => {
+                let n = tryf!(env.select(world, &c.of)).len() as i64;
+                env.vars.insert(c.store.clone(), n);
+                Flow::Next
+            }
+            Step::Note(text) => {
+                world.note(|| text.clone());
+                Flow::Next
+            }
+            Step::Crash(sel) => {
+                for i in tryf!(env.select(world, sel)) {
+                    world.apply_fault(Fault::Disconnect(i));
+                    world.apply_fault(Fault::Crash(i));
+                }
+                Flow::Next
+            }
+            Step::Restart(sel) => {
+                for i in tryf!(env.select(world, sel)) {
+                    if world.is_up(i) {
+                        world.apply_fault(Fault::Crash(i));
+                    }
+                    world.apply_fault(Fault::Restart(i));
+                }
+                Flow::Next
+            }
+            Step::Disconnect(sel) => {
+                for i in tryf!(env.select(world, sel)) {
+                    world.apply_fault(Fault::Disconnect(i));
+                }
+                Flow::Next
+            }
+            Step::Connect(sel) => {
+                for i in tryf!(env.select(world, sel)) {
+                    world.apply_fault(Fault::Reconnect(i));
+                }
+                Flow::Next
+            }
+            Step::Partition(groups) => {
+                let mut resolved = Vec::new();
+                for g in groups {
+                    let mut ids = Vec::new();
+                    for s in g {
+                        ids.extend(tryf!(env.select(world, s)));
+                    }
+                    resolved.push(ids);
+                }
+                world.apply_fault(Fault::Partition(resolved));
+                Flow::Next
+            }
+            Step::Heal {} => {
+                world.apply_fault(Fault::Heal);
+                Flow::Next
+            }
+            Step::Network(spec) => {
+                let long = world.network().long_delay.clone();
+                let cfg = match spec {
+                    NetSpec::Preset(p) if p == "reliable" => NetworkConfig {
+                        long_delay: long,
+                        ..NetworkConfig::reliable()
+                    },
+                    NetSpec::Preset(p) if p == "unreliable" => NetworkConfig {
+                        long_delay: long,
+                        ..NetworkConfig::labrpc_unreliable()
+                    },
+                    NetSpec::Preset(p) => {
+                        return Flow::Fail(Failure::new(
+                            "scenario",
+                            vec![],
+                            format!("unknown network preset {p:?}"),
+                        ))
+                    }
+                    NetSpec::Config(c) => c.clone(),
+                };
+                world.apply_fault(Fault::Network(cfg));
+                Flow::Next
+            }
+            Step::LongReordering(on) => {
+                let mut cfg = world.network().clone();
+                cfg.long_delay = on.then(NetworkConfig::labrpc_long_reordering);
+                world.apply_fault(Fault::Network(cfg));
+                Flow::Next
+            }
+            Step::Mark(name) => {
+                self.marks.insert(name.clone(), world.requests_sent());
+                Flow::Next
+            }
+            Step::CheckRpcs(c) | Step::CheckBytes(c) => {
+                let Some(&(rpcs0, bytes0)) = self.marks.get(&c.since) else {
+                    return Flow::Fail(Failure::new(
+                        "scenario",
+                        vec![],
+                        format!("no mark named {:?}", c.since),
+                    ));
+                };
+                let (rpcs, bytes) = world.requests_sent();
+                let (what, n) = if matches!(step, Step::CheckRpcs(_)) {
+                    ("RPCs", rpcs - rpcs0)
+                } else {
+                    ("request bytes", bytes - bytes0)
+                };
+                let n = n as i64;
+                if let Some(min) = &c.min {
+                    let min = tryf!(env.eval(world, min));
+                    if n < min {
+                        return Flow::Fail(Failure::new(
+                            "message count",
+                            vec![],
+                            format!(
+                                "{n} {what} since mark {:?}, expected at least {min}",
+                                c.since
+                            ),
+                        ));
+                    }
+                }
+                if let Some(max) = &c.max {
+                    let max = tryf!(env.eval(world, max));
+                    if n > max {
+                        return Flow::Fail(Failure::new(
+                            "message count",
+                            vec![],
+                            format!(
+                                "{n} {what} since mark {:?}, expected at most {max}",
+                                c.since
+                            ),
+                        ));
+                    }
+                }
+                world.note(|| format!("{n} {what} since mark {:?}", c.since));
+                Flow::Next
+            }
+            _ => {
+                let th = &mut self.threads[t];
+                let mut env = Env {
+                    vars: &mut th.vars,
+                    lists: &mut self.lists,
+                    servers,
+                };
+                self.system.exec(world, &mut env, step, &mut th.state)
+            }
+        }
+    }
+
+    /// Push a frame that runs after the current step: the current step is marked done first.
+    fn push_after_next(&mut self, t: usize, frame: Frame) {
+        let th = &mut self.threads[t];
+        if let Some(cur) = th.frames.last_mut() {
+            cur.pc += 1;
+        }
+        th.frames.push(frame);
+    }
+}
+
+fn ancestors<St>(threads: &[Thread<St>], mut t: usize) -> Vec<usize> {
+    let mut out = vec![t];
+    while let Some(p) = threads[t].parent {
+        out.push(p);
+        t = p;
+    }
+    out
+}
+
+fn draw_span<N: Node>(world: &mut World<N>, span: &Span) -> Time {
+    match *span {
+        Span::Fixed(ms) => ms_to_us(ms),
+        Span::Range([lo, hi]) => {
+            let (lo, hi) = (ms_to_us(lo), ms_to_us(hi));
+            if hi > lo {
+                world.rng().random_range(lo..hi)
+            } else {
+                lo
+            }
+        }
+    }
+}
+
+impl<N: Node, S: System<N>> Harness<N> for Machine<N, S> {
+    fn start(&mut self, world: &mut World<N>) {
+        let program = Rc::clone(&self.program);
+        self.spawn(world, program, BTreeMap::new(), None);
+    }
+
+    fn on_wake(&mut self, world: &mut World<N>, tag: u64) {
+        let (t, generation) = ((tag >> 32) as usize, tag as u32);
+        match self.threads.get(t) {
+            Some(th) if th.alive && th.generation == generation => self.run(world, t),
+            _ => {}
+        }
+    }
+
+    fn on_observation(&mut self, world: &mut World<N>, node: NodeId, obs: &N::Obs) {
+        if let Err(f) = self.system.observe(world, node, obs) {
+            world.fail(f);
+        }
+    }
+
+    fn finish(&mut self, world: &mut World<N>) -> Result<(), Failure> {
+        if !self.main_done && !self.program.is_empty() {
+            let at = self
+                .threads
+                .first()
+                .and_then(|th| th.frames.last())
+                .map(|f| {
+                    let step = f
+                        .steps
+                        .get(f.pc)
+                        .map(|s| serde_json::to_string(s).unwrap_or_default())
+                        .unwrap_or_default();
+                    step.chars().take(160).collect::<String>()
+                });
+            return Err(Failure::new(
+                "liveness",
+                vec![],
+                format!(
+                    "the steps did not finish by the end of the run; the main thread was at {}",
+                    at.unwrap_or_default()
+                ),
+            ));
+        }
+        self.system.finish(world)
+    }
+}
