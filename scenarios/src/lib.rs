@@ -9,3 +9,4 @@ pub mod raft;
 pub mod run;
 pub mod scenario;
 pub mod steps;
+pub mod view;
