@@ -53,6 +53,10 @@ pub enum Command {
         /// A trace written by `sim run --trace`.
         trace: PathBuf,
     },
+    /// Run every scenario on every seed of a range, in parallel; save failing traces.
+    Fuzz(crate::fuzz::FuzzArgs),
+    /// Merge fuzz reports of shards into one.
+    Merge(crate::fuzz::MergeArgs),
     /// Check one history file for linearizability.
     Lincheck(crate::histories::cmd::LincheckArgs),
 }
@@ -70,6 +74,8 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Run { seed, trace, file } => cmd_run(seed, trace, &file),
         Command::Replay { trace } => cmd_replay(&trace),
+        Command::Fuzz(args) => crate::fuzz::run(&args),
+        Command::Merge(args) => crate::fuzz::merge(&args),
         Command::Lincheck(args) => crate::histories::cmd::run(&args),
     }
 }

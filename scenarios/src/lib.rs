@@ -4,9 +4,9 @@
 //! command.
 
 pub mod cli;
+pub mod fuzz;
 pub mod histories;
 pub mod raft;
 pub mod run;
 pub mod scenario;
 pub mod steps;
-pub mod view;

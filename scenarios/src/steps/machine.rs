@@ -8,7 +8,7 @@ use sim::network::ms_to_us;
 use sim::{Failure, Fault, Harness, NetworkConfig, Node, NodeId, Time, World};
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// What a step tells the interpreter.
 #[derive(Debug)]
@@ -212,7 +212,7 @@ impl<N: Node, S: System<N>> Machine<N, S> {
     pub fn new(system: S, program: Vec<Step>, servers: usize) -> Self {
         Machine {
             system,
-            program: Rc::from(program),
+            program: Arc::from(program),
             servers,
             threads: Vec::new(),
             lists: BTreeMap::new(),
@@ -296,7 +296,7 @@ impl<N: Node, S: System<N>> Machine<N, S> {
                 }
                 continue;
             }
-            let steps = Rc::clone(&frame.steps);
+            let steps = Arc::clone(&frame.steps);
             let pc = frame.pc;
             let flow = self.exec(world, t, &steps[pc]);
             let th = &mut self.threads[t];
@@ -393,7 +393,7 @@ impl<N: Node, S: System<N>> Machine<N, S> {
                     self.push_after_next(
                         t,
                         Frame {
-                            steps: Rc::clone(&l.steps),
+                            steps: Arc::clone(&l.steps),
                             pc: 0,
                             kind: FrameKind::Loop {
                                 times,
@@ -428,7 +428,7 @@ impl<N: Node, S: System<N>> Machine<N, S> {
                 self.push_after_next(
                     t,
                     Frame {
-                        steps: Rc::clone(steps),
+                        steps: Arc::clone(steps),
                         pc: 0,
                         kind: FrameKind::Block,
                     },
@@ -448,7 +448,7 @@ impl<N: Node, S: System<N>> Machine<N, S> {
                 self.push_after_next(
                     t,
                     Frame {
-                        steps: Rc::clone(&pick.steps),
+                        steps: Arc::clone(&pick.steps),
                         pc: 0,
                         kind: FrameKind::Block,
                     },
@@ -459,7 +459,7 @@ impl<N: Node, S: System<N>> Machine<N, S> {
                 self.push_after_next(
                     t,
                     Frame {
-                        steps: Rc::clone(&a.steps),
+                        steps: Arc::clone(&a.steps),
                         pc: 0,
                         kind: FrameKind::Attempt {
                             left: a.times.saturating_sub(1),
@@ -486,7 +486,7 @@ impl<N: Node, S: System<N>> Machine<N, S> {
                 for i in 0..count {
                     let mut vars = base.clone();
                     vars.insert("thread".into(), i);
-                    self.spawn(world, Rc::clone(&sp.steps), vars, sp.wait.then_some(t));
+                    self.spawn(world, Arc::clone(&sp.steps), vars, sp.wait.then_some(t));
                 }
                 if sp.wait && count > 0 {
                     Flow::Wait(Time::MAX)
@@ -694,7 +694,7 @@ fn draw_span<N: Node>(world: &mut World<N>, span: &Span) -> Time {
 
 impl<N: Node, S: System<N>> Harness<N> for Machine<N, S> {
     fn start(&mut self, world: &mut World<N>) {
-        let program = Rc::clone(&self.program);
+        let program = Arc::clone(&self.program);
         self.spawn(world, program, BTreeMap::new(), None);
     }
 

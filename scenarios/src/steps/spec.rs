@@ -7,10 +7,10 @@
 use serde::{Deserialize, Serialize};
 use sim::NetworkConfig;
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
-/// A list of steps, shared cheaply by loop iterations and threads.
-pub type Block = Rc<[Step]>;
+/// A list of steps, shared cheaply by loop iterations, threads and fuzz workers.
+pub type Block = Arc<[Step]>;
 
 /// An integer: a literal, a variable (`"$name"`), or `"random"` (a fresh random value from the
 /// harness stream).
@@ -218,7 +218,7 @@ pub struct If {
 }
 
 fn empty() -> Block {
-    Rc::from(Vec::new())
+    Arc::from(Vec::new())
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,163 @@
+//! `sim fuzz` and `sim merge` as a user runs them: results independent of --jobs, shards that
+//! merge into the single-run report, failing runs saved with commands that reproduce them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn sim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("sim runs")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("detsim-fuzz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// The report without the wall-clock field, the only one allowed to differ.
+fn content(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("wall_ms");
+            v.to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+const FILES: [&str; 3] = [
+    "scenarios/raft/initial-election.json",
+    "scenarios/raft/figure8.json",
+    "scenarios/pingpong/basic.json",
+];
+
+#[test]
+fn jobs_do_not_change_the_report_and_shards_merge_to_it() {
+    let (r1, r2) = (tmp("j1.jsonl"), tmp("j2.jsonl"));
+    for (jobs, report) in [("1", &r1), ("2", &r2)] {
+        let mut args = vec!["fuzz"];
+        args.extend(FILES);
+        args.extend([
+            "--seeds",
+            "1..30",
+            "--jobs",
+            jobs,
+            "--report",
+            report.to_str().unwrap(),
+        ]);
+        let o = sim(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+    }
+    let single = content(&r1);
+    assert_eq!(single.lines().count(), 90);
+    assert_eq!(single, content(&r2));
+    let mut shards = Vec::new();
+    for i in 1..=3 {
+        let p = tmp(&format!("shard-{i}.jsonl"));
+        let shard = format!("{i}/3");
+        let mut args = vec!["fuzz"];
+        args.extend(FILES);
+        args.extend([
+            "--seeds",
+            "1..30",
+            "--jobs",
+            "2",
+            "--shard",
+            &shard,
+            "--report",
+            p.to_str().unwrap(),
+        ]);
+        assert_eq!(sim(&args).status.code(), Some(0));
+        shards.push(p);
+    }
+    let merged = tmp("merged.jsonl");
+    let mut args = vec!["merge", "-o", merged.to_str().unwrap()];
+    args.extend(shards.iter().map(|p| p.to_str().unwrap()));
+    assert_eq!(sim(&args).status.code(), Some(0));
+    assert_eq!(content(&merged), single);
+    // Merging a shard twice is an error, not a silent duplicate.
+    let o = sim(&[
+        "merge",
+        shards[0].to_str().unwrap(),
+        shards[0].to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn a_failing_run_is_saved_and_reproduced_by_the_printed_commands() {
+    let out = tmp("failures");
+    let o = sim(&[
+        "fuzz",
+        "scenarios/pingpong/buggy.json",
+        "--seeds",
+        "1..5",
+        "--out",
+        out.to_str().unwrap(),
+        "--until-failure",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        stdout.contains("FAILED    scenarios/pingpong/buggy.json seed 1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 runs"),
+        "--until-failure stops at the first failure: {stdout}"
+    );
+    let trace = out.join("buggy-seed-1.jsonl");
+    assert!(trace.exists());
+    let replay_line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("replay:"))
+        .unwrap();
+    let cmd: Vec<&str> = replay_line.split_whitespace().skip(2).collect();
+    let o = sim(&cmd);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let run_line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("reproduce:"))
+        .unwrap();
+    let cmd: Vec<&str> = run_line.split_whitespace().skip(2).collect();
+    let o = sim(&cmd);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("pong count violated"));
+}
+
+#[test]
+fn bad_fuzz_arguments_exit_2() {
+    for args in [
+        vec!["fuzz", "scenarios/pingpong/basic.json", "--seeds", "9..1"],
+        vec!["fuzz", "scenarios/pingpong/basic.json", "--shard", "4/3"],
+        vec!["fuzz", "missing.json"],
+    ] {
+        let o = sim(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}
