@@ -10,3 +10,4 @@ pub mod raft;
 pub mod run;
 pub mod scenario;
 pub mod steps;
+pub mod view;
