@@ -1,0 +1,70 @@
+//! Every scenario file of every system passes on seeds 1..=200 (DETSIM_SEEDS overrides the
+//! count). A failure prints the command that reproduces it.
+
+use scenarios::run::run_scenario;
+use scenarios::scenario::Scenario;
+use std::path::{Path, PathBuf};
+
+fn seeds() -> u64 {
+    std::env::var("DETSIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(200)
+}
+
+fn files(dir: &str) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(dir))
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Runs every file of `dir` on every seed, two files at a time, and lists all failures.
+fn all_pass(dir: &str) {
+    let files = files(dir);
+    assert!(!files.is_empty(), "no scenario files in {dir}");
+    let n = seeds();
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = files
+            .chunks(files.len().div_ceil(2))
+            .map(|chunk| {
+                s.spawn(move || {
+                    let mut failures = Vec::new();
+                    for file in chunk {
+                        let rel = format!("scenarios/{dir}/{}", file.file_name().unwrap().to_string_lossy());
+                        let sc = Scenario::load(file).unwrap_or_else(|e| panic!("{e}"));
+                        for seed in 1..=n {
+                            let o = run_scenario(&sc, seed, &rel, None).unwrap();
+                            if let Some(v) = o.result.violation {
+                                failures.push(format!("{v}\n    reproduce: cargo run --release --bin sim -- run --seed {seed} {rel} --trace seed-{seed}.jsonl"));
+                                break;
+                            }
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    assert!(failures.is_empty(), "{} scenario(s) failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn raft_scenarios_pass_on_every_seed() {
+    all_pass("raft");
+}
+
+#[test]
+fn pingpong_basic_passes_and_buggy_fails() {
+    let sc = Scenario::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/pingpong/basic.json"))).unwrap();
+    for seed in 1..=seeds().min(50) {
+        assert!(run_scenario(&sc, seed, "basic", None).unwrap().result.violation.is_none(), "seed {seed}");
+    }
+    let sc = Scenario::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/pingpong/buggy.json"))).unwrap();
+    for seed in 1..=seeds().min(50) {
+        let v = run_scenario(&sc, seed, "buggy", None).unwrap().result.violation;
+        assert_eq!(v.map(|v| v.failure.property), Some("pong count".to_string()), "seed {seed}");
+    }
+}
