@@ -45,8 +45,20 @@ pub fn sim_config(sc: &Scenario, seed: u64) -> (SimConfig, Value) {
         let random = profile.draw(&servers, &mut stream(seed, Purpose::Faults));
         drawn["random_faults"] = json!(random.len());
         faults.extend(random);
-        faults.sort_by_key(|(t, _)| *t);
     }
+    if let Some(profile) = &sc.faults.swarm {
+        let servers: Vec<usize> = (0..sc.servers).collect();
+        let (swarm, settings) = profile.draw(
+            &sc.network,
+            &servers,
+            &mut stream(seed, Purpose::Swarm),
+            &mut stream(seed, Purpose::SwarmFaults),
+        );
+        drawn["swarm"] = settings;
+        faults.extend(swarm);
+    }
+    // Stable: faults at the same time keep their order (schedule, random, swarm).
+    faults.sort_by_key(|(t, _)| *t);
     let cfg = SimConfig {
         seed,
         nodes: node_specs(sc),

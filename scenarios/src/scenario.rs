@@ -5,7 +5,7 @@
 use crate::steps::validate::validate_steps;
 use crate::steps::Step;
 use serde::{Deserialize, Serialize};
-use sim::{ms_to_us, Fault, FaultProfile, NetworkConfig, ScheduledFault, Time};
+use sim::{ms_to_us, Fault, FaultProfile, NetworkConfig, ScheduledFault, SwarmProfile, Time};
 use std::path::Path;
 
 /// A whole scenario file.
@@ -89,6 +89,9 @@ pub struct Faults {
     pub schedule: Vec<ScheduledFault>,
     #[serde(default)]
     pub random: Option<FaultProfile>,
+    /// Swarm testing: each seed draws its own rates and network from ranges.
+    #[serde(default)]
+    pub swarm: Option<SwarmProfile>,
 }
 
 /// Ping-pong settings.
@@ -219,6 +222,20 @@ impl Scenario {
         if let Some(p) = &self.faults.random {
             if let Err(e) = p.validate() {
                 return err("faults.random", e);
+            }
+        }
+        if let Some(p) = &self.faults.swarm {
+            if let Err(e) = p.validate() {
+                return err("faults.swarm", e);
+            }
+            if p.until_ms > self.duration_ms {
+                return err(
+                    "faults.swarm.until_ms",
+                    format!(
+                        "{} is after the end of the run ({} ms)",
+                        p.until_ms, self.duration_ms
+                    ),
+                );
             }
         }
         match self.system {

@@ -19,6 +19,7 @@ pub mod node;
 pub mod replay;
 pub mod rng;
 pub mod stats;
+pub mod swarm;
 pub mod trace;
 
 pub use checker::{Checker, Failure, Violation};
@@ -28,6 +29,7 @@ pub use harness::{Harness, Idle};
 pub use network::{ms_to_us, NetworkConfig};
 pub use node::{Ctx, Durable, Message, Node, NodeId, Output, Payload, Time, TimerId};
 pub use stats::Stats;
+pub use swarm::{Knob, SwarmProfile};
 pub use trace::{NodeSpec, Record, Verdict};
 
 /// Formats virtual µs as seconds with millisecond precision, e.g. `12.345s`.

@@ -16,6 +16,8 @@ pub enum Purpose {
     Harness,
     /// Settings drawn per seed from ranges ("swarm testing").
     Swarm,
+    /// The fault schedule drawn from those settings.
+    SwarmFaults,
     /// One node incarnation.
     Node { id: usize, incarnation: u32 },
 }
@@ -27,6 +29,7 @@ impl Purpose {
             Purpose::Faults => 2,
             Purpose::Harness => 3,
             Purpose::Swarm => 4,
+            Purpose::SwarmFaults => 5,
             Purpose::Node { id, incarnation } => {
                 debug_assert!(id < (1 << 24));
                 (1 << 56) | ((id as u64) << 24) | u64::from(incarnation)

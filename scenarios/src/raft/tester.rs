@@ -145,6 +145,17 @@ impl System<RaftNode> for RaftTester {
                 }
                 Flow::Wait(leader_pause(world))
             }
+            Step::MaxTerm(store) => {
+                let max = self
+                    .live(world)
+                    .map(|(_, node)| node.raft().current_term())
+                    .max()
+                    .unwrap_or(0);
+                if let Some(name) = &store.store {
+                    env.vars.insert(name.clone(), max as i64);
+                }
+                Flow::Next
+            }
             Step::CheckNoLeader {} => {
                 for (i, node) in self.live(world) {
                     if !world.isolated(i) && is_leader(node) {
@@ -319,11 +330,20 @@ impl System<RaftNode> for RaftTester {
                 }
                 let (nd, value) = tryf!(n_committed(world, n, index as u64));
                 if nd >= expected {
-                    if let (Some(cmd), Some(list)) = (&w.cmd, &w.collect) {
+                    if let Some(cmd) = &w.cmd {
                         let cmd = tryf!(env.eval(world, cmd)) as u64;
-                        if value == Some(cmd) {
+                        if w.expect_cmd && value != Some(cmd) {
+                            return fail(
+                                "agreement",
+                                format!("index {index} committed {value:?}, expected {cmd}"),
+                            );
+                        }
+                        if let (Some(list), true) = (&w.collect, value == Some(cmd)) {
                             env.lists.entry(list.clone()).or_default().push(cmd);
                         }
+                    }
+                    if let Some(name) = &w.ok_as {
+                        env.vars.insert(name.clone(), 1);
                     }
                     return Flow::Next;
                 }
@@ -340,6 +360,9 @@ impl System<RaftNode> for RaftTester {
                     }
                 }
                 if world.now() - t0 >= ms_to_us(w.within_ms) {
+                    if let Some(name) = &w.ok_as {
+                        env.vars.insert(name.clone(), 0);
+                    }
                     return if w.required {
                         fail(
                             "agreement",

@@ -2,7 +2,7 @@
 //! engine. Control flow, faults and counters live here; system steps are delegated to a
 //! [`System`].
 
-use super::spec::{Block, Expr, NetSpec, Pool, Sel, Span, Step};
+use super::spec::{Block, Calc, Expr, NetSpec, Pool, Sel, Span, Step};
 use rand::Rng;
 use sim::network::ms_to_us;
 use sim::{Failure, Fault, Harness, NetworkConfig, Node, NodeId, Time, World};
@@ -43,6 +43,41 @@ impl Env<'_> {
                 self.vars.get(name).copied().ok_or_else(|| {
                     Failure::new("scenario", vec![], format!("variable ${name} is not set"))
                 })
+            }
+            Expr::Calc(c) => {
+                let overflow = || {
+                    Failure::new(
+                        "scenario",
+                        vec![],
+                        format!("arithmetic overflow or division by zero in {c:?}"),
+                    )
+                };
+                match &**c {
+                    Calc::Add([a, b]) => self
+                        .eval(world, a)?
+                        .checked_add(self.eval(world, b)?)
+                        .ok_or_else(overflow),
+                    Calc::Sub([a, b]) => self
+                        .eval(world, a)?
+                        .checked_sub(self.eval(world, b)?)
+                        .ok_or_else(overflow),
+                    Calc::Mul([a, b]) => self
+                        .eval(world, a)?
+                        .checked_mul(self.eval(world, b)?)
+                        .ok_or_else(overflow),
+                    Calc::Mod([a, b]) => self
+                        .eval(world, a)?
+                        .checked_rem_euclid(self.eval(world, b)?)
+                        .ok_or_else(overflow),
+                    Calc::RandBelow(n) => {
+                        let n = self.eval(world, n)?;
+                        if n <= 0 {
+                            return Err(overflow());
+                        }
+                        Ok(world.rng().random_range(0..n))
+                    }
+                    Calc::Len(list) => Ok(self.lists.get(list).map_or(0, Vec::len) as i64),
+                }
             }
         }
     }
@@ -186,6 +221,8 @@ struct Thread<St> {
     builtin: Builtin,
     parent: Option<usize>,
     children: usize,
+    /// Threads spawned without `wait`, for `join`.
+    detached: Vec<usize>,
     alive: bool,
     /// Bumped at every wait, so a stale wake-up is ignored.
     generation: u32,
@@ -246,6 +283,7 @@ impl<N: Node, S: System<N>> Machine<N, S> {
             builtin: Builtin::Idle,
             parent,
             children: 0,
+            detached: Vec::new(),
             alive: true,
             generation: 0,
         });
@@ -486,6 +524,10 @@ impl<N: Node, S: System<N>> Machine<N, S> {
                 for i in 0..count {
                     let mut vars = base.clone();
                     vars.insert("thread".into(), i);
+                    if !sp.wait {
+                        let id = self.threads.len();
+                        self.threads[t].detached.push(id);
+                    }
                     self.spawn(world, Arc::clone(&sp.steps), vars, sp.wait.then_some(t));
                 }
                 if sp.wait && count > 0 {
@@ -526,6 +568,19 @@ impl<N: Node, S: System<N>> Machine<N, S> {
                 world.note(|| text.clone());
                 Flow::Next
             }
+            Step::Fail(reason) => {
+                Flow::Fail(Failure::new("scenario expectation", vec![], reason.clone()))
+            }
+            Step::Abort(reason) => Flow::Abort(reason.clone()),
+            Step::Join {} => {
+                let detached = th.detached.clone();
+                let pending = detached.iter().any(|&c| self.threads[c].alive);
+                if pending {
+                    Flow::Wait(10_000)
+                } else {
+                    Flow::Next
+                }
+            }
             Step::Crash(sel) => {
                 for i in tryf!(env.select(world, sel)) {
                     world.apply_fault(Fault::Disconnect(i));
@@ -536,6 +591,8 @@ impl<N: Node, S: System<N>> Machine<N, S> {
             Step::Restart(sel) => {
                 for i in tryf!(env.select(world, sel)) {
                     if world.is_up(i) {
+                        // 6.824 start1 crashes a running server first, and crash1 disconnects.
+                        world.apply_fault(Fault::Disconnect(i));
                         world.apply_fault(Fault::Crash(i));
                     }
                     world.apply_fault(Fault::Restart(i));

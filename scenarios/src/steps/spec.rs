@@ -12,13 +12,27 @@ use std::sync::Arc;
 /// A list of steps, shared cheaply by loop iterations, threads and fuzz workers.
 pub type Block = Arc<[Step]>;
 
-/// An integer: a literal, a variable (`"$name"`), or `"random"` (a fresh random value from the
-/// harness stream).
+/// An integer: a literal, a variable (`"$name"`), `"random"` (a fresh random value from the
+/// harness stream), or arithmetic on expressions.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Expr {
     Int(i64),
     Name(String),
+    Calc(Box<Calc>),
+}
+
+/// Arithmetic: `{"add": [a, b]}`, `{"sub": [a, b]}`, `{"mul": [a, b]}`, `{"mod": [a, b]}`,
+/// `{"rand_below": n}` (uniform in 0..n), `{"len": "list"}` (length of a collected list).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Calc {
+    Add([Expr; 2]),
+    Sub([Expr; 2]),
+    Mul([Expr; 2]),
+    Mod([Expr; 2]),
+    RandBelow(Expr),
+    Len(String),
 }
 
 /// A virtual duration in ms: a number, or `[lo, hi]` drawn uniformly from lo..hi (hi excluded).
@@ -123,6 +137,12 @@ pub enum Step {
     Set(BTreeMap<String, Expr>),
     /// Leave a remark in the trace.
     Note(String),
+    /// Fail the run with this reason (after an `if` found something wrong).
+    Fail(String),
+    /// Abort the current attempt (see `attempts`) with this reason.
+    Abort(String),
+    /// Wait until every thread this thread spawned without `wait` has ended.
+    Join {},
     /// Store the first selected server in a variable (-1 if the selection is empty).
     Pick(Pick),
     /// Store how many servers a selector names.
@@ -156,6 +176,8 @@ pub enum Step {
     CheckNoLeader {},
     /// All connected servers agree on the term; optionally store it or compare with a stored one.
     CheckTerms(CheckTerms),
+    /// Store the highest current term of any live server.
+    MaxTerm(Store),
     /// one(cmd, servers, retry): submit until a leader accepts, wait until `servers` applied it.
     One(One),
     /// Raft's Start(cmd) on the selected servers (each in turn until one accepts, or all).
@@ -335,6 +357,12 @@ pub struct WaitCommitted {
     /// Fail the run on timeout (default); otherwise just continue.
     #[serde(default = "yes")]
     pub required: bool,
+    /// Fail the run if the value applied at the index is not `cmd`.
+    #[serde(default)]
+    pub expect_cmd: bool,
+    /// Store 1 if enough servers applied the index in time, else 0.
+    #[serde(default)]
+    pub ok_as: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

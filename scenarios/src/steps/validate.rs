@@ -1,6 +1,6 @@
 //! Static checks of a scenario's steps: everything that can be known before the run.
 
-use super::spec::{Expr, NetSpec, Sel, Span, Step};
+use super::spec::{Calc, Expr, NetSpec, Sel, Span, Step};
 use crate::scenario::SystemKind;
 
 type Problem = (String, String);
@@ -32,6 +32,14 @@ impl Validator {
     fn expr(&self, e: &Expr, place: &str) -> Result<(), Problem> {
         match e {
             Expr::Int(_) => Ok(()),
+            Expr::Calc(c) => match &**c {
+                Calc::Add([a, b]) | Calc::Sub([a, b]) | Calc::Mul([a, b]) | Calc::Mod([a, b]) => {
+                    self.expr(a, place)?;
+                    self.expr(b, place)
+                }
+                Calc::RandBelow(n) => self.expr(n, place),
+                Calc::Len(_) => Ok(()),
+            },
             Expr::Name(s) if s == "random" || (s.starts_with('$') && s.len() > 1) => Ok(()),
             Expr::Name(s) => problem(
                 place,
@@ -145,6 +153,8 @@ impl Validator {
             }
             Step::Pick(p) => self.sel(&p.from, &format!("{place}.pick.from")),
             Step::Count(c) => self.sel(&c.of, &format!("{place}.count.of")),
+            Step::Fail(_) | Step::Abort(_) | Step::Join {} => Ok(()),
+            Step::MaxTerm(_) => self.raft_only(place, "max_term"),
             Step::StopThreads {} | Step::Note(_) | Step::Heal {} | Step::LongReordering(_) | Step::Mark(_) => Ok(()),
             Step::Crash(sel) | Step::Restart(sel) | Step::Disconnect(sel) | Step::Connect(sel) => self.sel(sel, place),
             Step::Partition(groups) => {

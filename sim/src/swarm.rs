@@ -1,0 +1,248 @@
+//! Swarm testing: instead of one fixed mix of faults, each seed first draws its own rates and
+//! network settings from ranges (one seed calm with long partitions, the next lossy with many
+//! crashes), then its own fault schedule from those rates. A single fixed mix hides bugs that
+//! only an unusual mix shows.
+
+use crate::faults::{Fault, FaultProfile};
+use crate::network::{ms_to_us, DelayShape, LongDelay, NetworkConfig};
+use crate::node::{NodeId, Time};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// A setting: a fixed number, or `[lo, hi]` from which each seed draws its own value.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Knob {
+    Fixed(f64),
+    Range([f64; 2]),
+}
+
+impl Default for Knob {
+    fn default() -> Self {
+        Knob::Fixed(0.0)
+    }
+}
+
+impl Knob {
+    /// This seed's value.
+    pub fn draw(&self, rng: &mut ChaCha8Rng) -> f64 {
+        match *self {
+            Knob::Fixed(v) => v,
+            Knob::Range([lo, hi]) if hi > lo => rng.random_range(lo..=hi),
+            Knob::Range([lo, _]) => lo,
+        }
+    }
+    fn bounds(&self) -> (f64, f64) {
+        match *self {
+            Knob::Fixed(v) => (v, v),
+            Knob::Range([lo, hi]) => (lo, hi),
+        }
+    }
+    /// Both ends finite, within `[min, max]`, and lo <= hi.
+    fn validate(&self, name: &str, min: f64, max: f64) -> Result<(), String> {
+        let (lo, hi) = self.bounds();
+        if lo.is_finite() && hi.is_finite() && lo <= hi && lo >= min && hi <= max {
+            Ok(())
+        } else {
+            Err(format!("{name}: need a number or a range [lo, hi] with {min} <= lo <= hi <= {max}, got {self:?}"))
+        }
+    }
+}
+
+/// A fault profile with ranges. Between `from_ms` and `until_ms` the seed's own network
+/// replaces the scenario's, and its own crashes and partitions happen; at `until_ms`
+/// everything is repaired and the scenario's network returns, so liveness can be checked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SwarmProfile {
+    pub crashes_per_s: Knob,
+    pub down_ms: [f64; 2],
+    pub partitions_per_s: Knob,
+    pub partition_ms: [f64; 2],
+    /// Share of partitions that are one-way cuts of a single link.
+    pub one_way: Knob,
+    /// Loss probability of requests and of replies.
+    pub drop: Knob,
+    pub duplicate: Knob,
+    /// The upper end of the latency range (the lower end is 0).
+    pub latency_max_ms: Knob,
+    /// Probability of a long delay (200 ms to 2.2 s, labrpc's shape) of any message.
+    pub long_delay: Knob,
+    pub from_ms: f64,
+    pub until_ms: f64,
+}
+
+impl Default for SwarmProfile {
+    fn default() -> Self {
+        SwarmProfile {
+            crashes_per_s: Knob::default(),
+            down_ms: [100.0, 2000.0],
+            partitions_per_s: Knob::default(),
+            partition_ms: [100.0, 2000.0],
+            one_way: Knob::default(),
+            drop: Knob::default(),
+            duplicate: Knob::default(),
+            latency_max_ms: Knob::default(),
+            long_delay: Knob::default(),
+            from_ms: 0.0,
+            until_ms: 0.0,
+        }
+    }
+}
+
+impl SwarmProfile {
+    /// Checks every knob; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        self.crashes_per_s.validate("crashes_per_s", 0.0, 1e6)?;
+        self.partitions_per_s
+            .validate("partitions_per_s", 0.0, 1e6)?;
+        self.latency_max_ms.validate("latency_max_ms", 0.0, 1e7)?;
+        for (name, k) in [
+            ("one_way", self.one_way),
+            ("drop", self.drop),
+            ("duplicate", self.duplicate),
+            ("long_delay", self.long_delay),
+        ] {
+            k.validate(name, 0.0, 1.0)?;
+        }
+        self.concrete(&Knob::bounds_low).validate()
+    }
+
+    fn concrete(&self, pick: &dyn Fn(&Knob) -> f64) -> FaultProfile {
+        FaultProfile {
+            crashes_per_s: pick(&self.crashes_per_s),
+            down_ms: self.down_ms,
+            partitions_per_s: pick(&self.partitions_per_s),
+            partition_ms: self.partition_ms,
+            one_way: pick(&self.one_way),
+            from_ms: self.from_ms,
+            until_ms: self.until_ms,
+        }
+    }
+
+    /// Draws this seed's settings (from `swarm_rng`) and its schedule (from `fault_rng`).
+    /// Returns the faults, and the drawn settings for the summary and the trace header.
+    pub fn draw(
+        &self,
+        base: &NetworkConfig,
+        servers: &[NodeId],
+        swarm_rng: &mut ChaCha8Rng,
+        fault_rng: &mut ChaCha8Rng,
+    ) -> (Vec<(Time, Fault)>, Value) {
+        let mut draw = |k: &Knob| k.draw(swarm_rng);
+        let crashes = draw(&self.crashes_per_s);
+        let partitions = draw(&self.partitions_per_s);
+        let one_way = draw(&self.one_way);
+        let drop = draw(&self.drop);
+        let duplicate = draw(&self.duplicate);
+        let latency = draw(&self.latency_max_ms);
+        let long = draw(&self.long_delay);
+        let profile = FaultProfile {
+            crashes_per_s: crashes,
+            partitions_per_s: partitions,
+            one_way,
+            ..self.concrete(&|_| 0.0)
+        };
+        let network = NetworkConfig {
+            latency_ms: [0.0, latency],
+            drop_request: drop,
+            drop_reply: drop,
+            duplicate,
+            long_delay: (long > 0.0).then_some(LongDelay {
+                probability: long,
+                min_ms: 200.0,
+                max_ms: 2200.0,
+                replies_only: false,
+                shape: DelayShape::Nested,
+            }),
+        };
+        let mut faults = vec![(ms_to_us(self.from_ms), Fault::Network(network.clone()))];
+        faults.extend(profile.draw(servers, fault_rng));
+        faults.push((ms_to_us(self.until_ms), Fault::Network(base.clone())));
+        faults.sort_by_key(|(t, _)| *t);
+        let round = |x: f64| (x * 1000.0).round() / 1000.0;
+        let drawn = json!({
+            "crashes_per_s": round(crashes),
+            "partitions_per_s": round(partitions),
+            "one_way": round(one_way),
+            "drop": round(drop),
+            "duplicate": round(duplicate),
+            "latency_max_ms": round(latency),
+            "long_delay": round(long),
+            "faults": faults.len() - 2,
+        });
+        (faults, drawn)
+    }
+}
+
+impl Knob {
+    fn bounds_low(&self) -> f64 {
+        self.bounds().0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::{stream, Purpose};
+
+    fn profile() -> SwarmProfile {
+        SwarmProfile {
+            crashes_per_s: Knob::Range([0.0, 2.0]),
+            partitions_per_s: Knob::Range([0.0, 1.0]),
+            drop: Knob::Range([0.0, 0.3]),
+            latency_max_ms: Knob::Range([1.0, 50.0]),
+            until_ms: 20_000.0,
+            ..SwarmProfile::default()
+        }
+    }
+
+    #[test]
+    fn each_seed_draws_its_own_mix_and_the_network_returns() {
+        let p = profile();
+        p.validate().unwrap();
+        let base = NetworkConfig::reliable();
+        let mut mixes = Vec::new();
+        for seed in 1..20 {
+            let (faults, drawn) = p.draw(
+                &base,
+                &[0, 1, 2, 3, 4],
+                &mut stream(seed, Purpose::Swarm),
+                &mut stream(seed, Purpose::Faults),
+            );
+            assert_eq!(
+                faults.last().unwrap(),
+                &(20_000_000, Fault::Network(base.clone()))
+            );
+            let d = drawn["drop"].as_f64().unwrap();
+            assert!((0.0..=0.3).contains(&d));
+            mixes.push(drawn.to_string());
+            let again = p.draw(
+                &base,
+                &[0, 1, 2, 3, 4],
+                &mut stream(seed, Purpose::Swarm),
+                &mut stream(seed, Purpose::Faults),
+            );
+            assert_eq!((faults, drawn), again);
+        }
+        mixes.sort();
+        mixes.dedup();
+        assert_eq!(mixes.len(), 19, "every seed drew a different mix");
+    }
+
+    #[test]
+    fn bad_knobs_are_named() {
+        let p = SwarmProfile {
+            drop: Knob::Range([0.5, 1.5]),
+            ..profile()
+        };
+        assert!(p.validate().unwrap_err().starts_with("drop:"));
+        let p = SwarmProfile {
+            crashes_per_s: Knob::Range([2.0, 1.0]),
+            ..profile()
+        };
+        assert!(p.validate().unwrap_err().starts_with("crashes_per_s:"));
+    }
+}
