@@ -353,6 +353,10 @@ impl World {
         assert_eq!(report.verdict, Verdict::Linearizable, "{report}");
     }
 
+    pub fn history(&self) -> &[KvOperation] {
+        &self.history
+    }
+
     pub fn history_len(&self) -> usize {
         self.history.len()
     }
