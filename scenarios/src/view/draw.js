@@ -5,6 +5,7 @@ const RULER_H = 28;
 const PAD_L = 10;
 const PAD_R = 14;
 const LANE_H = 52;
+const ARROW_CAP = 3000;
 const KIND_COLORS = ["#1565c0", "#2e7d32", "#6a1b9a", "#00838f", "#ad1457", "#5d4037",
   "#283593", "#558b2f", "#4527a0", "#00695c", "#37474f", "#9e9d24"];
 const EV_COLORS = ["#2e7d32", "#455a64", "#b0bec5", "#7b1fa2", "#c62828", "#c62828", "#ef6c00"];
@@ -45,6 +46,13 @@ function render() {
   drawRuler(c, W);
   drawViolation(c, H);
   drawSelection(c);
+  if (V.stride > 1) {
+    const msg = "showing 1 in " + V.stride + " of " + V.inView + " messages in view: zoom in to see all";
+    c.font = "11px system-ui"; c.textBaseline = "bottom";
+    const w = c.measureText(msg).width;
+    c.fillStyle = "rgba(255,248,225,0.92)"; c.fillRect(W - w - 16, H - 18, w + 12, 16);
+    c.fillStyle = "#8d6e00"; c.fillText(msg, W - w - 10, H - 4);
+  }
 }
 
 function drawPeriods(c, H) {
@@ -122,7 +130,7 @@ function cross(c, x, y, r, color, w) {
 function arrowSeg(i) {
   const M = V.m, y0 = laneY(M.from[i]);
   let y1 = laneY(M.to[i]);
-  if (M.fate[i] === 1) y1 = (y0 + y1) / 2;
+  if (M.fate[i] === 1 || M.fate[i] === 3) y1 = (y0 + y1) / 2;
   return [X(M.t0[i]), y0, X(M.t1[i]), y1];
 }
 
@@ -140,8 +148,16 @@ function drawArrows(c) {
     if (M.t1[i] < V.t0 || !arrowShown(i)) continue;
     vis[n++] = i;
   }
+  // Too many to read (and to stroke quickly): draw an even sample, say so, zoom shows all.
+  V.inView = n;
+  V.stride = Math.max(1, Math.ceil(n / ARROW_CAP));
+  if (V.stride > 1) {
+    let k = 0;
+    for (let j = 0; j < n; j += V.stride) vis[k++] = vis[j];
+    n = k;
+  }
   V.visCount = n;
-  const heads = n < 4000, marks = n < 20000;
+  const heads = n < 2500, marks = V.stride === 1;
   // group by style so each group is one path
   const groups = new Map();
   for (let j = 0; j < n; j++) {
@@ -151,13 +167,13 @@ function drawArrows(c) {
     if (!g) { g = []; groups.set(key, g); }
     g.push(i);
   }
-  c.globalAlpha = n > 3000 ? 0.45 : 0.85;
+  c.globalAlpha = marks ? 0.85 : 1;
   for (const [key, g] of groups) {
     const flags = (key >> 1) & 3, failed = key & 1;
     const long = flags & 2, dup = flags & 1;
     c.strokeStyle = long ? "#ef6c00" : failed ? "#9e9e9e" : kindColor(key >> 3);
-    c.lineWidth = long ? 2.5 : 1.2;
-    c.setLineDash(dup ? [5, 3] : failed ? [2, 2] : []);
+    c.lineWidth = long ? 2.5 : 1;
+    c.setLineDash(!marks ? [] : dup ? [5, 3] : failed ? [2, 2] : []);
     c.beginPath();
     for (const i of g) {
       const s = arrowSeg(i);
@@ -179,6 +195,10 @@ function drawArrows(c) {
       if (M.fate[i] === 1 || M.fate[i] === 2) {
         const s = arrowSeg(i);
         cross(c, s[2], s[3], 4, "#d32f2f", 2);
+      } else if (M.fate[i] === 3) {
+        const s = arrowSeg(i);
+        c.strokeStyle = "#757575"; c.lineWidth = 1.2;
+        c.beginPath(); c.arc(s[2], s[3], 3.5, 0, 6.283); c.stroke(); c.lineWidth = 1;
       } else if ((M.flags[i] & 1) && heads) {
         const s = arrowSeg(i);
         c.fillStyle = "#ad1457"; c.font = "bold 9px system-ui"; c.textBaseline = "bottom";

@@ -113,12 +113,18 @@ pub fn text_timeline(trace: &Trace, width: usize) -> String {
     let mut out = String::new();
     let name = scenario.get("name").and_then(Value::as_str).unwrap_or("?");
     let clients = nodes.iter().filter(|n| n.client).count();
-    out.push_str(&format!("trace     {name} ({source}), seed {seed}\n"));
-    out.push_str(&format!(
-        "nodes     {} ({} servers, {} clients)\n",
-        names.join(" "),
-        nodes.len() - clients,
-        clients
+    out.push_str(&cut(
+        &format!("trace     {name} ({source}), seed {seed}"),
+        width,
+    ));
+    out.push_str(&cut(
+        &format!(
+            "nodes     {} ({} servers, {} clients)",
+            names.join(" "),
+            nodes.len() - clients,
+            clients
+        ),
+        width,
     ));
     let tw = lines
         .iter()

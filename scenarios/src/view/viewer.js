@@ -301,10 +301,10 @@ for (const id of ["t-from", "t-to"]) $(id).addEventListener("keydown", function 
 
 $("legend").innerHTML = [
   "<span>→ message (colour = kind)</span>", "<span style='color:#d32f2f'>✕ lost / dropped</span>",
-  "<span>- - - duplicated</span>", "<span style='color:#ef6c00'>━ delay &gt; " + D.meta.long_factor + "× median (" + (D.meta.median_delay / 1000).toFixed(1) + " ms)</span>",
+  "<span>- - - duplicated</span>", "<span>··· ○ in flight at the end</span>", "<span style='color:#ef6c00'>━ delay &gt; " + D.meta.long_factor + "× median (" + (D.meta.median_delay / 1000).toFixed(1) + " ms)</span>",
   "<span>lane colour = term, thick = leader</span>", "<span>gap = crashed</span>", "<span>shaded = partition / cut</span>",
   "<span>▲ commit ▼ applied ● other observation</span>", "<span>bar above lane = client op</span>", "<span>▼ on ruler = note / network fault</span>",
-].join("");
+].join(" ");
 
 $("meta").innerHTML = esc((D.meta.scenario || "?") + " · seed " + D.meta.seed + " · " + D.recs.length + " records · " + D.msgs.length + " message arrows · end " + fmtSecs(D.meta.end, 3) + " · ") +
   '<span class="' + esc(D.meta.verdict) + '">' + esc(D.meta.verdict) + "</span>";
@@ -334,7 +334,7 @@ window.detsimView = {
   arrows: D.msgs.length,
   events: D.ev.length,
   select: selectN,
-  // the page coordinates of the middle of a message arrow in view (for tests), or null
+  // the viewport coordinates of the middle of a message arrow in view (for tests), or null
   visibleArrow: function () {
     render();
     const b = canvas.getBoundingClientRect();
@@ -342,11 +342,14 @@ window.detsimView = {
       const s = arrowSeg(V.visMsgs[j]);
       if (Math.hypot(s[2] - s[0], s[3] - s[1]) < 30) continue;
       const x = (s[0] + s[2]) / 2, y = (s[1] + s[3]) / 2;
+      if (x < 0 || x > V.W || b.top + y < 0 || b.top + y > window.innerHeight || b.left + x > window.innerWidth) continue;
       const h = hitTest(x, y);
       if (h && h.type === "msg") return { x: b.left + x, y: b.top + y, id: V.m.id[h.i] };
     }
     return null;
   },
+  // arrows drawn in the current view, and how long that frame took (ms)
+  drawn: function () { const a = performance.now(); render(); return { arrows: V.visCount, ms: performance.now() - a }; },
   view: function () { return { t0: V.t0, t1: V.t1 }; },
   setView: setView,
   selected: function () { return V.sel; },
