@@ -157,7 +157,7 @@ function drawArrows(c) {
     n = k;
   }
   V.visCount = n;
-  const heads = n < 2500, marks = V.stride === 1;
+  const heads = n < 2500, marks = V.stride === 1, labels = n < 150;
   // group by style so each group is one path
   const groups = new Map();
   for (let j = 0; j < n; j++) {
@@ -172,7 +172,7 @@ function drawArrows(c) {
     const flags = (key >> 1) & 3, failed = key & 1;
     const long = flags & 2, dup = flags & 1;
     c.strokeStyle = long ? "#ef6c00" : failed ? "#9e9e9e" : kindColor(key >> 3);
-    c.lineWidth = long ? 2.5 : 1;
+    c.lineWidth = long ? 1.8 : 1;
     c.setLineDash(!marks ? [] : dup ? [5, 3] : failed ? [2, 2] : []);
     c.beginPath();
     for (const i of g) {
@@ -199,11 +199,11 @@ function drawArrows(c) {
         const s = arrowSeg(i);
         c.strokeStyle = "#757575"; c.lineWidth = 1.2;
         c.beginPath(); c.arc(s[2], s[3], 3.5, 0, 6.283); c.stroke(); c.lineWidth = 1;
-      } else if ((M.flags[i] & 1) && heads) {
+      } else if ((M.flags[i] & 1) && labels) {
         const s = arrowSeg(i);
         c.fillStyle = "#ad1457"; c.font = "bold 9px system-ui"; c.textBaseline = "bottom";
         c.fillText("dup", (s[0] + s[2]) / 2 + 2, (s[1] + s[3]) / 2 - 1);
-      } else if ((M.flags[i] & 2) && heads) {
+      } else if ((M.flags[i] & 2) && labels) {
         const s = arrowSeg(i);
         c.fillStyle = "#ef6c00"; c.font = "bold 9px system-ui"; c.textBaseline = "bottom";
         c.fillText("slow " + ((M.t1[i] - M.t0[i]) / 1000).toFixed(0) + "ms", (s[0] + s[2]) / 2 + 2, (s[1] + s[3]) / 2 - 1);

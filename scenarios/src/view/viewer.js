@@ -311,7 +311,7 @@ $("meta").innerHTML = esc((D.meta.scenario || "?") + " · seed " + D.meta.seed +
 
 function jumpToViolation() {
   const v = D.violation;
-  const span = Math.min(V.end * 1.02, Math.max(2000, 40 * (D.meta.median_delay || 1000)));
+  const span = Math.min(V.end * 1.02, Math.max(2000, 15 * (D.meta.median_delay || 1000)));
   setView(v.time - span * 0.7, v.time + span * 0.3);
   if (v.rec >= 0) selectRec(v.rec, true);
   canvas.scrollIntoView({ block: "nearest" });
