@@ -30,7 +30,7 @@ mod storage;
 #[cfg(test)]
 mod testing;
 
-pub use crate::config::Config;
+pub use crate::config::{Config, InjectedBug};
 pub use crate::log::RaftLog;
 pub use crate::message::Message;
 pub use crate::raft::{Raft, Role};

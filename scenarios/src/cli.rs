@@ -56,8 +56,12 @@ pub enum Command {
     /// Run every scenario on every seed of a range, in parallel; save failing traces.
     Fuzz(crate::fuzz::FuzzArgs),
     /// Draw a trace: a self-contained HTML space-time diagram, or a text timeline.
-    #[command(after_help = "Examples:\n  sim view run.jsonl -o run.html\n  sim view --text run.jsonl")]
+    #[command(
+        after_help = "Examples:\n  sim view run.jsonl -o run.html\n  sim view --text run.jsonl"
+    )]
     View(crate::view::ViewArgs),
+    /// Shrink a failing trace to a smaller scenario that fails the same way.
+    Shrink(crate::shrink::ShrinkArgs),
     /// Merge fuzz reports of shards into one.
     Merge(crate::fuzz::MergeArgs),
     /// Check one history file for linearizability.
@@ -80,6 +84,7 @@ pub fn main() -> i32 {
         Command::Fuzz(args) => crate::fuzz::run(&args),
         Command::Merge(args) => crate::fuzz::merge(&args),
         Command::View(args) => crate::view::run(&args),
+        Command::Shrink(args) => crate::shrink::run(&args),
         Command::Lincheck(args) => crate::histories::cmd::run(&args),
     }
 }

@@ -9,5 +9,6 @@ pub mod histories;
 pub mod raft;
 pub mod run;
 pub mod scenario;
+pub mod shrink;
 pub mod steps;
 pub mod view;

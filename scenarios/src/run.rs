@@ -4,7 +4,7 @@
 use crate::raft::checks::RaftSafety;
 use crate::raft::node::{RaftNode, RaftNodeConfig};
 use crate::raft::tester::RaftTester;
-use crate::scenario::{Scenario, SystemKind};
+use crate::scenario::{RaftBug, Scenario, SystemKind};
 use crate::steps::Machine;
 use serde_json::{json, Value};
 use sim::example::{PingNode, PingPongConfig, PongCountChecker, PongHarness};
@@ -80,6 +80,10 @@ fn raft_config(sc: &Scenario) -> RaftNodeConfig {
         heartbeat_us: ms_to_us(r.heartbeat_ms),
         max_entries_per_append: r.max_entries_per_append,
         snapshot_every: r.snapshot_every,
+        bug: r.bug.map(|b| match b {
+            RaftBug::CommitOldTerms => raft::InjectedBug::CommitOldTerms,
+            RaftBug::NoElectionRestriction => raft::InjectedBug::NoElectionRestriction,
+        }),
     }
 }
 

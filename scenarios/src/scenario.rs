@@ -57,6 +57,17 @@ pub struct RaftSettings {
     pub snapshot_every: Option<u64>,
     /// Fail as soon as a server persists more Raft state than this (6.824 2D: 2000 bytes).
     pub max_raft_state_bytes: Option<u64>,
+    /// A deliberate protocol bug, to show the checkers catch it: "commit_old_terms" (the
+    /// Figure 8 bug) or "no_election_restriction".
+    pub bug: Option<RaftBug>,
+}
+
+/// Deliberate Raft bugs a scenario can inject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RaftBug {
+    CommitOldTerms,
+    NoElectionRestriction,
 }
 
 impl Default for RaftSettings {
@@ -67,6 +78,7 @@ impl Default for RaftSettings {
             max_entries_per_append: 512,
             snapshot_every: None,
             max_raft_state_bytes: None,
+            bug: None,
         }
     }
 }

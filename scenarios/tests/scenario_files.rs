@@ -6,7 +6,10 @@ use scenarios::scenario::Scenario;
 use std::path::{Path, PathBuf};
 
 fn seeds() -> u64 {
-    std::env::var("DETSIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(200)
+    std::env::var("DETSIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200)
 }
 
 fn files(dir: &str) -> Vec<PathBuf> {
@@ -46,9 +49,17 @@ fn all_pass(dir: &str) {
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
-    assert!(failures.is_empty(), "{} scenario(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} scenario(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -58,13 +69,35 @@ fn raft_scenarios_pass_on_every_seed() {
 
 #[test]
 fn pingpong_basic_passes_and_buggy_fails() {
-    let sc = Scenario::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/pingpong/basic.json"))).unwrap();
+    let sc = Scenario::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/pingpong/basic.json"
+    )))
+    .unwrap();
     for seed in 1..=seeds().min(50) {
-        assert!(run_scenario(&sc, seed, "basic", None).unwrap().result.violation.is_none(), "seed {seed}");
+        assert!(
+            run_scenario(&sc, seed, "basic", None)
+                .unwrap()
+                .result
+                .violation
+                .is_none(),
+            "seed {seed}"
+        );
     }
-    let sc = Scenario::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/pingpong/buggy.json"))).unwrap();
+    let sc = Scenario::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/pingpong/buggy.json"
+    )))
+    .unwrap();
     for seed in 1..=seeds().min(50) {
-        let v = run_scenario(&sc, seed, "buggy", None).unwrap().result.violation;
-        assert_eq!(v.map(|v| v.failure.property), Some("pong count".to_string()), "seed {seed}");
+        let v = run_scenario(&sc, seed, "buggy", None)
+            .unwrap()
+            .result
+            .violation;
+        assert_eq!(
+            v.map(|v| v.failure.property),
+            Some("pong count".to_string()),
+            "seed {seed}"
+        );
     }
 }
