@@ -45,6 +45,8 @@ struct Shrinker {
     property: String,
     runs: usize,
     max_runs: usize,
+    /// Events of the smallest failing run so far: a candidate must not be larger.
+    best_events: u64,
 }
 
 impl Shrinker {
@@ -61,13 +63,15 @@ impl Shrinker {
         }
     }
 
-    /// Try `candidate`; keep it if it still fails.
+    /// Try `candidate`; keep it if it still fails and its run is no longer.
     fn attempt(&mut self, best: &mut Scenario, candidate: Scenario) -> bool {
-        if self.fails(&candidate).is_some() {
-            *best = candidate;
-            true
-        } else {
-            false
+        match self.fails(&candidate) {
+            Some(events) if events <= self.best_events => {
+                self.best_events = events;
+                *best = candidate;
+                true
+            }
+            _ => false,
         }
     }
 }
@@ -100,12 +104,11 @@ pub fn shrink(sc: &Scenario, seed: u64, max_runs: usize) -> Result<Shrunk, Strin
         property: v.failure.property.clone(),
         runs: 0,
         max_runs,
+        best_events: first.result.stats.events,
     };
-    let mut best = materialize(sc, seed);
-    if s.fails(&best).is_none() {
-        // Materializing changed the run (it should not); shrink the original instead.
-        best = sc.clone();
-    }
+    let mut best = sc.clone();
+    // Materializing keeps the run as it was (fault draws have their own streams).
+    s.attempt(&mut best, materialize(sc, seed));
     // The deadline: just after the violation.
     let mut cut = best.clone();
     cut.duration_ms = (v.time as f64 / 1000.0 + 1.0).min(best.duration_ms);

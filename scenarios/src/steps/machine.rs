@@ -240,6 +240,9 @@ pub struct Machine<N: Node, S: System<N>> {
     _node: PhantomData<N>,
 }
 
+/// How many steps a thread may run in one go before the interpreter calls it a runaway loop.
+const STEPS_WITHOUT_TIME: u32 = 1_000_000;
+
 fn tag(thread: usize, generation: u32) -> u64 {
     ((thread as u64) << 32) | u64::from(generation)
 }
@@ -313,7 +316,17 @@ impl<N: Node, S: System<N>> Machine<N, S> {
 
     /// Run thread `t` until it waits, fails or ends.
     fn run(&mut self, world: &mut World<N>, t: usize) {
+        let mut budget = STEPS_WITHOUT_TIME;
         while self.threads[t].alive && !world.failed() {
+            budget -= 1;
+            if budget == 0 {
+                world.fail(Failure::new(
+                    "scenario",
+                    vec![],
+                    format!("thread {t} ran {STEPS_WITHOUT_TIME} steps without letting virtual time pass (a loop with no wait in it?)"),
+                ));
+                return;
+            }
             let th = &mut self.threads[t];
             let Some(frame) = th.frames.last_mut() else {
                 self.end_thread(world, t);
