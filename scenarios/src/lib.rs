@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod fuzz;
 pub mod histories;
+pub mod kv;
 pub mod raft;
 pub mod run;
 pub mod scenario;

@@ -1,10 +1,12 @@
 //! Runs a scenario: builds the engine configuration, wires the system's nodes, harness and
 //! checkers, and collects the outcome. Also replays traces of any system.
 
+use crate::kv::node::{KvActor, KvNodeConfig};
+use crate::kv::tester::KvTester;
 use crate::raft::checks::RaftSafety;
 use crate::raft::node::{RaftNode, RaftNodeConfig};
 use crate::raft::tester::RaftTester;
-use crate::scenario::{RaftBug, Scenario, SystemKind};
+use crate::scenario::{KvBug, RaftBug, Scenario, SystemKind};
 use crate::steps::Machine;
 use serde_json::{json, Value};
 use sim::example::{PingNode, PingPongConfig, PongCountChecker, PongHarness};
@@ -87,6 +89,25 @@ fn raft_config(sc: &Scenario) -> RaftNodeConfig {
     }
 }
 
+fn kv_config(sc: &Scenario) -> KvNodeConfig {
+    let k = sc.kv.clone().unwrap_or_default();
+    KvNodeConfig {
+        servers: sc.servers,
+        election_timeout_us: (
+            ms_to_us(k.election_timeout_ms[0]),
+            ms_to_us(k.election_timeout_ms[1]),
+        ),
+        heartbeat_us: ms_to_us(k.heartbeat_ms),
+        maxraftstate: usize::try_from(k.maxraftstate).ok(),
+        retry_timeout_us: ms_to_us(k.retry_timeout_ms),
+        bug: match k.bug {
+            None => kv::ServerBug::None,
+            Some(KvBug::StaleReads) => kv::ServerBug::StaleReads,
+            Some(KvBug::DedupNotInSnapshot) => kv::ServerBug::DedupNotInSnapshot,
+        },
+    }
+}
+
 fn pingpong_config(sc: &Scenario) -> PingPongConfig {
     let pp = sc.pingpong.as_ref().expect("validated");
     PingPongConfig {
@@ -124,6 +145,19 @@ pub fn run_scenario(
                 raft_config(sc),
                 Machine::new(tester, sc.steps.clone(), sc.servers),
                 vec![Box::new(RaftSafety::new(sc.servers))],
+            )
+        }
+        SystemKind::Kv => {
+            let lin = sc.kv.as_ref().is_none_or(|k| k.linearizability);
+            let tester = KvTester::new(sc.servers, sc.clients, lin);
+            execute::<KvActor, _>(
+                sc,
+                seed,
+                source,
+                trace,
+                kv_config(sc),
+                Machine::new(tester, sc.steps.clone(), sc.servers),
+                vec![],
             )
         }
     }
@@ -184,5 +218,6 @@ pub fn replay_trace(trace: &Trace) -> Result<Result<ReplaySummary, Box<Divergenc
     Ok(match sc.system {
         SystemKind::Pingpong => replay::<PingNode>(&pingpong_config(&sc), trace),
         SystemKind::Raft => replay::<RaftNode>(&raft_config(&sc), trace),
+        SystemKind::Kv => replay::<KvActor>(&kv_config(&sc), trace),
     })
 }

@@ -38,6 +38,9 @@ pub struct Scenario {
     /// Settings of Raft servers (system "raft").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raft: Option<RaftSettings>,
+    /// Settings of the KV service (system "kv").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv: Option<KvSettings>,
     /// The test driver's program (see `steps`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<Step>,
@@ -60,6 +63,47 @@ pub struct RaftSettings {
     /// A deliberate protocol bug, to show the checkers catch it: "commit_old_terms" (the
     /// Figure 8 bug) or "no_election_restriction".
     pub bug: Option<RaftBug>,
+}
+
+/// KV service settings; every field has the default shown.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KvSettings {
+    /// Snapshot when the persisted Raft state nears this many bytes; -1 never (default -1).
+    pub maxraftstate: i64,
+    /// Raft election timeouts, `[min, max)` ms (default [300, 600]).
+    pub election_timeout_ms: [f64; 2],
+    /// Raft heartbeat period, ms (default 100).
+    pub heartbeat_ms: f64,
+    /// How long a clerk waits for an answer before trying the next server, ms (default 100,
+    /// like labrpc's quick failure of calls to unreachable KV servers).
+    pub retry_timeout_ms: f64,
+    /// Check the whole history for linearizability at the end (default true).
+    pub linearizability: bool,
+    /// A deliberate service bug, to show the checkers catch it: "stale_reads" or
+    /// "dedup_not_in_snapshot".
+    pub bug: Option<KvBug>,
+}
+
+impl Default for KvSettings {
+    fn default() -> Self {
+        KvSettings {
+            maxraftstate: -1,
+            election_timeout_ms: [300.0, 600.0],
+            heartbeat_ms: 100.0,
+            retry_timeout_ms: 100.0,
+            linearizability: true,
+            bug: None,
+        }
+    }
+}
+
+/// Deliberate KV service bugs a scenario can inject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KvBug {
+    StaleReads,
+    DedupNotInSnapshot,
 }
 
 /// Deliberate Raft bugs a scenario can inject.
@@ -91,6 +135,8 @@ pub enum SystemKind {
     Pingpong,
     /// Raft servers driven by the 6.824 tester's steps.
     Raft,
+    /// The key/value service on Raft, with clients.
+    Kv,
 }
 
 /// Faults of a scenario: a fixed schedule and/or a random profile the seed draws from.
@@ -295,6 +341,36 @@ impl Scenario {
                         "the raft system has no client nodes (the tester calls servers directly)"
                             .into(),
                     );
+                }
+            }
+            SystemKind::Kv => {
+                let k = self.kv.clone().unwrap_or_default();
+                let [lo, hi] = k.election_timeout_ms;
+                if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo < hi) {
+                    return err(
+                        "kv.election_timeout_ms",
+                        format!("need 0 < min < max, got [{lo}, {hi}]"),
+                    );
+                }
+                for (name, v) in [
+                    ("kv.heartbeat_ms", k.heartbeat_ms),
+                    ("kv.retry_timeout_ms", k.retry_timeout_ms),
+                ] {
+                    if !(v.is_finite() && v > 0.0) {
+                        return err(name, format!("must be positive, got {v}"));
+                    }
+                }
+                if k.maxraftstate == 0 || k.maxraftstate < -1 {
+                    return err(
+                        "kv.maxraftstate",
+                        format!(
+                            "must be positive or -1 (no snapshots), got {}",
+                            k.maxraftstate
+                        ),
+                    );
+                }
+                if self.clients == 0 {
+                    return err("clients", "a KV scenario needs at least one client".into());
                 }
             }
         }

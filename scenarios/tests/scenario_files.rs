@@ -68,6 +68,40 @@ fn raft_scenarios_pass_on_every_seed() {
 }
 
 #[test]
+fn kv_scenarios_pass_on_every_seed() {
+    all_pass("kv");
+}
+
+#[test]
+fn fuzz_profiles_pass_on_every_seed() {
+    all_pass("fuzz");
+}
+
+/// Each deliberately broken system is caught: some seed in 1..=60 fails with an expected
+/// property, and every failure is one of the properties that bug can break.
+#[test]
+fn injected_bugs_are_caught() {
+    let cases: [(&str, &[&str]); 4] = [
+        ("raft-commit-old-terms.json", &["leader completeness", "state machine safety", "log matching", "committed entry kept"]),
+        ("raft-no-election-restriction.json", &["leader completeness", "state machine safety", "log matching", "committed entry kept", "durability"]),
+        ("kv-stale-reads.json", &["no progress in minority", "get returns the latest value", "linearizability"]),
+        ("kv-dedup-not-in-snapshot.json", &["appends exactly once", "get returns the latest value", "linearizability"]),
+    ];
+    for (file, properties) in cases {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("buggy").join(file);
+        let sc = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let mut caught = 0;
+        for seed in 1..=60 {
+            if let Some(v) = run_scenario(&sc, seed, file, None).unwrap().result.violation {
+                assert!(properties.contains(&v.failure.property.as_str()), "{file} seed {seed}: unexpected {v}");
+                caught += 1;
+            }
+        }
+        assert!(caught > 0, "{file}: the injected bug went unnoticed on seeds 1..=60");
+    }
+}
+
+#[test]
 fn pingpong_basic_passes_and_buggy_fails() {
     let sc = Scenario::load(Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -600,6 +600,9 @@ fn step_input_value<N: Node>(input: &StepIn<N>) -> StepInput {
     }
 }
 
+/// How many events may share one virtual time before the run is called a livelock.
+pub const MAX_EVENTS_AT_ONE_TIME: u64 = 1_000_000;
+
 /// One run: the world, its harness and its checkers.
 pub struct Sim<N: Node, H: Harness<N>> {
     world: World<N>,
@@ -654,6 +657,7 @@ impl<N: Node, H: Harness<N>> Sim<N, H> {
         }
         self.harness.start(&mut self.world);
         self.drain_observations();
+        let mut stalled = 0u64;
         while self.world.failure.is_none() && !self.world.stopped {
             let Some(&Reverse((at, _, slot))) = self.world.queue.peek() else {
                 break;
@@ -663,6 +667,19 @@ impl<N: Node, H: Harness<N>> Sim<N, H> {
                 break;
             }
             self.world.queue.pop();
+            if at == self.world.now {
+                stalled += 1;
+                if stalled > MAX_EVENTS_AT_ONE_TIME {
+                    self.world.fail(Failure::new(
+                        "time passes",
+                        vec![],
+                        format!("{MAX_EVENTS_AT_ONE_TIME} events happened at one virtual time: a livelock (nodes or the harness react to each other with no delay)"),
+                    ));
+                    break;
+                }
+            } else {
+                stalled = 0;
+            }
             self.world.now = at;
             match self.world.slab.take(slot) {
                 Event::Deliver { from, to, id, msg } => self.world.deliver(from, to, id, msg),

@@ -176,7 +176,9 @@ pub fn replay<N: Node>(
                         actual.get(i).cloned().unwrap_or(Value::Null),
                     ));
                 }
-                if reply != &actual_reply {
+                // A unit or None reply is recorded as `null`, which reads back as no reply.
+                let null = Value::Null;
+                if reply.as_ref().unwrap_or(&null) != actual_reply.as_ref().unwrap_or(&null) {
                     return Err(div(
                         "reply differs".into(),
                         reply.clone().unwrap_or(Value::Null),

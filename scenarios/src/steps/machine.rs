@@ -119,6 +119,16 @@ impl Env<'_> {
                 Ok(vec![(b as i64 + next.by).rem_euclid(n as i64) as usize])
             }
             Sel::All(a) => Ok((0..n).filter(|&i| in_pool(world, i, a.all)).collect()),
+            Sel::Client(c) => {
+                let i = self.eval(world, &c.client)?;
+                let id = usize::try_from(i)
+                    .ok()
+                    .map(|i| n + i)
+                    .filter(|&id| id < world.len());
+                id.map(|id| vec![id]).ok_or_else(|| {
+                    Failure::new("scenario", vec![], format!("client {i} does not exist"))
+                })
+            }
             Sel::Random(r) => {
                 let mut except = Vec::new();
                 for e in &r.except {
@@ -581,6 +591,13 @@ impl<N: Node, S: System<N>> Machine<N, S> {
                 world.note(|| text.clone());
                 Flow::Next
             }
+            Step::Now(name) => {
+                env.vars.insert(
+                    name.trim_start_matches('$').to_string(),
+                    (world.now() / 1000) as i64,
+                );
+                Flow::Next
+            }
             Step::Fail(reason) => {
                 Flow::Fail(Failure::new("scenario expectation", vec![], reason.clone()))
             }
@@ -633,6 +650,17 @@ impl<N: Node, S: System<N>> Machine<N, S> {
                     }
                     resolved.push(ids);
                 }
+                world.apply_fault(Fault::Partition(resolved));
+                Flow::Next
+            }
+            Step::PartitionRandom { groups } => {
+                let k = (*groups).max(1) as usize;
+                let mut resolved = vec![Vec::new(); k];
+                for i in 0..servers {
+                    let g = world.rng().random_range(0..k);
+                    resolved[g].push(i);
+                }
+                resolved.retain(|g| !g.is_empty());
                 world.apply_fault(Fault::Partition(resolved));
                 Flow::Next
             }

@@ -57,6 +57,15 @@ pub enum Sel {
     Next(NextSel),
     /// Every server of a pool, e.g. `{"all": "down"}`.
     All(AllSel),
+    /// A client node (KV scenarios), by client index: `{"client": 0}`.
+    Client(ClientSel),
+}
+
+/// `{"client": E}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSel {
+    pub client: Expr,
 }
 
 /// `{"all": "up"}`.
@@ -137,6 +146,8 @@ pub enum Step {
     Set(BTreeMap<String, Expr>),
     /// Leave a remark in the trace.
     Note(String),
+    /// Store the virtual time in ms (rounded down) in a variable.
+    Now(String),
     /// Fail the run with this reason (after an `if` found something wrong).
     Fail(String),
     /// Abort the current attempt (see `attempts`) with this reason.
@@ -158,6 +169,10 @@ pub enum Step {
     Partition(Vec<Vec<Sel>>),
     /// Remove partitions and one-way cuts.
     Heal {},
+    /// 6.824's partitioner: every server joins one of `groups` groups at random.
+    PartitionRandom {
+        groups: u32,
+    },
     /// Change the network model.
     Network(NetSpec),
     /// Turn the 6.824 long reordering of replies on or off.
@@ -192,6 +207,94 @@ pub enum Step {
     CheckPersistedSize {
         max_bytes: u64,
     },
+
+    // ---- KV (6.824 Lab 3 tester) ----
+    /// Start the GenericTest loop on every client: Put its own key to "", then repeatedly
+    /// Append "x CLIENT N y" (50%) or Get and compare with what it expects; with
+    /// `random_keys`, random keys and 5% Puts, no expectations.
+    KvClientsStart(KvClientsStart),
+    /// Clients issue no new operations (each finishes the one it has).
+    KvClientsStop {},
+    /// Wait until no client has an operation outstanding.
+    KvClientsWait(Within),
+    /// Read every key clients appended to since `kv_clients_start`: each client's appends must
+    /// appear exactly once and in the order it made them.
+    KvCheckAppends(Within),
+    /// One operation by one client; with `wait` (default), until it completes.
+    KvOp(KvOp),
+    /// Wait until the client's outstanding operation completes.
+    KvWait(KvWait),
+    /// The client's operation must still be outstanding (no progress).
+    KvExpectPending {
+        client: Expr,
+    },
+    /// Persisted Raft state and snapshot sizes of every server are within bounds.
+    KvCheckSize(KvCheckSize),
+    /// Like `check_one_leader`, over the KV servers' Raft: store the leader.
+    KvLeader(Store),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KvClientsStart {
+    #[serde(default)]
+    pub random_keys: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Within {
+    pub within_ms: f64,
+}
+
+/// The operations a client can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KvOpKind {
+    Get,
+    Put,
+    Append,
+}
+
+/// `key`, `value` and `expect` are templates: `{$i}` is replaced by the variable's value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KvOp {
+    pub client: Expr,
+    pub op: KvOpKind,
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+    #[serde(default = "yes")]
+    pub wait: bool,
+    /// With `wait`: how long it may take (default 10 s).
+    #[serde(default = "ten_seconds")]
+    pub within_ms: f64,
+    /// A Get must return this.
+    #[serde(default)]
+    pub expect: Option<String>,
+}
+
+fn ten_seconds() -> f64 {
+    10_000.0
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KvWait {
+    pub client: Expr,
+    pub within_ms: f64,
+    #[serde(default)]
+    pub expect: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KvCheckSize {
+    #[serde(default)]
+    pub max_raft_state: Option<u64>,
+    #[serde(default)]
+    pub max_snapshot: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

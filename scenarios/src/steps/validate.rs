@@ -67,6 +67,15 @@ impl Validator {
             }
             Sel::Next(n) => self.sel(&n.next, place),
             Sel::All(_) => Ok(()),
+            Sel::Client(c) => self.expr(&c.client, place),
+        }
+    }
+
+    fn positive(&self, ms: f64, place: &str) -> Result<(), Problem> {
+        if ms.is_finite() && ms > 0.0 {
+            Ok(())
+        } else {
+            problem(place, format!("within_ms must be positive, got {ms}"))
         }
     }
 
@@ -81,6 +90,20 @@ impl Validator {
             problem(
                 place,
                 "a duration must be a non-negative number of ms or a range [lo, hi] with lo <= hi",
+            )
+        }
+    }
+
+    fn kv_only(&self, place: &str, name: &str) -> Result<(), Problem> {
+        if self.system == SystemKind::Kv {
+            Ok(())
+        } else {
+            problem(
+                place,
+                format!(
+                    "`{name}` is a KV step; this scenario's system is {:?}",
+                    self.system
+                ),
             )
         }
     }
@@ -153,9 +176,11 @@ impl Validator {
             }
             Step::Pick(p) => self.sel(&p.from, &format!("{place}.pick.from")),
             Step::Count(c) => self.sel(&c.of, &format!("{place}.count.of")),
-            Step::Fail(_) | Step::Abort(_) | Step::Join {} => Ok(()),
+            Step::Fail(_) | Step::Abort(_) | Step::Join {} | Step::Now(_) => Ok(()),
+            Step::KvLeader(_) => self.kv_only(place, "kv_leader"),
             Step::MaxTerm(_) => self.raft_only(place, "max_term"),
-            Step::StopThreads {} | Step::Note(_) | Step::Heal {} | Step::LongReordering(_) | Step::Mark(_) => Ok(()),
+            Step::PartitionRandom { groups } if *groups == 0 => problem(&format!("{place}.partition_random.groups"), "must be at least 1"),
+            Step::StopThreads {} | Step::Note(_) | Step::Heal {} | Step::PartitionRandom { .. } | Step::LongReordering(_) | Step::Mark(_) => Ok(()),
             Step::Crash(sel) | Step::Restart(sel) | Step::Disconnect(sel) | Step::Connect(sel) => self.sel(sel, place),
             Step::Partition(groups) => {
                 for (g, group) in groups.iter().enumerate() {
@@ -210,6 +235,27 @@ impl Validator {
                 self.expr(&c.servers, place)
             }
             Step::CheckPersistedSize { .. } => self.raft_only(place, "check_persisted_size"),
+            Step::KvClientsStart(_) => self.kv_only(place, "kv_clients_start"),
+            Step::KvClientsStop {} => self.kv_only(place, "kv_clients_stop"),
+            Step::KvClientsWait(w) | Step::KvCheckAppends(w) => {
+                self.kv_only(place, "kv_clients_wait / kv_check_appends")?;
+                self.positive(w.within_ms, place)
+            }
+            Step::KvOp(op) => {
+                self.kv_only(place, "kv_op")?;
+                self.expr(&op.client, &format!("{place}.kv_op.client"))?;
+                self.positive(op.within_ms, place)
+            }
+            Step::KvWait(w) => {
+                self.kv_only(place, "kv_wait")?;
+                self.expr(&w.client, place)?;
+                self.positive(w.within_ms, place)
+            }
+            Step::KvExpectPending { client } => {
+                self.kv_only(place, "kv_expect_pending")?;
+                self.expr(client, place)
+            }
+            Step::KvCheckSize(_) => self.kv_only(place, "kv_check_size"),
         }
     }
 }

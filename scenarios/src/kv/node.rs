@@ -1,0 +1,301 @@
+//! The KV service as engine nodes: servers (a `kv::KvServer` on Raft) and clients (a
+//! `kv::Clerk`), one node type so they share the network.
+
+use kv::{Clerk, KvCommand, KvMessage, KvServer, Op, ServerBug, ServerEvent};
+use raft::{Event, Storage, StorageOp};
+use serde::{Deserialize, Serialize};
+use sim::{Ctx, Durable, Message, Node, NodeId, Time, TimerId};
+
+/// A KV message on the simulated network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct KvMsg(pub KvMessage);
+
+impl Message for KvMsg {
+    fn kind(&self) -> &'static str {
+        self.0.kind()
+    }
+    fn is_reply(&self) -> bool {
+        self.0.is_reply()
+    }
+    fn size_bytes(&self) -> usize {
+        self.0.size_bytes()
+    }
+}
+
+/// A server's durable Raft state (clients keep none).
+#[derive(Clone, Debug, Default)]
+pub struct KvDurable(pub Storage<KvCommand>);
+
+impl Durable for KvDurable {
+    type Write = StorageOp<KvCommand>;
+    fn apply(&mut self, write: &StorageOp<KvCommand>) {
+        self.0.apply(write);
+    }
+    fn byte_size(&self) -> usize {
+        self.0.raft_state_size()
+    }
+}
+
+/// How every node of a KV run is built.
+#[derive(Clone, Debug)]
+pub struct KvNodeConfig {
+    /// Servers are nodes 0..servers; clients follow.
+    pub servers: usize,
+    pub election_timeout_us: (Time, Time),
+    pub heartbeat_us: Time,
+    /// Snapshot when the persisted Raft state nears this many bytes; None never (6.824's -1).
+    pub maxraftstate: Option<usize>,
+    /// How long a clerk waits for a reply before trying the next server.
+    pub retry_timeout_us: Time,
+    pub bug: ServerBug,
+}
+
+/// A harness request: clients take operations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KvInput {
+    Invoke(Op),
+}
+
+/// What KV nodes report. Clients report `invoke`/`complete` (the viewer draws them as
+/// operation intervals; the linearizability checker builds its history from them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KvObs {
+    Role {
+        role: String,
+        term: u64,
+    },
+    Commit {
+        commit_index: u64,
+    },
+    Applied {
+        index: u64,
+        client: u64,
+        seq: u64,
+        op: Op,
+        duplicate: bool,
+    },
+    Snapshot {
+        index: u64,
+        bytes: usize,
+    },
+    Restored {
+        index: u64,
+    },
+    Invoke {
+        client: u64,
+        seq: u64,
+        op: Op,
+    },
+    Complete {
+        client: u64,
+        seq: u64,
+        op: Op,
+        result: Option<String>,
+    },
+}
+
+/// A server or a client.
+#[allow(clippy::large_enum_variant)]
+pub enum KvActor {
+    Server {
+        server: KvServer,
+        timer: Option<(TimerId, Time)>,
+    },
+    Client {
+        clerk: Clerk,
+        op: Option<(u64, Op)>,
+        timer: Option<(TimerId, Time)>,
+    },
+}
+
+impl KvActor {
+    /// The server, if this node is one.
+    pub fn server(&self) -> Option<&KvServer> {
+        match self {
+            KvActor::Server { server, .. } => Some(server),
+            KvActor::Client { .. } => None,
+        }
+    }
+    /// Is this client in the middle of an operation?
+    pub fn busy(&self) -> bool {
+        matches!(self, KvActor::Client { op: Some(_), .. })
+    }
+
+    fn flush(&mut self, ctx: &mut Ctx<'_, Self>) {
+        match self {
+            KvActor::Server { server, timer } => {
+                while server.has_ready() {
+                    let ready = server.take_ready();
+                    for op in ready.storage {
+                        ctx.persist(op);
+                    }
+                    for (to, m) in ready.messages {
+                        ctx.send(to, KvMsg(m));
+                    }
+                    for e in ready.events {
+                        ctx.observe(match e {
+                            ServerEvent::Raft(Event::BecameLeader { term }) => role("leader", term),
+                            ServerEvent::Raft(Event::BecameCandidate { term }) => {
+                                role("candidate", term)
+                            }
+                            ServerEvent::Raft(Event::BecameFollower { term }) => {
+                                role("follower", term)
+                            }
+                            ServerEvent::Raft(Event::CommitAdvanced { commit_index }) => {
+                                KvObs::Commit { commit_index }
+                            }
+                            ServerEvent::Applied {
+                                index,
+                                client,
+                                seq,
+                                op,
+                                duplicate,
+                            } => KvObs::Applied {
+                                index,
+                                client,
+                                seq,
+                                op,
+                                duplicate,
+                            },
+                            ServerEvent::SnapshotTaken { index, bytes } => {
+                                KvObs::Snapshot { index, bytes }
+                            }
+                            ServerEvent::SnapshotRestored { index } => KvObs::Restored { index },
+                        });
+                    }
+                }
+                let deadline = server.next_deadline().max(ctx.now());
+                rearm(ctx, timer, deadline);
+            }
+            KvActor::Client { clerk, op, timer } => {
+                let ready = clerk.take_ready();
+                for (to, m) in ready.messages {
+                    ctx.send(to, KvMsg(m));
+                }
+                if let Some(at) = ready.timer {
+                    rearm(ctx, timer, at.max(ctx.now()));
+                }
+                if let Some((seq, result)) = ready.completed {
+                    let (s, done) = op.take().expect("a completion answers the outstanding op");
+                    debug_assert_eq!(s, seq);
+                    ctx.observe(KvObs::Complete {
+                        client: clerk.id(),
+                        seq,
+                        op: done,
+                        result,
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn role(name: &str, term: u64) -> KvObs {
+    KvObs::Role {
+        role: name.to_string(),
+        term,
+    }
+}
+
+/// Keep one timer armed at `at` (re-setting it only when the deadline moved).
+fn rearm(ctx: &mut Ctx<'_, KvActor>, timer: &mut Option<(TimerId, Time)>, at: Time) {
+    if timer.map(|(_, t)| t) == Some(at) {
+        return;
+    }
+    if let Some((id, _)) = timer.take() {
+        ctx.cancel_timer(id);
+    }
+    if at != u64::MAX {
+        let id = ctx.set_timer(at - ctx.now(), 0);
+        *timer = Some((id, at));
+    }
+}
+
+impl Node for KvActor {
+    type Config = KvNodeConfig;
+    type Msg = KvMsg;
+    type Input = KvInput;
+    type Reply = Option<u64>;
+    type Obs = KvObs;
+    type Durable = KvDurable;
+
+    fn start(cfg: &KvNodeConfig, ctx: &mut Ctx<'_, Self>, durable: &KvDurable) -> Self {
+        let id = ctx.id();
+        let now = ctx.now();
+        let mut node = if id < cfg.servers {
+            let mut config = raft::Config::new(id, (0..cfg.servers).collect());
+            config.election_timeout_min = cfg.election_timeout_us.0;
+            config.election_timeout_max = cfg.election_timeout_us.1;
+            config.heartbeat_interval = cfg.heartbeat_us;
+            let mut server = KvServer::new(config, &durable.0, cfg.maxraftstate, now, ctx.rng());
+            server.bug(cfg.bug);
+            KvActor::Server {
+                server,
+                timer: None,
+            }
+        } else {
+            let clerk = Clerk::new(id as u64, (0..cfg.servers).collect(), cfg.retry_timeout_us);
+            KvActor::Client {
+                clerk,
+                op: None,
+                timer: None,
+            }
+        };
+        node.flush(ctx);
+        node
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: KvMsg) {
+        let now = ctx.now();
+        match self {
+            KvActor::Server { server, .. } => server.handle_message(now, ctx.rng(), from, msg.0),
+            KvActor::Client { clerk, .. } => {
+                if let KvMessage::Reply(reply) = msg.0 {
+                    clerk.handle_reply(now, from, reply);
+                }
+            }
+        }
+        self.flush(ctx);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, id: TimerId, _tag: u64) {
+        let now = ctx.now();
+        match self {
+            KvActor::Server { server, timer } => {
+                if timer.map(|(t, _)| t) == Some(id) {
+                    *timer = None;
+                }
+                server.tick(now, ctx.rng());
+            }
+            KvActor::Client { clerk, timer, .. } => {
+                if timer.map(|(t, _)| t) == Some(id) {
+                    *timer = None;
+                }
+                clerk.on_timeout(now);
+            }
+        }
+        self.flush(ctx);
+    }
+
+    fn on_input(&mut self, ctx: &mut Ctx<'_, Self>, input: KvInput) -> Option<u64> {
+        let KvInput::Invoke(new_op) = input;
+        let KvActor::Client { clerk, op, .. } = self else {
+            return None;
+        };
+        if op.is_some() {
+            return None;
+        }
+        let seq = clerk.invoke(ctx.now(), new_op.clone());
+        ctx.observe(KvObs::Invoke {
+            client: clerk.id(),
+            seq,
+            op: new_op.clone(),
+        });
+        *op = Some((seq, new_op));
+        self.flush(ctx);
+        Some(seq)
+    }
+}
