@@ -4,6 +4,7 @@
 //! command.
 
 pub mod cli;
+pub mod digest;
 pub mod fuzz;
 pub mod histories;
 pub mod kv;

@@ -14,7 +14,6 @@
 
 use scenarios::run::{replay_trace, run_scenario};
 use scenarios::scenario::Scenario;
-use scenarios::view::text_timeline;
 use sim::trace::Trace;
 use std::cell::RefCell;
 use std::io::Write;
@@ -83,12 +82,21 @@ fn snapshot_name(rel: &str) -> String {
     rest.replace('/', "__")
 }
 
-/// The timeline digest of `rel` (a workspace-relative scenario path) with seed 1.
+/// The digest of `rel` (a workspace-relative scenario path) with seed 1. The trace goes to a
+/// temporary file and is read back a line at a time: some runs have millions of events.
 fn digest(rel: &str) -> String {
     let sc = Scenario::load(&root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    let text = trace_text(&sc, 1, rel);
-    let trace = Trace::parse(&text).unwrap_or_else(|e| panic!("{rel}: the trace parses: {e}"));
-    let digest = text_timeline(&trace, 0);
+    let path = std::env::temp_dir().join(format!(
+        "detsim-digest-{}-{}.jsonl",
+        std::process::id(),
+        snapshot_name(rel)
+    ));
+    let file = std::fs::File::create(&path).unwrap();
+    run_scenario(&sc, 1, rel, Some(Box::new(std::io::BufWriter::new(file))))
+        .unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let reader = std::io::BufReader::new(std::fs::File::open(&path).unwrap());
+    let digest = scenarios::digest::digest(reader).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let _ = std::fs::remove_file(&path);
     // The digest must not depend on where the checkout lives.
     let here = root().display().to_string();
     assert!(
