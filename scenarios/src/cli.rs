@@ -16,6 +16,9 @@ Examples:
   sim run --seed 1 scenarios/pingpong/basic.json
   sim run --seed 7 scenarios/pingpong/basic.json --trace run.jsonl
   sim replay run.jsonl
+  sim view run.jsonl -o run.html
+  sim fuzz scenarios/raft/*.json --seeds 1..1000 --out failures/
+  sim shrink failures/figure8-seed-17.jsonl
   sim lincheck ../shared/histories/porcupine/kv/c10-ok.txt
 
 Exit codes: 0 all checks held, 1 a check failed (or a replay diverged),
@@ -44,6 +47,9 @@ pub enum Command {
         /// Write the run's JSON Lines trace here.
         #[arg(long)]
         trace: Option<PathBuf>,
+        /// Print an aligned text timeline of the run after the summary.
+        #[arg(long)]
+        timeline: bool,
         /// The scenario file.
         file: PathBuf,
     },
@@ -79,7 +85,12 @@ pub fn main() -> i32 {
         }
     };
     match cli.command {
-        Command::Run { seed, trace, file } => cmd_run(seed, trace, &file),
+        Command::Run {
+            seed,
+            trace,
+            timeline,
+            file,
+        } => cmd_run(seed, trace, timeline, &file),
         Command::Replay { trace } => cmd_replay(&trace),
         Command::Fuzz(args) => crate::fuzz::run(&args),
         Command::Merge(args) => crate::fuzz::merge(&args),
@@ -94,7 +105,31 @@ fn bad_input(msg: impl std::fmt::Display) -> i32 {
     2
 }
 
-fn cmd_run(seed: u64, trace: Option<PathBuf>, file: &std::path::Path) -> i32 {
+fn cmd_run(seed: u64, trace: Option<PathBuf>, timeline: bool, file: &std::path::Path) -> i32 {
+    // The timeline is drawn from a trace: record one to a temporary file if none was asked for.
+    let temp = (timeline && trace.is_none()).then(|| {
+        std::env::temp_dir().join(format!("detsim-timeline-{}.jsonl", std::process::id()))
+    });
+    let code = cmd_run_inner(seed, trace.clone().or(temp.clone()), temp.is_none(), file);
+    if timeline && code != 2 {
+        let path = trace.or(temp.clone()).expect("a trace was written");
+        match crate::view::load(&path) {
+            Ok(t) => print!("{}", crate::view::text_timeline(&t, 0)),
+            Err(e) => eprintln!("error: {e}"),
+        }
+    }
+    if let Some(t) = temp {
+        let _ = std::fs::remove_file(t);
+    }
+    code
+}
+
+fn cmd_run_inner(
+    seed: u64,
+    trace: Option<PathBuf>,
+    show_trace: bool,
+    file: &std::path::Path,
+) -> i32 {
     let sc = match Scenario::load(file) {
         Ok(sc) => sc,
         Err(e) => return bad_input(e),
@@ -111,7 +146,13 @@ fn cmd_run(seed: u64, trace: Option<PathBuf>, file: &std::path::Path) -> i32 {
         Ok(o) => o,
         Err(e) => return bad_input(e),
     };
-    print_summary(&sc, &source, seed, &outcome, trace.as_deref());
+    print_summary(
+        &sc,
+        &source,
+        seed,
+        &outcome,
+        trace.as_deref().filter(|_| show_trace),
+    );
     match outcome.result.verdict {
         Verdict::Ok => 0,
         Verdict::Violation => 1,
@@ -170,8 +211,16 @@ pub fn print_summary(
             path.display(),
             path.display()
         );
+        if r.violation.is_some() {
+            println!(
+                "view      sim view {} -o {}",
+                path.display(),
+                path.with_extension("html").display()
+            );
+        }
     } else if r.violation.is_some() {
         println!("reproduce sim run --seed {seed} {source} --trace seed-{seed}.jsonl");
+        println!("view      then: sim view seed-{seed}.jsonl -o seed-{seed}.html");
     }
 }
 

@@ -23,18 +23,19 @@ fn files(dir: &str) -> Vec<PathBuf> {
     files
 }
 
-/// Runs every file of `dir` on every seed, two files at a time, and lists all failures.
+/// Runs every file of `dir` on every seed, on two threads, and lists all failures.
 fn all_pass(dir: &str) {
     let files = files(dir);
     assert!(!files.is_empty(), "no scenario files in {dir}");
     let n = seeds();
+    // Two workers take files one at a time, so a slow file does not hold up a fixed half.
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let failures: Vec<String> = std::thread::scope(|s| {
-        let handles: Vec<_> = files
-            .chunks(files.len().div_ceil(2))
-            .map(|chunk| {
-                s.spawn(move || {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
                     let mut failures = Vec::new();
-                    for file in chunk {
+                    while let Some(file) = files.get(next.fetch_add(1, std::sync::atomic::Ordering::SeqCst)) {
                         let rel = format!("scenarios/{dir}/{}", file.file_name().unwrap().to_string_lossy());
                         let sc = Scenario::load(file).unwrap_or_else(|e| panic!("{e}"));
                         for seed in 1..=n {
@@ -82,22 +83,65 @@ fn fuzz_profiles_pass_on_every_seed() {
 #[test]
 fn injected_bugs_are_caught() {
     let cases: [(&str, &[&str]); 4] = [
-        ("raft-commit-old-terms.json", &["leader completeness", "state machine safety", "log matching", "committed entry kept"]),
-        ("raft-no-election-restriction.json", &["leader completeness", "state machine safety", "log matching", "committed entry kept", "durability"]),
-        ("kv-stale-reads.json", &["no progress in minority", "get returns the latest value", "linearizability"]),
-        ("kv-dedup-not-in-snapshot.json", &["appends exactly once", "get returns the latest value", "linearizability"]),
+        (
+            "raft-commit-old-terms.json",
+            &[
+                "leader completeness",
+                "state machine safety",
+                "log matching",
+                "committed entry kept",
+            ],
+        ),
+        (
+            "raft-no-election-restriction.json",
+            &[
+                "leader completeness",
+                "state machine safety",
+                "log matching",
+                "committed entry kept",
+                "durability",
+            ],
+        ),
+        (
+            "kv-stale-reads.json",
+            &[
+                "no progress in minority",
+                "get returns the latest value",
+                "linearizability",
+            ],
+        ),
+        (
+            "kv-dedup-not-in-snapshot.json",
+            &[
+                "appends exactly once",
+                "get returns the latest value",
+                "linearizability",
+            ],
+        ),
     ];
     for (file, properties) in cases {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("buggy").join(file);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("buggy")
+            .join(file);
         let sc = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
         let mut caught = 0;
         for seed in 1..=60 {
-            if let Some(v) = run_scenario(&sc, seed, file, None).unwrap().result.violation {
-                assert!(properties.contains(&v.failure.property.as_str()), "{file} seed {seed}: unexpected {v}");
+            if let Some(v) = run_scenario(&sc, seed, file, None)
+                .unwrap()
+                .result
+                .violation
+            {
+                assert!(
+                    properties.contains(&v.failure.property.as_str()),
+                    "{file} seed {seed}: unexpected {v}"
+                );
                 caught += 1;
             }
         }
-        assert!(caught > 0, "{file}: the injected bug went unnoticed on seeds 1..=60");
+        assert!(
+            caught > 0,
+            "{file}: the injected bug went unnoticed on seeds 1..=60"
+        );
     }
 }
 

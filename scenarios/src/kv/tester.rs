@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 /// Search steps the end-of-run linearizability check may take: deterministic, so a run's
 /// verdict never depends on the machine. Running out gives "unknown", noted in the trace.
-pub const LINEARIZABILITY_STEPS: u64 = 2_000_000;
+pub const LINEARIZABILITY_STEPS: u64 = 500_000;
 
 /// One client of the GenericTest loop.
 #[derive(Clone, Debug, Default)]
