@@ -43,6 +43,9 @@ pub struct FuzzArgs {
     /// Stop starting runs after this many seconds of wall time.
     #[arg(long)]
     pub time_budget: Option<f64>,
+    /// Shrink each failure found (needs --out): writes NAME-seed-N.min.json and .min.jsonl.
+    #[arg(long, requires = "out")]
+    pub shrink: bool,
 }
 
 /// One line of a fuzz report. Everything but `wall_ms` is a function of (file, seed).
@@ -321,6 +324,17 @@ fn report_failure(args: &FuzzArgs, line: &ReportLine, sc: &Scenario) -> Result<(
         path.display(),
         path.with_extension("html").display()
     );
+    if args.shrink {
+        let min = path.with_extension("min.json");
+        let code = crate::shrink::run(&crate::shrink::ShrinkArgs {
+            trace: path.clone(),
+            output: Some(min),
+            max_runs: 2000,
+        });
+        if code != 0 {
+            return Err(format!("{}: shrinking failed", path.display()));
+        }
+    }
     Ok(())
 }
 

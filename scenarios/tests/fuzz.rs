@@ -161,3 +161,75 @@ fn bad_fuzz_arguments_exit_2() {
         assert_eq!(err.lines().count(), 1, "{err}");
     }
 }
+
+/// A real protocol bug (votes without the election restriction) is found by fuzzing, saved,
+/// and shrunk to a smaller scenario that still fails the same way, with a shorter trace.
+#[test]
+fn an_injected_raft_bug_is_found_and_shrunk() {
+    let out = tmp("shrink");
+    let o = sim(&[
+        "fuzz",
+        "scenarios/buggy/raft-no-election-restriction.json",
+        "--seeds",
+        "1..20",
+        "--out",
+        out.to_str().unwrap(),
+        "--until-failure",
+        "--shrink",
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{stdout}");
+    let before_line = stdout
+        .lines()
+        .find(|l| l.starts_with("before"))
+        .expect("shrink reports sizes");
+    let after_line = stdout
+        .lines()
+        .find(|l| l.starts_with("after"))
+        .expect("shrink reports sizes");
+    let number = |line: &str, what: &str| -> u64 {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let i = words
+            .iter()
+            .position(|w| w.trim_end_matches(',') == what)
+            .unwrap();
+        words[i - 1].parse().unwrap()
+    };
+    let (faults_before, faults_after) = (
+        number(before_line, "scheduled"),
+        number(after_line, "scheduled"),
+    );
+    assert!(
+        faults_after * 4 <= faults_before,
+        "faults {faults_before} -> {faults_after}: {stdout}"
+    );
+    assert!(
+        number(after_line, "events") <= number(before_line, "events"),
+        "{stdout}"
+    );
+    // The shrunk scenario is an ordinary scenario file that fails the same way.
+    let min = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".min.json"))
+        .unwrap();
+    let o = sim(&["run", "--seed", "1", min.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let seed = min
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .split("-seed-")
+        .nth(1)
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .to_string();
+    let o = sim(&["run", "--seed", &seed, min.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("leader completeness"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
