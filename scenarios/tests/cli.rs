@@ -163,3 +163,35 @@ fn bad_inputs_get_one_clear_line() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("unexpected argument '--frobnicate'"));
 }
+
+/// A KV run's trace is itself a history `sim lincheck` reads: a correct run checks as
+/// linearizable (exit 0), a run of the stale-reads bug as not (exit 1).
+#[test]
+fn lincheck_reads_histories_from_simulation_traces() {
+    for (file, seed, code) in [
+        (
+            "scenarios/kv/persist-partition-unreliable-linearizable.json",
+            "3",
+            0,
+        ),
+        (
+            "scenarios/buggy/kv-stale-reads-linearizability.json",
+            "1",
+            1,
+        ),
+    ] {
+        let trace = tmp(&format!("lin-{seed}-{code}.jsonl"));
+        let t = trace.to_str().unwrap();
+        let o = sim(&["run", "--seed", seed, file, "--trace", t]);
+        assert_eq!(o.status.code(), Some(code), "{}", stdout(&o));
+        let o = sim(&["lincheck", t]);
+        assert_eq!(
+            o.status.code(),
+            Some(code),
+            "{file}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        assert!(stdout(&o).contains("(format trace)"), "{}", stdout(&o));
+    }
+}

@@ -82,7 +82,8 @@ fn fuzz_profiles_pass_on_every_seed() {
 /// property, and every failure is one of the properties that bug can break.
 #[test]
 fn injected_bugs_are_caught() {
-    let cases: [(&str, &[&str]); 4] = [
+    let cases: [(&str, &[&str]); 5] = [
+        ("kv-stale-reads-linearizability.json", &["linearizability"]),
         (
             "raft-commit-old-terms.json",
             &[

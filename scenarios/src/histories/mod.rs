@@ -10,6 +10,7 @@ pub mod cmd;
 pub mod etcd;
 pub mod porcupine_kv;
 pub mod sim_format;
+pub mod trace_format;
 
 use kv::model::{KvModel, KvOperation};
 use sim::linearizability::{check_with, Budget, CheckOptions, Model, Operation, Report};
@@ -30,6 +31,8 @@ pub enum HistoryFormat {
     Etcd,
     /// Key/value histories as Clojure maps (porcupine's test data).
     PorcupineKv,
+    /// A simulator trace of a KV scenario (`sim run --trace`): the clients' operations.
+    Trace,
 }
 
 impl HistoryFormat {
@@ -38,6 +41,7 @@ impl HistoryFormat {
             HistoryFormat::Sim => "sim",
             HistoryFormat::Etcd => "etcd",
             HistoryFormat::PorcupineKv => "porcupine-kv",
+            HistoryFormat::Trace => "trace",
         }
     }
 }
@@ -118,6 +122,7 @@ impl History {
 pub fn detect_format(path: &Path, text: &str) -> Option<HistoryFormat> {
     let first = text.lines().map(str::trim).find(|l| !l.is_empty());
     match first {
+        Some(l) if l.starts_with("{\"type\":\"header\"") => return Some(HistoryFormat::Trace),
         Some(l) if l.starts_with("{\"") => return Some(HistoryFormat::Sim),
         Some(l) if l.starts_with("{:process") => return Some(HistoryFormat::PorcupineKv),
         _ => {}
@@ -136,6 +141,7 @@ pub fn parse(format: HistoryFormat, text: &str) -> Result<History, ParseError> {
         HistoryFormat::Sim => History::Kv(sim_format::parse_sim_history(text)?),
         HistoryFormat::Etcd => History::Register(etcd::parse_etcd(text)?),
         HistoryFormat::PorcupineKv => History::Kv(porcupine_kv::parse_porcupine_kv(text)?),
+        HistoryFormat::Trace => History::Kv(trace_format::parse_trace_history(text)?),
     })
 }
 
