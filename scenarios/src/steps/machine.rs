@@ -2,10 +2,11 @@
 //! engine. Control flow, faults and counters live here; system steps are delegated to a
 //! [`System`].
 
-use super::spec::{Block, Calc, Expr, NetSpec, Pool, Sel, Span, Step};
+use super::env::{draw_span, Env};
+use super::spec::{Block, Expr, Step};
 use rand::Rng;
 use sim::network::ms_to_us;
-use sim::{Failure, Fault, Harness, NetworkConfig, Node, NodeId, Time, World};
+use sim::{Failure, Harness, Node, NodeId, Time, World};
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -23,151 +24,6 @@ pub enum Flow {
     Abort(String),
     /// A control step entered a nested block (its frame already moved past the step).
     Entered,
-}
-
-/// Per-thread variables, global lists, and the server count, for evaluating expressions.
-pub struct Env<'a> {
-    pub vars: &'a mut BTreeMap<String, i64>,
-    pub lists: &'a mut BTreeMap<String, Vec<u64>>,
-    pub servers: usize,
-}
-
-impl Env<'_> {
-    /// The value of an expression.
-    pub fn eval<N: Node>(&mut self, world: &mut World<N>, e: &Expr) -> Result<i64, Failure> {
-        match e {
-            Expr::Int(n) => Ok(*n),
-            Expr::Name(s) if s == "random" => Ok(world.rng().random_range(1..i64::MAX)),
-            Expr::Name(s) => {
-                let name = s.strip_prefix('$').unwrap_or(s);
-                self.vars.get(name).copied().ok_or_else(|| {
-                    Failure::new("scenario", vec![], format!("variable ${name} is not set"))
-                })
-            }
-            Expr::Calc(c) => {
-                let overflow = || {
-                    Failure::new(
-                        "scenario",
-                        vec![],
-                        format!("arithmetic overflow or division by zero in {c:?}"),
-                    )
-                };
-                match &**c {
-                    Calc::Add([a, b]) => self
-                        .eval(world, a)?
-                        .checked_add(self.eval(world, b)?)
-                        .ok_or_else(overflow),
-                    Calc::Sub([a, b]) => self
-                        .eval(world, a)?
-                        .checked_sub(self.eval(world, b)?)
-                        .ok_or_else(overflow),
-                    Calc::Mul([a, b]) => self
-                        .eval(world, a)?
-                        .checked_mul(self.eval(world, b)?)
-                        .ok_or_else(overflow),
-                    Calc::Mod([a, b]) => self
-                        .eval(world, a)?
-                        .checked_rem_euclid(self.eval(world, b)?)
-                        .ok_or_else(overflow),
-                    Calc::RandBelow(n) => {
-                        let n = self.eval(world, n)?;
-                        if n <= 0 {
-                            return Err(overflow());
-                        }
-                        Ok(world.rng().random_range(0..n))
-                    }
-                    Calc::Len(list) => Ok(self.lists.get(list).map_or(0, Vec::len) as i64),
-                }
-            }
-        }
-    }
-
-    /// The servers a selector names, in order.
-    pub fn select<N: Node>(
-        &mut self,
-        world: &mut World<N>,
-        sel: &Sel,
-    ) -> Result<Vec<NodeId>, Failure> {
-        let n = self.servers;
-        match sel {
-            Sel::Id(i) if *i < n => Ok(vec![*i]),
-            Sel::Id(i) => Err(Failure::new(
-                "scenario",
-                vec![],
-                format!("server {i} does not exist"),
-            )),
-            Sel::Name(s) if s == "all" => Ok((0..n).collect()),
-            Sel::Name(s) => {
-                let v = self.eval(world, &Expr::Name(s.clone()))?;
-                usize::try_from(v)
-                    .ok()
-                    .filter(|i| *i < n)
-                    .map(|i| vec![i])
-                    .ok_or_else(|| {
-                        Failure::new("scenario", vec![], format!("{s} = {v} is not a server"))
-                    })
-            }
-            Sel::Next(next) => {
-                let base = self.select(world, &next.next)?;
-                let [b] = base[..] else {
-                    return Err(Failure::new(
-                        "scenario",
-                        vec![],
-                        "`next` needs exactly one base server",
-                    ));
-                };
-                Ok(vec![(b as i64 + next.by).rem_euclid(n as i64) as usize])
-            }
-            Sel::All(a) => Ok((0..n).filter(|&i| in_pool(world, i, a.all)).collect()),
-            Sel::Client(c) => {
-                let i = self.eval(world, &c.client)?;
-                let id = usize::try_from(i)
-                    .ok()
-                    .map(|i| n + i)
-                    .filter(|&id| id < world.len());
-                id.map(|id| vec![id]).ok_or_else(|| {
-                    Failure::new("scenario", vec![], format!("client {i} does not exist"))
-                })
-            }
-            Sel::Random(r) => {
-                let mut except = Vec::new();
-                for e in &r.except {
-                    except.extend(self.select(world, e)?);
-                }
-                let mut pool: Vec<NodeId> = (0..n)
-                    .filter(|i| !except.contains(i))
-                    .filter(|&i| in_pool(world, i, r.random))
-                    .collect();
-                let count = match &r.count {
-                    Some(c) => usize::try_from(self.eval(world, c)?).unwrap_or(0),
-                    None => 1,
-                };
-                let mut out = Vec::new();
-                while out.len() < count && !pool.is_empty() {
-                    let k = world.rng().random_range(0..pool.len());
-                    if r.repeat {
-                        out.push(pool[k]);
-                    } else {
-                        out.push(pool.swap_remove(k));
-                    }
-                }
-                if let Some(only) = r.only {
-                    out.retain(|&i| in_pool(world, i, only));
-                }
-                Ok(out)
-            }
-        }
-    }
-}
-
-fn in_pool<N: Node>(world: &World<N>, i: NodeId, pool: Pool) -> bool {
-    match pool {
-        Pool::Server => true,
-        Pool::Connected => !world.isolated(i),
-        Pool::Disconnected => world.isolated(i),
-        Pool::Up => world.is_up(i),
-        Pool::Down => !world.is_up(i),
-    }
 }
 
 /// The steps one system (Raft, KV) adds to the language.
@@ -611,92 +467,15 @@ impl<N: Node, S: System<N>> Machine<N, S> {
                     Flow::Next
                 }
             }
-            Step::Crash(sel) => {
-                for i in tryf!(env.select(world, sel)) {
-                    world.apply_fault(Fault::Disconnect(i));
-                    world.apply_fault(Fault::Crash(i));
-                }
-                Flow::Next
-            }
-            Step::Restart(sel) => {
-                for i in tryf!(env.select(world, sel)) {
-                    if world.is_up(i) {
-                        // 6.824 start1 crashes a running server first, and crash1 disconnects.
-                        world.apply_fault(Fault::Disconnect(i));
-                        world.apply_fault(Fault::Crash(i));
-                    }
-                    world.apply_fault(Fault::Restart(i));
-                }
-                Flow::Next
-            }
-            Step::Disconnect(sel) => {
-                for i in tryf!(env.select(world, sel)) {
-                    world.apply_fault(Fault::Disconnect(i));
-                }
-                Flow::Next
-            }
-            Step::Connect(sel) => {
-                for i in tryf!(env.select(world, sel)) {
-                    world.apply_fault(Fault::Reconnect(i));
-                }
-                Flow::Next
-            }
-            Step::Partition(groups) => {
-                let mut resolved = Vec::new();
-                for g in groups {
-                    let mut ids = Vec::new();
-                    for s in g {
-                        ids.extend(tryf!(env.select(world, s)));
-                    }
-                    resolved.push(ids);
-                }
-                world.apply_fault(Fault::Partition(resolved));
-                Flow::Next
-            }
-            Step::PartitionRandom { groups } => {
-                let k = (*groups).max(1) as usize;
-                let mut resolved = vec![Vec::new(); k];
-                for i in 0..servers {
-                    let g = world.rng().random_range(0..k);
-                    resolved[g].push(i);
-                }
-                resolved.retain(|g| !g.is_empty());
-                world.apply_fault(Fault::Partition(resolved));
-                Flow::Next
-            }
-            Step::Heal {} => {
-                world.apply_fault(Fault::Heal);
-                Flow::Next
-            }
-            Step::Network(spec) => {
-                let long = world.network().long_delay.clone();
-                let cfg = match spec {
-                    NetSpec::Preset(p) if p == "reliable" => NetworkConfig {
-                        long_delay: long,
-                        ..NetworkConfig::reliable()
-                    },
-                    NetSpec::Preset(p) if p == "unreliable" => NetworkConfig {
-                        long_delay: long,
-                        ..NetworkConfig::labrpc_unreliable()
-                    },
-                    NetSpec::Preset(p) => {
-                        return Flow::Fail(Failure::new(
-                            "scenario",
-                            vec![],
-                            format!("unknown network preset {p:?}"),
-                        ))
-                    }
-                    NetSpec::Config(c) => c.clone(),
-                };
-                world.apply_fault(Fault::Network(cfg));
-                Flow::Next
-            }
-            Step::LongReordering(on) => {
-                let mut cfg = world.network().clone();
-                cfg.long_delay = on.then(NetworkConfig::labrpc_long_reordering);
-                world.apply_fault(Fault::Network(cfg));
-                Flow::Next
-            }
+            Step::Crash(_)
+            | Step::Restart(_)
+            | Step::Disconnect(_)
+            | Step::Connect(_)
+            | Step::Partition(_)
+            | Step::PartitionRandom { .. }
+            | Step::Heal {}
+            | Step::Network(_)
+            | Step::LongReordering(_) => super::faults::exec(world, &mut env, step),
             Step::Mark(name) => {
                 self.marks.insert(name.clone(), world.requests_sent());
                 Flow::Next
@@ -774,20 +553,6 @@ fn ancestors<St>(threads: &[Thread<St>], mut t: usize) -> Vec<usize> {
         t = p;
     }
     out
-}
-
-fn draw_span<N: Node>(world: &mut World<N>, span: &Span) -> Time {
-    match *span {
-        Span::Fixed(ms) => ms_to_us(ms),
-        Span::Range([lo, hi]) => {
-            let (lo, hi) = (ms_to_us(lo), ms_to_us(hi));
-            if hi > lo {
-                world.rng().random_range(lo..hi)
-            } else {
-                lo
-            }
-        }
-    }
 }
 
 impl<N: Node, S: System<N>> Harness<N> for Machine<N, S> {

@@ -1,8 +1,11 @@
 //! The step language of scenario files and its interpreter.
 
+pub mod env;
+pub mod faults;
 pub mod machine;
 pub mod spec;
 pub mod validate;
 
-pub use machine::{Env, Flow, Machine, System};
+pub use env::Env;
+pub use machine::{Flow, Machine, System};
 pub use spec::Step;
