@@ -6,6 +6,7 @@ use crate::faults::Fault;
 use crate::harness::Harness;
 use crate::network::{Connectivity, DropCause, Fate, NetworkConfig, NetworkModel};
 use crate::node::{Ctx, Durable, Message, Node, NodeId, Output, Time, TimerId};
+use crate::queue::{Event, QueueKey, Slab};
 use crate::rng::{stream, Purpose};
 use crate::stats::Stats;
 use crate::trace::{NodeSpec, Record, StepInput, TraceSink, Verdict};
@@ -34,58 +35,6 @@ pub struct RunResult {
     pub violation: Option<Violation>,
     pub end_time: Time,
     pub stats: Stats,
-}
-
-enum Event<N: Node> {
-    Deliver {
-        from: NodeId,
-        to: NodeId,
-        id: u64,
-        msg: N::Msg,
-    },
-    Timer {
-        node: NodeId,
-        inc: u32,
-        id: TimerId,
-        tag: u64,
-    },
-    Wake {
-        tag: u64,
-    },
-    /// Boxed: faults are rare and large; keeping them out of line keeps queued events small.
-    Fault(Box<Fault>),
-}
-
-/// Queue entries are small keys, earliest first: (time, sequence number, index of the event
-/// in the slab). The events themselves stay put in the slab, so heap moves stay cheap.
-type QueueKey = Reverse<(Time, u64, u32)>;
-
-/// Holds queued events; freed entries are reused, so the steady state allocates nothing.
-struct Slab<N: Node> {
-    entries: Vec<Option<Event<N>>>,
-    free: Vec<u32>,
-}
-
-impl<N: Node> Slab<N> {
-    fn insert(&mut self, event: Event<N>) -> u32 {
-        match self.free.pop() {
-            Some(i) => {
-                debug_assert!(self.entries[i as usize].is_none());
-                self.entries[i as usize] = Some(event);
-                i
-            }
-            None => {
-                self.entries.push(Some(event));
-                u32::try_from(self.entries.len() - 1).expect("fewer than 2^32 queued events")
-            }
-        }
-    }
-    fn take(&mut self, i: u32) -> Event<N> {
-        self.free.push(i);
-        self.entries[i as usize]
-            .take()
-            .expect("a queued event is taken once")
-    }
 }
 
 struct Slot<N: Node> {

@@ -16,6 +16,7 @@ pub mod harness;
 pub mod linearizability;
 pub mod network;
 pub mod node;
+mod queue;
 pub mod replay;
 pub mod rng;
 pub mod stats;
