@@ -14,3 +14,4 @@ pub mod scenario;
 pub mod shrink;
 pub mod steps;
 pub mod view;
+pub mod wire;

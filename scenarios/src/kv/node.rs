@@ -1,41 +1,17 @@
 //! The KV service as engine nodes: servers (a `kv::KvServer` on Raft) and clients (a
 //! `kv::Clerk`), one node type so they share the network.
 
+use crate::wire::{RaftDurable, Wire};
 use kv::{Clerk, KvCommand, KvMessage, KvServer, Op, ServerBug, ServerEvent};
-use raft::{Event, Storage, StorageOp};
+use raft::Event;
 use serde::{Deserialize, Serialize};
-use sim::{Ctx, Durable, Message, Node, NodeId, Time, TimerId};
+use sim::{Ctx, Node, NodeId, Time, TimerId};
 
 /// A KV message on the simulated network.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct KvMsg(pub KvMessage);
+pub type KvMsg = Wire<KvMessage>;
 
-impl Message for KvMsg {
-    fn kind(&self) -> &'static str {
-        self.0.kind()
-    }
-    fn is_reply(&self) -> bool {
-        self.0.is_reply()
-    }
-    fn size_bytes(&self) -> usize {
-        self.0.size_bytes()
-    }
-}
-
-/// A server's durable Raft state (clients keep none).
-#[derive(Clone, Debug, Default)]
-pub struct KvDurable(pub Storage<KvCommand>);
-
-impl Durable for KvDurable {
-    type Write = StorageOp<KvCommand>;
-    fn apply(&mut self, write: &StorageOp<KvCommand>) {
-        self.0.apply(write);
-    }
-    fn byte_size(&self) -> usize {
-        self.0.raft_state_size()
-    }
-}
+/// A node's durable state (servers' Raft state; clients keep none).
+pub type KvDurable = RaftDurable<KvCommand>;
 
 /// How every node of a KV run is built.
 #[derive(Clone, Debug)]
@@ -133,7 +109,7 @@ impl KvActor {
                         ctx.persist(op);
                     }
                     for (to, m) in ready.messages {
-                        ctx.send(to, KvMsg(m));
+                        ctx.send(to, Wire(m));
                     }
                     for e in ready.events {
                         ctx.observe(match e {
@@ -173,7 +149,7 @@ impl KvActor {
             KvActor::Client { clerk, op, timer } => {
                 let ready = clerk.take_ready();
                 for (to, m) in ready.messages {
-                    ctx.send(to, KvMsg(m));
+                    ctx.send(to, Wire(m));
                 }
                 if let Some(at) = ready.timer {
                     rearm(ctx, timer, at.max(ctx.now()));

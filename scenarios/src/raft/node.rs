@@ -2,9 +2,10 @@
 //! top: it applies committed commands, reports them, and (for the snapshot tests) hands Raft
 //! a snapshot every `snapshot_every` applied entries.
 
-use raft::{Apply, Event, Raft, Role, Storage, StorageOp};
+use crate::wire::{RaftDurable, Wire};
+use raft::{Apply, Event, Raft, Role, StorageOp};
 use serde::{Deserialize, Serialize};
-use sim::{Ctx, Durable, Message, Node, NodeId, Time, TimerId};
+use sim::{Ctx, Node, NodeId, Time, TimerId};
 
 /// A tester command: a value, plus padding that stands for a large payload (the RPC byte count
 /// test sends 5000-byte commands) without holding the bytes.
@@ -26,35 +27,10 @@ impl raft::Command for Cmd {
 }
 
 /// A Raft message on the simulated network.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct RaftMsg(pub raft::Message<Cmd>);
+pub type RaftMsg = Wire<raft::Message<Cmd>>;
 
-impl Message for RaftMsg {
-    fn kind(&self) -> &'static str {
-        self.0.kind()
-    }
-    fn is_reply(&self) -> bool {
-        self.0.is_reply()
-    }
-    fn size_bytes(&self) -> usize {
-        self.0.size_bytes()
-    }
-}
-
-/// Raft's durable state, kept by the engine like the 6.824 Persister.
-#[derive(Clone, Debug, Default)]
-pub struct RaftDurable(pub Storage<Cmd>);
-
-impl Durable for RaftDurable {
-    type Write = StorageOp<Cmd>;
-    fn apply(&mut self, write: &StorageOp<Cmd>) {
-        self.0.apply(write);
-    }
-    fn byte_size(&self) -> usize {
-        self.0.raft_state_size()
-    }
-}
+/// A Raft server's durable state.
+pub type ServerDurable = RaftDurable<Cmd>;
 
 /// How the adapter builds each server.
 #[derive(Clone, Debug)]
@@ -174,7 +150,7 @@ impl RaftNode {
                 ctx.persist(op);
             }
             for (to, msg) in ready.messages {
-                ctx.send(to, RaftMsg(msg));
+                ctx.send(to, Wire(msg));
             }
             for event in ready.events {
                 ctx.observe(match event {
@@ -266,9 +242,9 @@ impl Node for RaftNode {
     type Input = RaftInput;
     type Reply = RaftReply;
     type Obs = RaftObs;
-    type Durable = RaftDurable;
+    type Durable = ServerDurable;
 
-    fn start(cfg: &RaftNodeConfig, ctx: &mut Ctx<'_, Self>, durable: &RaftDurable) -> Self {
+    fn start(cfg: &RaftNodeConfig, ctx: &mut Ctx<'_, Self>, durable: &ServerDurable) -> Self {
         let mut config = raft::Config::new(ctx.id(), (0..cfg.servers).collect());
         config.election_timeout_min = cfg.election_timeout_us.0;
         config.election_timeout_max = cfg.election_timeout_us.1;
