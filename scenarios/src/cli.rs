@@ -13,8 +13,8 @@ use std::path::PathBuf;
 
 const EXAMPLES: &str = "\
 Examples:
-  sim run --seed 1 scenarios/pingpong/basic.json
-  sim run --seed 7 scenarios/pingpong/basic.json --trace run.jsonl
+  sim run --seed 1 scenarios/raft/figure8.json
+  sim run --seed 7 scenarios/kv/persist-partition-unreliable.json --trace run.jsonl --timeline
   sim replay run.jsonl
   sim view run.jsonl -o run.html
   sim fuzz scenarios/raft/*.json --seeds 1..1000 --out failures/
