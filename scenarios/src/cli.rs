@@ -38,7 +38,7 @@ pub struct Cli {
 pub enum Command {
     /// Run one scenario file with one seed and print a summary.
     #[command(
-        after_help = "Example:\n  sim run --seed 1 scenarios/pingpong/basic.json --trace run.jsonl"
+        after_help = "Example:\n  sim run --seed 1 scenarios/raft/figure8.json --trace run.jsonl"
     )]
     Run {
         /// The run's seed: every random decision derives from it.
