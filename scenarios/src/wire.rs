@@ -3,7 +3,7 @@
 
 use raft::{Storage, StorageOp};
 use serde::{Deserialize, Serialize};
-use sim::{Durable, Message, Payload};
+use sim::{Ctx, Durable, Message, Node, Payload, Time, TimerId};
 
 /// A protocol message that knows its kind, whether it is a reply, and its size.
 pub trait WireMessage: Payload {
@@ -73,5 +73,34 @@ impl<C: raft::Command> Durable for RaftDurable<C> {
     }
     fn byte_size(&self) -> usize {
         self.0.raft_state_size()
+    }
+}
+
+/// One engine timer kept armed at a state machine's next deadline (Raft's election or
+/// heartbeat time, a clerk's retry time): re-set only when the deadline moves.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DeadlineTimer(Option<(TimerId, Time)>);
+
+impl DeadlineTimer {
+    /// Arm for `at` (absolute virtual time; `Time::MAX` means no deadline).
+    pub fn arm<N: Node>(&mut self, ctx: &mut Ctx<'_, N>, at: Time) {
+        let at = at.max(ctx.now());
+        if self.0.map(|(_, t)| t) == Some(at) {
+            return;
+        }
+        if let Some((id, _)) = self.0.take() {
+            ctx.cancel_timer(id);
+        }
+        if at != Time::MAX {
+            let id = ctx.set_timer(at - ctx.now(), 0);
+            self.0 = Some((id, at));
+        }
+    }
+
+    /// A timer fired: forget it if it was this one.
+    pub fn fired(&mut self, id: TimerId) {
+        if self.0.map(|(t, _)| t) == Some(id) {
+            self.0 = None;
+        }
     }
 }

@@ -1,29 +1,10 @@
 //! `sim fuzz` and `sim merge` as a user runs them: results independent of --jobs, shards that
 //! merge into the single-run report, failing runs saved with commands that reproduce them.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("sim runs")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("detsim-fuzz-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
+use common::{sim, tmp};
+use std::path::Path;
 
 /// The report without the wall-clock field, the only one allowed to differ.
 fn content(path: &Path) -> String {

@@ -1,7 +1,7 @@
 //! The KV service as engine nodes: servers (a `kv::KvServer` on Raft) and clients (a
 //! `kv::Clerk`), one node type so they share the network.
 
-use crate::wire::{RaftDurable, Wire};
+use crate::wire::{DeadlineTimer, RaftDurable, Wire};
 use kv::{Clerk, KvCommand, KvMessage, KvServer, Op, ServerBug, ServerEvent};
 use raft::Event;
 use serde::{Deserialize, Serialize};
@@ -78,12 +78,12 @@ pub enum KvObs {
 pub enum KvActor {
     Server {
         server: KvServer,
-        timer: Option<(TimerId, Time)>,
+        timer: DeadlineTimer,
     },
     Client {
         clerk: Clerk,
         op: Option<(u64, Op)>,
-        timer: Option<(TimerId, Time)>,
+        timer: DeadlineTimer,
     },
 }
 
@@ -144,7 +144,7 @@ impl KvActor {
                     }
                 }
                 let deadline = server.next_deadline().max(ctx.now());
-                rearm(ctx, timer, deadline);
+                timer.arm(ctx, deadline);
             }
             KvActor::Client { clerk, op, timer } => {
                 let ready = clerk.take_ready();
@@ -152,7 +152,7 @@ impl KvActor {
                     ctx.send(to, Wire(m));
                 }
                 if let Some(at) = ready.timer {
-                    rearm(ctx, timer, at.max(ctx.now()));
+                    timer.arm(ctx, at);
                 }
                 if let Some((seq, result)) = ready.completed {
                     let (s, done) = op.take().expect("a completion answers the outstanding op");
@@ -176,20 +176,6 @@ fn role(name: &str, term: u64) -> KvObs {
     }
 }
 
-/// Keep one timer armed at `at` (re-setting it only when the deadline moved).
-fn rearm(ctx: &mut Ctx<'_, KvActor>, timer: &mut Option<(TimerId, Time)>, at: Time) {
-    if timer.map(|(_, t)| t) == Some(at) {
-        return;
-    }
-    if let Some((id, _)) = timer.take() {
-        ctx.cancel_timer(id);
-    }
-    if at != u64::MAX {
-        let id = ctx.set_timer(at - ctx.now(), 0);
-        *timer = Some((id, at));
-    }
-}
-
 impl Node for KvActor {
     type Config = KvNodeConfig;
     type Msg = KvMsg;
@@ -210,14 +196,14 @@ impl Node for KvActor {
             server.bug(cfg.bug);
             KvActor::Server {
                 server,
-                timer: None,
+                timer: DeadlineTimer::default(),
             }
         } else {
             let clerk = Clerk::new(id as u64, (0..cfg.servers).collect(), cfg.retry_timeout_us);
             KvActor::Client {
                 clerk,
                 op: None,
-                timer: None,
+                timer: DeadlineTimer::default(),
             }
         };
         node.flush(ctx);
@@ -241,15 +227,11 @@ impl Node for KvActor {
         let now = ctx.now();
         match self {
             KvActor::Server { server, timer } => {
-                if timer.map(|(t, _)| t) == Some(id) {
-                    *timer = None;
-                }
+                timer.fired(id);
                 server.tick(now, ctx.rng());
             }
             KvActor::Client { clerk, timer, .. } => {
-                if timer.map(|(t, _)| t) == Some(id) {
-                    *timer = None;
-                }
+                timer.fired(id);
                 clerk.on_timeout(now);
             }
         }

@@ -2,7 +2,7 @@
 //! checks) and the end-of-run linearizability check, over [`KvActor`] nodes.
 
 use super::node::{KvActor, KvInput, KvObs};
-use crate::steps::spec::{Expr, KvOpKind, Step};
+use crate::steps::spec::{describe, Expr, KvOpKind, Step};
 use crate::steps::{Env, Flow, System};
 use kv::model::{KvModel, KvOutput};
 use kv::Op;
@@ -412,14 +412,7 @@ impl System<KvActor> for KvTester {
             }
             other => fail(
                 "scenario",
-                format!(
-                    "step {} is not a KV step",
-                    serde_json::to_string(other)
-                        .unwrap_or_default()
-                        .chars()
-                        .take(80)
-                        .collect::<String>()
-                ),
+                format!("step {} is not a KV step", describe(other)),
             ),
         }
     }

@@ -2,7 +2,7 @@
 //! top: it applies committed commands, reports them, and (for the snapshot tests) hands Raft
 //! a snapshot every `snapshot_every` applied entries.
 
-use crate::wire::{RaftDurable, Wire};
+use crate::wire::{DeadlineTimer, RaftDurable, Wire};
 use raft::{Apply, Event, Raft, Role, StorageOp};
 use serde::{Deserialize, Serialize};
 use sim::{Ctx, Node, NodeId, Time, TimerId};
@@ -120,8 +120,8 @@ pub struct RaftNode {
     raft: Raft<Cmd>,
     service: Service,
     snapshot_every: Option<u64>,
-    /// The timer waiting for Raft's next deadline, and that deadline.
-    timer: Option<(TimerId, Time)>,
+    /// The timer waiting for Raft's next deadline.
+    timer: DeadlineTimer,
 }
 
 impl RaftNode {
@@ -164,14 +164,7 @@ impl RaftNode {
                 self.apply(ctx, apply);
             }
         }
-        let deadline = self.raft.next_deadline().max(ctx.now());
-        if self.timer.map(|(_, at)| at) != Some(deadline) {
-            if let Some((id, _)) = self.timer.take() {
-                ctx.cancel_timer(id);
-            }
-            let id = ctx.set_timer(deadline - ctx.now(), 0);
-            self.timer = Some((id, deadline));
-        }
+        self.timer.arm(ctx, self.raft.next_deadline());
     }
 
     fn apply(&mut self, ctx: &mut Ctx<'_, Self>, apply: Apply<Cmd>) {
@@ -260,7 +253,7 @@ impl Node for RaftNode {
             raft,
             service: Service::default(),
             snapshot_every: cfg.snapshot_every,
-            timer: None,
+            timer: DeadlineTimer::default(),
         };
         node.flush(ctx);
         node
@@ -273,9 +266,7 @@ impl Node for RaftNode {
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: TimerId, _tag: u64) {
-        if self.timer.map(|(id, _)| id) == Some(timer) {
-            self.timer = None;
-        }
+        self.timer.fired(timer);
         let now = ctx.now();
         self.raft.tick(now, ctx.rng());
         self.flush(ctx);

@@ -2,7 +2,7 @@
 //! interpreter, over [`RaftNode`] servers.
 
 use super::node::{is_leader, Cmd, RaftInput, RaftNode, RaftObs};
-use crate::steps::spec::{Expr, Step};
+use crate::steps::spec::{describe, Expr, Step};
 use crate::steps::{Env, Flow, System};
 use rand::Rng;
 use sim::network::ms_to_us;
@@ -420,14 +420,7 @@ impl System<RaftNode> for RaftTester {
             }
             other => fail(
                 "scenario",
-                format!(
-                    "step {} is not a Raft step",
-                    serde_json::to_string(other)
-                        .unwrap_or_default()
-                        .chars()
-                        .take(80)
-                        .collect::<String>()
-                ),
+                format!("step {} is not a Raft step", describe(other)),
             ),
         }
     }

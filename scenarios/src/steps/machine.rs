@@ -3,7 +3,7 @@
 //! [`System`].
 
 use super::env::{draw_span, Env};
-use super::spec::{Block, Expr, Step};
+use super::spec::{describe, Block, Expr, Step};
 use rand::Rng;
 use sim::network::ms_to_us;
 use sim::{Failure, Harness, Node, NodeId, Time, World};
@@ -581,14 +581,7 @@ impl<N: Node, S: System<N>> Harness<N> for Machine<N, S> {
                 .threads
                 .first()
                 .and_then(|th| th.frames.last())
-                .map(|f| {
-                    let step = f
-                        .steps
-                        .get(f.pc)
-                        .map(|s| serde_json::to_string(s).unwrap_or_default())
-                        .unwrap_or_default();
-                    step.chars().take(160).collect::<String>()
-                });
+                .map(|f| f.steps.get(f.pc).map(describe).unwrap_or_default());
             return Err(Failure::new(
                 "liveness",
                 vec![],

@@ -481,3 +481,14 @@ pub struct CheckCollected {
     pub list: String,
     pub servers: Expr,
 }
+
+/// A step as one short line of JSON, for messages.
+pub fn describe(step: &Step) -> String {
+    let json = serde_json::to_string(step).unwrap_or_default();
+    let short: String = json.chars().take(120).collect();
+    if short.len() < json.len() {
+        short + " ..."
+    } else {
+        short
+    }
+}
