@@ -106,6 +106,7 @@ impl<C: Command> Raft<C> {
                     match_index: 0,
                     sent_index: next_index - 1,
                     heartbeat_due: now,
+                    resent_from: None,
                 };
                 (p, pr)
             })

@@ -32,6 +32,10 @@ pub(crate) struct Progress {
     pub sent_index: u64,
     /// Time by which the next AppendEntries (heartbeat) must be sent.
     pub heartbeat_due: u64,
+    /// Where the last resend caused by a rejection started, until a success moves
+    /// `match_index`: a later rejection asking for the same place is answered by that resend
+    /// (it was reordered or duplicated), so it must not trigger another one.
+    pub resent_from: Option<u64>,
 }
 
 /// One Raft node as a deterministic state machine. Feed it with

@@ -235,6 +235,7 @@ impl<C: Command> Raft<C> {
                     return; // duplicate or stale
                 }
                 pr.match_index = match_index;
+                pr.resent_from = None;
                 pr.next_index = pr.next_index.max(match_index + 1);
                 pr.sent_index = pr.sent_index.max(match_index);
                 let sent = pr.sent_index;
@@ -248,8 +249,16 @@ impl<C: Command> Raft<C> {
                 // "Your log is too short" from before it grew to match_index: stale.
             }
             Some(target) => {
-                // Back up (never below what is known to match) and resend.
-                pr.next_index = target.min(pr.next_index).max(pr.match_index + 1);
+                // Back up (never below what is known to match) and resend, unless a resend
+                // from that very place already went out since the last progress: then this
+                // rejection is a reordered or duplicated answer to an older request, and
+                // resending for each such answer would flood the follower.
+                let next_index = target.min(pr.next_index).max(pr.match_index + 1);
+                if next_index == pr.next_index && pr.resent_from == Some(next_index) {
+                    return;
+                }
+                pr.next_index = next_index;
+                pr.resent_from = Some(next_index);
                 self.send_append(now, from);
             }
         }
@@ -494,6 +503,40 @@ mod tests {
                 voted_for: None
             }]
         );
+    }
+
+    #[test]
+    fn reordered_rejections_cause_one_resend_not_one_each() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let mut l = make_leader(3, &Storage::default(), &mut rng);
+        let mut f: Raft<u64> = Raft::new(cfg(1, 3), &Storage::default(), 0, &mut rng);
+        let mut to_f = vec![];
+        for k in 0..4 {
+            l.start(10, &mut rng, k);
+            for (to, m) in l.take_ready().messages {
+                if to == 1 {
+                    to_f.push(m);
+                }
+            }
+        }
+        // The follower sees entries 2, 3 and 4 before entry 1: three "log too short" replies.
+        let mut rejections = vec![];
+        for m in to_f.drain(1..) {
+            f.handle_message(11, &mut rng, 0, m);
+            rejections.extend(f.take_ready().messages.into_iter().map(|(_, r)| r));
+        }
+        assert_eq!(rejections.len(), 3);
+        let mut resends = 0;
+        for r in rejections {
+            assert!(matches!(
+                r,
+                Message::AppendEntriesReply { success: false, .. }
+            ));
+            l.handle_message(12, &mut rng, 1, r);
+            resends += l.take_ready().messages.len();
+        }
+        assert_eq!(resends, 1, "one resend answers every stale rejection");
+        assert_eq!(l.next_index(1), Some(1));
     }
 
     #[test]
