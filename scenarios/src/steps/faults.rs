@@ -81,7 +81,7 @@ pub fn exec<N: Node>(world: &mut World<N>, env: &mut Env<'_>, step: &Step) -> Fl
             let cfg = match spec {
                 NetSpec::Preset(p) if p == "reliable" => NetworkConfig {
                     long_delay: long,
-                    ..NetworkConfig::reliable()
+                    ..NetworkConfig::labrpc_reliable()
                 },
                 NetSpec::Preset(p) if p == "unreliable" => NetworkConfig {
                     long_delay: long,

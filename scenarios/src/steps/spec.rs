@@ -117,7 +117,7 @@ pub enum Pool {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum NetSpec {
-    /// `"reliable"` or `"unreliable"` (6.824 labrpc).
+    /// `"reliable"` (no loss, 2-10 ms a message) or `"unreliable"` (6.824 labrpc).
     Preset(String),
     Config(NetworkConfig),
 }
