@@ -22,6 +22,11 @@ pub enum RaftState {
     },
     /// wait(): started at `t0`.
     Wait { t0: Time },
+    /// check_caught_up: started at `t0`; `target` is the leader and its commit index once seen.
+    CatchUp {
+        t0: Time,
+        target: Option<(NodeId, u64)>,
+    },
 }
 
 /// The Raft tester.
@@ -45,6 +50,70 @@ impl RaftTester {
         world: &'w World<RaftNode>,
     ) -> impl Iterator<Item = (NodeId, &'w RaftNode)> + 'w {
         (0..self.servers).filter_map(move |i| world.node(i).map(|n| (i, n)))
+    }
+}
+
+impl RaftTester {
+    /// One poll of `check_caught_up`: fix the target on the first leader seen (the connected
+    /// leader of the newest term), then wait until every live server's commit index and
+    /// applied entries reach it; fail after `within` µs since `t0`, naming the laggards.
+    fn catch_up(
+        &self,
+        world: &mut World<RaftNode>,
+        target: &mut Option<(NodeId, u64)>,
+        t0: Time,
+        within: Time,
+    ) -> Flow {
+        if target.is_none() {
+            *target = self
+                .live(world)
+                .filter(|(i, node)| !world.isolated(*i) && is_leader(node))
+                .max_by_key(|(_, node)| node.raft().current_term())
+                .map(|(i, node)| (i, node.raft().commit_index()));
+        }
+        let late = world.now() - t0 >= within;
+        let Some((leader, index)) = *target else {
+            return if late {
+                fail(
+                    "catch-up",
+                    format!(
+                        "no leader among connected servers within {} ms",
+                        within / 1000
+                    ),
+                )
+            } else {
+                Flow::Wait(10_000)
+            };
+        };
+        let laggards: Vec<(NodeId, u64, u64)> = self
+            .live(world)
+            .map(|(i, node)| (i, node.raft().commit_index(), node.applied_len()))
+            .filter(|&(_, commit, applied)| commit < index || applied < index)
+            .collect();
+        if laggards.is_empty() {
+            world.note(|| {
+                format!(
+                    "check_caught_up: every live server applied s{leader}'s commit index {index}"
+                )
+            });
+            return Flow::Next;
+        }
+        if !late {
+            return Flow::Wait(10_000);
+        }
+        let who: Vec<String> = laggards
+            .iter()
+            .map(|(i, c, a)| format!("s{i} (commit {c}, applied {a})"))
+            .collect();
+        Flow::Fail(Failure::new(
+            "catch-up",
+            laggards.iter().map(|l| l.0).collect(),
+            format!(
+                "leader s{leader} had committed index {index}, but after {} ms {} had not caught up",
+                within / 1000,
+                who.join(", ")
+            ),
+        ))
     }
 }
 
@@ -417,6 +486,19 @@ impl System<RaftNode> for RaftTester {
                     }
                 }
                 Flow::Next
+            }
+            Step::CheckCaughtUp(w) => {
+                if state.is_none() {
+                    *state = Some(RaftState::CatchUp {
+                        t0: world.now(),
+                        target: None,
+                    });
+                }
+                let Some(RaftState::CatchUp { t0, target }) = state else {
+                    unreachable!("state of another step")
+                };
+                let t0 = *t0;
+                self.catch_up(world, target, t0, ms_to_us(w.within_ms))
             }
             other => fail(
                 "scenario",
