@@ -117,6 +117,46 @@ impl RaftTester {
     }
 }
 
+impl RaftTester {
+    /// Figure 2: a leader's `matchIndex[]` is the "index of highest log entry known to be
+    /// replicated on server". So whenever a live leader of term T says a live server of the
+    /// same term matches it through index m, that server holds index m (m <= its last index)
+    /// with the leader's term there. (Within one term a follower only loses entries that
+    /// conflict with that leader's, and none at or below what matches; a server in another
+    /// term is not compared.) A leader that believes more never sends the missing entries.
+    fn check_match_indexes(&self, world: &World<RaftNode>) -> Result<(), Failure> {
+        for (l, leader) in self.live(world).filter(|(_, n)| is_leader(n)) {
+            let lr = leader.raft();
+            for (p, peer) in self.live(world).filter(|(p, _)| *p != l) {
+                let pr = peer.raft();
+                if pr.current_term() != lr.current_term() {
+                    continue;
+                }
+                let Some(m) = lr.match_index(p) else { continue };
+                let holds = m <= pr.last_index()
+                    && match (pr.term_at(m), lr.term_at(m)) {
+                        (Some(a), Some(b)) => a == b,
+                        _ => true,
+                    };
+                if !holds {
+                    return Err(Failure::new(
+                        "leader match index",
+                        vec![l, p],
+                        format!(
+                            "s{l}, leader of term {}, holds match_index[s{p}] = {m}, but s{p} (same term) has last index {} with term {:?} there (leader's: {:?})",
+                            lr.current_term(),
+                            pr.last_index(),
+                            pr.term_at(m),
+                            lr.term_at(m)
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 fn fail(property: &str, detail: String) -> Flow {
     Flow::Fail(Failure::new(property, vec![], detail))
 }
@@ -513,6 +553,7 @@ impl System<RaftNode> for RaftTester {
         node: NodeId,
         obs: &RaftObs,
     ) -> Result<(), Failure> {
+        self.check_match_indexes(world)?;
         if let (Some(max), RaftObs::Log(_)) = (self.max_raft_state, obs) {
             let size = world.durable(node).byte_size() as u64;
             if size > max {
