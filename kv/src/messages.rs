@@ -175,6 +175,7 @@ mod tests {
         );
         let vote = KvMessage::Raft(raft::Message::RequestVoteReply {
             term: 1,
+            request_term: 1,
             vote_granted: true,
         });
         assert_eq!(vote.kind(), "Raft:RequestVoteReply");

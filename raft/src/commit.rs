@@ -63,6 +63,7 @@ mod tests {
     fn success(term: u64, match_index: u64) -> Message<u64> {
         Message::AppendEntriesReply {
             term,
+            request_term: term,
             success: true,
             match_index,
             conflict_term: None,

@@ -64,21 +64,24 @@ impl<C: Command> Raft<C> {
             candidate,
             Message::RequestVoteReply {
                 term: self.current_term,
+                request_term: term,
                 vote_granted: grant,
             },
         );
     }
 
     /// RequestVoteReply: count a vote for the current election; a majority
-    /// makes us leader. Stale or duplicate replies are harmless.
+    /// makes us leader. Only answers to this election's requests
+    /// (`request_term == current_term`) count; stale or duplicate replies are
+    /// harmless.
     pub(crate) fn handle_request_vote_reply(
         &mut self,
         now: u64,
         from: NodeId,
-        term: u64,
+        request_term: u64,
         granted: bool,
     ) {
-        if self.role != Role::Candidate || term != self.current_term || !granted {
+        if self.role != Role::Candidate || request_term != self.current_term || !granted {
             return;
         }
         if !self.votes.contains(&from) {
@@ -178,6 +181,7 @@ mod tests {
                 2,
                 Message::RequestVoteReply {
                     term: 5,
+                    request_term: 5,
                     vote_granted: true
                 }
             )]
@@ -198,6 +202,7 @@ mod tests {
                 0,
                 Message::RequestVoteReply {
                     term: 5,
+                    request_term: 5,
                     vote_granted: false
                 }
             )]
@@ -311,7 +316,9 @@ mod tests {
             f,
             Message::InstallSnapshotReply {
                 term: term + 1,
+                request_term: term,
                 last_included_index: 0,
+                match_index: 0,
             },
         );
         assert_eq!(c.nodes[l].role(), Role::Follower);

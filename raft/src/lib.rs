@@ -26,6 +26,8 @@ mod raft;
 mod ready;
 mod replication;
 mod snapshot;
+#[cfg(test)]
+mod stale_replies;
 mod storage;
 #[cfg(test)]
 mod testing;

@@ -2,6 +2,10 @@
 //!
 //! There is no RPC layer: a reply is just another message, so every reply
 //! carries enough to be handled when it arrives late, twice, or out of order.
+//! In particular every reply names the request it answers by that request's
+//! term (`request_term`): the replier's own `term` may be newer, so without it
+//! a leader re-elected in the replier's term could not tell a reply to one of
+//! its requests from a reply to a request it sent in an earlier term.
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +32,9 @@ pub enum Message<C> {
     RequestVoteReply {
         /// Voter's current term (for the candidate to update itself).
         term: u64,
+        /// Term of the RequestVote this answers (only answers to the current
+        /// election count).
+        request_term: u64,
         /// True means the candidate received the vote for `term`.
         vote_granted: bool,
     },
@@ -50,6 +57,9 @@ pub enum Message<C> {
     AppendEntriesReply {
         /// Follower's current term.
         term: u64,
+        /// Term of the AppendEntries this answers (a leader ignores answers to
+        /// requests of an earlier term).
+        request_term: u64,
         /// True if the follower held an entry matching prev_log_index/prev_log_term.
         success: bool,
         /// On success: the follower's log is known to match the leader's through
@@ -75,9 +85,15 @@ pub enum Message<C> {
     InstallSnapshotReply {
         /// Follower's current term.
         term: u64,
-        /// The snapshot index the reply refers to: the follower now holds
-        /// everything through it.
+        /// Term of the InstallSnapshot this answers (a leader ignores answers
+        /// to requests of an earlier term).
+        request_term: u64,
+        /// Index of the snapshot this answers.
         last_included_index: u64,
+        /// The follower's log now matches the leader's through this index:
+        /// `last_included_index` if it accepted the snapshot (installed it,
+        /// or had already committed past it), 0 if it rejected it.
+        match_index: u64,
     },
 }
 
@@ -91,6 +107,18 @@ impl<C: Command> Message<C> {
             | Message::AppendEntriesReply { term, .. }
             | Message::InstallSnapshot { term, .. }
             | Message::InstallSnapshotReply { term, .. } => *term,
+        }
+    }
+
+    /// For a reply, the term of the request it answers; None for requests.
+    pub fn request_term(&self) -> Option<u64> {
+        match self {
+            Message::RequestVoteReply { request_term, .. }
+            | Message::AppendEntriesReply { request_term, .. }
+            | Message::InstallSnapshotReply { request_term, .. } => Some(*request_term),
+            Message::RequestVote { .. }
+            | Message::AppendEntries { .. }
+            | Message::InstallSnapshot { .. } => None,
         }
     }
 
@@ -151,11 +179,15 @@ mod tests {
         assert!(!ae.is_reply());
         assert_eq!(ae.kind(), "AppendEntries");
         assert_eq!(ae.size_bytes(), HEADER_BYTES + 16 + 8);
+        assert_eq!(ae.request_term(), None);
         let r: Message<u64> = Message::InstallSnapshotReply {
-            term: 2,
+            term: 3,
+            request_term: 2,
             last_included_index: 5,
+            match_index: 5,
         };
         assert!(r.is_reply());
+        assert_eq!((r.term(), r.request_term()), (3, Some(2)));
         assert_eq!(r.kind(), "InstallSnapshotReply");
         let s: Message<Vec<u8>> = Message::InstallSnapshot {
             term: 1,

@@ -212,9 +212,11 @@ impl<C: Command> Raft<C> {
                     self.handle_request_vote(now, rng, from, term, last_log_index, last_log_term);
                 }
             }
-            Message::RequestVoteReply { term, vote_granted } => {
-                self.handle_request_vote_reply(now, from, term, vote_granted)
-            }
+            Message::RequestVoteReply {
+                request_term,
+                vote_granted,
+                ..
+            } => self.handle_request_vote_reply(now, from, request_term, vote_granted),
             Message::AppendEntries {
                 term,
                 leader_id,
@@ -237,15 +239,16 @@ impl<C: Command> Raft<C> {
                 }
             }
             Message::AppendEntriesReply {
-                term,
+                request_term,
                 success,
                 match_index,
                 conflict_term,
                 conflict_index,
+                ..
             } => self.handle_append_entries_reply(
                 now,
                 from,
-                term,
+                request_term,
                 success,
                 match_index,
                 conflict_term,
@@ -261,9 +264,10 @@ impl<C: Command> Raft<C> {
                 }
             }
             Message::InstallSnapshotReply {
-                term,
-                last_included_index,
-            } => self.handle_install_snapshot_reply(now, from, term, last_included_index),
+                request_term,
+                match_index,
+                ..
+            } => self.handle_install_snapshot_reply(now, from, request_term, match_index),
         }
         self.sizes.sync(&self.log);
         self.check_invariants();
@@ -468,6 +472,25 @@ impl<C: Command> Raft<C> {
             self.reset_election_timer(now, rng);
             self.ready.events.push(Event::BecameFollower { term });
         }
+    }
+
+    /// Leader: `peer`'s log is known to match ours through `index`. Match
+    /// indexes only move forward (a late or duplicated acknowledgement of
+    /// less is ignored) and never past our log. Returns whether it moved.
+    pub(crate) fn advance_match(&mut self, peer: NodeId, index: u64) -> bool {
+        let last_index = self.log.last_index();
+        let Some(pr) = self.progress.get_mut(&peer) else {
+            return false;
+        };
+        debug_assert!(index <= last_index, "ack of {index} past our log");
+        if index <= pr.match_index {
+            return false;
+        }
+        pr.match_index = index;
+        pr.resent_from = None;
+        pr.next_index = pr.next_index.max(index + 1);
+        pr.sent_index = pr.sent_index.max(index);
+        true
     }
 
     pub(crate) fn check_invariants(&self) {

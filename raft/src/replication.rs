@@ -102,6 +102,7 @@ impl<C: Command> Raft<C> {
         let reject = |raft: &mut Self, conflict_term, conflict_index| {
             let msg = Message::AppendEntriesReply {
                 term: raft.current_term,
+                request_term: term,
                 success: false,
                 match_index: 0,
                 conflict_term,
@@ -186,6 +187,7 @@ impl<C: Command> Raft<C> {
             leader,
             Message::AppendEntriesReply {
                 term: self.current_term,
+                request_term: term,
                 success: true,
                 match_index: last_new,
                 conflict_term: None,
@@ -194,22 +196,24 @@ impl<C: Command> Raft<C> {
         );
     }
 
-    /// AppendEntriesReply on the leader. Only replies of the current term
-    /// count; progress only moves forward on success and `next_index` only
-    /// moves backward on failure (never below `match_index + 1`), so late,
-    /// duplicated and reordered replies are harmless.
+    /// AppendEntriesReply on the leader. Only answers to requests of the
+    /// current term count (`request_term`; the replier's own term may be newer
+    /// than the request's and equal ours if we lead again); progress only
+    /// moves forward on success and `next_index` only moves backward on
+    /// failure (never below `match_index + 1`), so late, duplicated and
+    /// reordered replies are harmless.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn handle_append_entries_reply(
         &mut self,
         now: u64,
         from: NodeId,
-        term: u64,
+        request_term: u64,
         success: bool,
         match_index: u64,
         conflict_term: Option<u64>,
         conflict_index: u64,
     ) {
-        if self.role != Role::Leader || term != self.current_term {
+        if self.role != Role::Leader || request_term != self.current_term {
             return;
         }
         let last_index = self.log.last_index();
@@ -230,15 +234,10 @@ impl<C: Command> Raft<C> {
         };
         match backup_to {
             None => {
-                debug_assert!(match_index <= last_index);
-                if match_index <= pr.match_index {
+                if !self.advance_match(from, match_index) {
                     return; // duplicate or stale
                 }
-                pr.match_index = match_index;
-                pr.resent_from = None;
-                pr.next_index = pr.next_index.max(match_index + 1);
-                pr.sent_index = pr.sent_index.max(match_index);
-                let sent = pr.sent_index;
+                let sent = self.progress[&from].sent_index;
                 self.maybe_commit();
                 if sent < last_index {
                     // Keep the pipeline going with what has not been sent yet.
@@ -301,6 +300,7 @@ mod tests {
     fn success(term: u64, match_index: u64) -> Message<u64> {
         Message::AppendEntriesReply {
             term,
+            request_term: term,
             success: true,
             match_index,
             conflict_term: None,
@@ -430,6 +430,7 @@ mod tests {
             1,
             Message::AppendEntriesReply {
                 term,
+                request_term: term,
                 success: false,
                 match_index: 0,
                 conflict_term: None,

@@ -53,9 +53,14 @@ impl<C: Command> Raft<C> {
     ) {
         let lii = snapshot.last_included_index;
         if term < self.current_term {
+            // Rejected: holds nothing for the sender (which must not read the
+            // snapshot's index as an acknowledgement, even if it leads again
+            // in our term).
             let msg = Message::InstallSnapshotReply {
                 term: self.current_term,
+                request_term: term,
                 last_included_index: lii,
+                match_index: 0,
             };
             self.send(leader, msg);
             return;
@@ -77,37 +82,37 @@ impl<C: Command> Raft<C> {
                 .push(Event::CommitAdvanced { commit_index: lii });
             self.ready.applies.push(Apply::Snapshot { snapshot });
         }
+        // Installed, or already committed through lii: either way our log
+        // matches the leader's through lii (committed entries are in every
+        // later leader's log).
+        debug_assert!(self.commit_index >= lii);
         let msg = Message::InstallSnapshotReply {
             term: self.current_term,
+            request_term: term,
             last_included_index: lii,
+            match_index: lii,
         };
         self.send(leader, msg);
     }
 
-    /// InstallSnapshotReply on the leader: the follower holds everything
-    /// through `last_included_index`.
+    /// InstallSnapshotReply on the leader: only an answer to a request of
+    /// the current term counts, and it moves the follower's match index only
+    /// to what the follower says it holds (`match_index`, 0 for a rejection).
     pub(crate) fn handle_install_snapshot_reply(
         &mut self,
         now: u64,
         from: NodeId,
-        term: u64,
-        last_included_index: u64,
+        request_term: u64,
+        match_index: u64,
     ) {
-        if self.role != Role::Leader || term != self.current_term {
+        if self.role != Role::Leader || request_term != self.current_term {
             return;
+        }
+        if !self.advance_match(from, match_index) {
+            return; // rejected, duplicate or stale
         }
         let last_index = self.log.last_index();
-        let Some(pr) = self.progress.get_mut(&from) else {
-            return;
-        };
-        if last_included_index <= pr.match_index {
-            return;
-        }
-        debug_assert!(last_included_index <= last_index);
-        pr.match_index = last_included_index;
-        pr.next_index = pr.next_index.max(last_included_index + 1);
-        pr.sent_index = pr.sent_index.max(last_included_index);
-        let sent = pr.sent_index;
+        let sent = self.progress[&from].sent_index;
         self.maybe_commit();
         if sent < last_index {
             self.send_from(now, from, sent + 1);
@@ -234,7 +239,9 @@ mod tests {
                 0,
                 Message::InstallSnapshotReply {
                     term: 1,
-                    last_included_index: 3
+                    request_term: 1,
+                    last_included_index: 3,
+                    match_index: 3,
                 }
             )]
         );
@@ -330,6 +337,7 @@ mod tests {
             2,
             Message::AppendEntriesReply {
                 term,
+                request_term: term,
                 success: true,
                 match_index: 6,
                 conflict_term: None,
@@ -364,7 +372,9 @@ mod tests {
             1,
             Message::InstallSnapshotReply {
                 term,
+                request_term: term,
                 last_included_index: 4,
+                match_index: 4,
             },
         );
         assert_eq!((l.match_index(1), l.next_index(1)), (Some(4), Some(5)));
@@ -379,7 +389,9 @@ mod tests {
             1,
             Message::InstallSnapshotReply {
                 term,
+                request_term: term,
                 last_included_index: 2,
+                match_index: 2,
             },
         );
         assert_eq!((l.match_index(1), l.next_index(1)), (Some(4), Some(5)));

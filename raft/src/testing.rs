@@ -53,12 +53,17 @@ pub(crate) struct Cluster {
     pub dup_rate: f64,
     pub min_delay: u64,
     pub max_delay: u64,
+    /// `(probability, min, max)`: a message is delayed a further `min..=max` µs with this
+    /// probability (requests and replies alike).
+    pub long_delay: Option<(f64, u64, u64)>,
     /// If set, each service snapshots whenever its applied index is a multiple.
     pub snapshot_every: Option<u64>,
     /// Service hash after each committed index, first seen on any node.
     pub committed: BTreeMap<u64, (u64, u64)>,
     pub leaders_by_term: BTreeMap<u64, NodeId>,
     pub sent: BTreeMap<&'static str, usize>,
+    /// Highest match index each leader (node, term) has recorded for each peer.
+    matches: BTreeMap<(NodeId, u64, NodeId), u64>,
 }
 
 impl Cluster {
@@ -82,10 +87,12 @@ impl Cluster {
             dup_rate: 0.0,
             min_delay: 1_000,
             max_delay: 5_000,
+            long_delay: None,
             snapshot_every: None,
             committed: BTreeMap::new(),
             leaders_by_term: BTreeMap::new(),
             sent: BTreeMap::new(),
+            matches: BTreeMap::new(),
         };
         for i in 0..n {
             c.process(i);
@@ -132,6 +139,36 @@ impl Cluster {
             }
         }
         self.check_storage(i);
+        self.check_progress(i);
+    }
+
+    /// If node `i` leads: its match indexes never decrease within its term, and a peer in
+    /// the same term holds at least that much of the leader's log.
+    fn check_progress(&mut self, i: NodeId) {
+        let l = &self.nodes[i];
+        if !l.is_leader() {
+            return;
+        }
+        let term = l.current_term();
+        for (&peer, pr) in &l.progress {
+            let m = pr.match_index;
+            let before = self.matches.insert((i, term, peer), m).unwrap_or(0);
+            assert!(
+                m >= before,
+                "leader {i} of term {term}: match_index({peer}) went from {before} to {m}"
+            );
+            let f = &self.nodes[peer];
+            if f.current_term() == term {
+                assert!(
+                    m <= f.last_index(),
+                    "leader {i} of term {term}: match_index({peer}) = {m} but s{peer} holds {}",
+                    f.last_index()
+                );
+                if let (Some(a), Some(b)) = (f.term_at(m), l.term_at(m)) {
+                    assert_eq!(a, b, "leader {i}: s{peer} does not match at {m}");
+                }
+            }
+        }
     }
 
     fn enqueue(&mut self, from: NodeId, to: NodeId, msg: Message<u64>) {
@@ -144,7 +181,12 @@ impl Cluster {
             1
         };
         for _ in 0..copies {
-            let delay = self.rng.random_range(self.min_delay..=self.max_delay);
+            let mut delay = self.rng.random_range(self.min_delay..=self.max_delay);
+            if let Some((p, lo, hi)) = self.long_delay {
+                if self.rng.random_bool(p) {
+                    delay += self.rng.random_range(lo..=hi);
+                }
+            }
             self.seq += 1;
             self.queue
                 .insert((self.now + delay, self.seq), (from, to, msg.clone()));
@@ -337,6 +379,7 @@ pub(crate) fn make_leader(n: usize, storage: &Storage<u64>, rng: &mut ChaCha8Rng
             peer,
             Message::RequestVoteReply {
                 term,
+                request_term: term,
                 vote_granted: true,
             },
         );

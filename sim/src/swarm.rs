@@ -68,8 +68,13 @@ pub struct SwarmProfile {
     pub duplicate: Knob,
     /// The upper end of the latency range (the lower end is 0).
     pub latency_max_ms: Knob,
-    /// Probability of a long delay (200 ms to 2.2 s, labrpc's shape) of any message.
+    /// Probability of a long delay of any message: requests as well as replies (unlike
+    /// labrpc, which delays only replies), so a request can arrive after its sender has moved
+    /// to a later term.
     pub long_delay: Knob,
+    /// The long delay's window `[min, max]` in ms, drawn with labrpc's shape (skewed towards
+    /// short); default labrpc's 200 ms to 2.2 s.
+    pub long_delay_ms: [f64; 2],
     pub from_ms: f64,
     pub until_ms: f64,
 }
@@ -86,6 +91,7 @@ impl Default for SwarmProfile {
             duplicate: Knob::default(),
             latency_max_ms: Knob::default(),
             long_delay: Knob::default(),
+            long_delay_ms: [200.0, 2200.0],
             from_ms: 0.0,
             until_ms: 0.0,
         }
@@ -107,6 +113,7 @@ impl SwarmProfile {
         ] {
             k.validate(name, 0.0, 1.0)?;
         }
+        Knob::Range(self.long_delay_ms).validate("long_delay_ms", 0.0, 1e7)?;
         self.concrete(&Knob::bounds_low).validate()
     }
 
@@ -152,8 +159,8 @@ impl SwarmProfile {
             duplicate,
             long_delay: (long > 0.0).then_some(LongDelay {
                 probability: long,
-                min_ms: 200.0,
-                max_ms: 2200.0,
+                min_ms: self.long_delay_ms[0],
+                max_ms: self.long_delay_ms[1],
                 replies_only: false,
                 shape: DelayShape::Nested,
             }),
@@ -233,6 +240,34 @@ mod tests {
     }
 
     #[test]
+    fn long_delays_hit_requests_too_in_the_profile_window() {
+        let p = SwarmProfile {
+            long_delay: Knob::Fixed(0.3),
+            long_delay_ms: [50.0, 1500.0],
+            ..profile()
+        };
+        p.validate().unwrap();
+        let (faults, drawn) = p.draw(
+            &NetworkConfig::reliable(),
+            &[0, 1, 2],
+            &mut stream(3, Purpose::Swarm),
+            &mut stream(3, Purpose::Faults),
+        );
+        assert_eq!(drawn["long_delay"].as_f64(), Some(0.3));
+        let Fault::Network(net) = &faults[0].1 else {
+            panic!("the storm starts with the seed's network: {faults:?}")
+        };
+        let ld = net.long_delay.as_ref().expect("long delays on");
+        assert_eq!(
+            (ld.min_ms, ld.max_ms, ld.replies_only),
+            (50.0, 1500.0, false)
+        );
+        // Files without the window keep labrpc's.
+        let old: SwarmProfile = serde_json::from_str(r#"{"long_delay": 0.1}"#).unwrap();
+        assert_eq!(old.long_delay_ms, [200.0, 2200.0]);
+    }
+
+    #[test]
     fn bad_knobs_are_named() {
         let p = SwarmProfile {
             drop: Knob::Range([0.5, 1.5]),
@@ -244,5 +279,10 @@ mod tests {
             ..profile()
         };
         assert!(p.validate().unwrap_err().starts_with("crashes_per_s:"));
+        let p = SwarmProfile {
+            long_delay_ms: [900.0, 50.0],
+            ..profile()
+        };
+        assert!(p.validate().unwrap_err().starts_with("long_delay_ms:"));
     }
 }

@@ -22,6 +22,11 @@ pub enum RaftState {
     },
     /// wait(): started at `t0`.
     Wait { t0: Time },
+    /// check_caught_up: started at `t0`; `target` is the leader and its commit index once seen.
+    CatchUp {
+        t0: Time,
+        target: Option<(NodeId, u64)>,
+    },
 }
 
 /// The Raft tester.
@@ -45,6 +50,110 @@ impl RaftTester {
         world: &'w World<RaftNode>,
     ) -> impl Iterator<Item = (NodeId, &'w RaftNode)> + 'w {
         (0..self.servers).filter_map(move |i| world.node(i).map(|n| (i, n)))
+    }
+}
+
+impl RaftTester {
+    /// One poll of `check_caught_up`: fix the target on the first leader seen (the connected
+    /// leader of the newest term), then wait until every live server's commit index and
+    /// applied entries reach it; fail after `within` µs since `t0`, naming the laggards.
+    fn catch_up(
+        &self,
+        world: &mut World<RaftNode>,
+        target: &mut Option<(NodeId, u64)>,
+        t0: Time,
+        within: Time,
+    ) -> Flow {
+        if target.is_none() {
+            *target = self
+                .live(world)
+                .filter(|(i, node)| !world.isolated(*i) && is_leader(node))
+                .max_by_key(|(_, node)| node.raft().current_term())
+                .map(|(i, node)| (i, node.raft().commit_index()));
+        }
+        let late = world.now() - t0 >= within;
+        let Some((leader, index)) = *target else {
+            return if late {
+                fail(
+                    "catch-up",
+                    format!(
+                        "no leader among connected servers within {} ms",
+                        within / 1000
+                    ),
+                )
+            } else {
+                Flow::Wait(10_000)
+            };
+        };
+        let laggards: Vec<(NodeId, u64, u64)> = self
+            .live(world)
+            .map(|(i, node)| (i, node.raft().commit_index(), node.applied_len()))
+            .filter(|&(_, commit, applied)| commit < index || applied < index)
+            .collect();
+        if laggards.is_empty() {
+            world.note(|| {
+                format!(
+                    "check_caught_up: every live server applied s{leader}'s commit index {index}"
+                )
+            });
+            return Flow::Next;
+        }
+        if !late {
+            return Flow::Wait(10_000);
+        }
+        let who: Vec<String> = laggards
+            .iter()
+            .map(|(i, c, a)| format!("s{i} (commit {c}, applied {a})"))
+            .collect();
+        Flow::Fail(Failure::new(
+            "catch-up",
+            laggards.iter().map(|l| l.0).collect(),
+            format!(
+                "leader s{leader} had committed index {index}, but after {} ms {} had not caught up",
+                within / 1000,
+                who.join(", ")
+            ),
+        ))
+    }
+}
+
+impl RaftTester {
+    /// Figure 2: a leader's `matchIndex[]` is the "index of highest log entry known to be
+    /// replicated on server". So whenever a live leader of term T says a live server of the
+    /// same term matches it through index m, that server holds index m (m <= its last index)
+    /// with the leader's term there. (Within one term a follower only loses entries that
+    /// conflict with that leader's, and none at or below what matches; a server in another
+    /// term is not compared.) A leader that believes more never sends the missing entries.
+    fn check_match_indexes(&self, world: &World<RaftNode>) -> Result<(), Failure> {
+        for (l, leader) in self.live(world).filter(|(_, n)| is_leader(n)) {
+            let lr = leader.raft();
+            for (p, peer) in self.live(world).filter(|(p, _)| *p != l) {
+                let pr = peer.raft();
+                if pr.current_term() != lr.current_term() {
+                    continue;
+                }
+                let Some(m) = lr.match_index(p) else { continue };
+                let holds = m <= pr.last_index()
+                    && match (pr.term_at(m), lr.term_at(m)) {
+                        (Some(a), Some(b)) => a == b,
+                        _ => true,
+                    };
+                if !holds {
+                    return Err(Failure::new(
+                        "leader match index",
+                        vec![l, p],
+                        format!(
+                            "s{l}, leader of term {}, holds match_index[s{p}] = {m}, but s{p} (same term) has last index {} with term {:?} there (leader's: {:?})",
+                            lr.current_term(),
+                            pr.last_index(),
+                            pr.term_at(m),
+                            lr.term_at(m)
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -418,6 +527,19 @@ impl System<RaftNode> for RaftTester {
                 }
                 Flow::Next
             }
+            Step::CheckCaughtUp(w) => {
+                if state.is_none() {
+                    *state = Some(RaftState::CatchUp {
+                        t0: world.now(),
+                        target: None,
+                    });
+                }
+                let Some(RaftState::CatchUp { t0, target }) = state else {
+                    unreachable!("state of another step")
+                };
+                let t0 = *t0;
+                self.catch_up(world, target, t0, ms_to_us(w.within_ms))
+            }
             other => fail(
                 "scenario",
                 format!("step {} is not a Raft step", describe(other)),
@@ -431,6 +553,7 @@ impl System<RaftNode> for RaftTester {
         node: NodeId,
         obs: &RaftObs,
     ) -> Result<(), Failure> {
+        self.check_match_indexes(world)?;
         if let (Some(max), RaftObs::Log(_)) = (self.max_raft_state, obs) {
             let size = world.durable(node).byte_size() as u64;
             if size > max {

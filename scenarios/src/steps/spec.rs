@@ -207,6 +207,9 @@ pub enum Step {
     CheckPersistedSize {
         max_bytes: u64,
     },
+    /// Catch-up after a healed, quiet end: once a leader is seen, every live server's commit
+    /// and applied index must reach the leader's commit index (as it was then) within `within_ms`.
+    CheckCaughtUp(Within),
 
     // ---- KV (6.824 Lab 3 tester) ----
     /// Start the GenericTest loop on every client: Put its own key to "", then repeatedly

@@ -235,6 +235,10 @@ impl Validator {
                 self.expr(&c.servers, place)
             }
             Step::CheckPersistedSize { .. } => self.raft_only(place, "check_persisted_size"),
+            Step::CheckCaughtUp(w) => {
+                self.raft_only(place, "check_caught_up")?;
+                self.positive(w.within_ms, place)
+            }
             Step::KvClientsStart(_) => self.kv_only(place, "kv_clients_start"),
             Step::KvClientsStop {} => self.kv_only(place, "kv_clients_stop"),
             Step::KvClientsWait(w) | Step::KvCheckAppends(w) => {
