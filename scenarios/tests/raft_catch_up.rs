@@ -25,7 +25,10 @@ fn scenario(cut_off: bool) -> Scenario {
 fn a_server_left_behind_fails_catch_up() {
     for seed in 1..=5 {
         let o = run_scenario(&scenario(true), seed, "test/catch-up.json", None).unwrap();
-        let v = o.result.violation.expect("the cut-off server cannot catch up");
+        let v = o
+            .result
+            .violation
+            .expect("the cut-off server cannot catch up");
         assert_eq!(v.failure.property, "catch-up");
         assert_eq!(v.failure.nodes, vec![2]);
     }
