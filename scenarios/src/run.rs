@@ -114,6 +114,7 @@ fn pingpong_config(sc: &Scenario) -> PingPongConfig {
         nodes: sc.nodes(),
         interval_us: ms_to_us(pp.interval_ms),
         bug: pp.bug,
+        panic_at_pong: pp.panic_at_pong,
     }
 }
 
@@ -132,7 +133,9 @@ pub fn run_scenario(
             trace,
             pingpong_config(sc),
             PongHarness,
-            vec![Box::new(PongCountChecker::default())],
+            vec![Box::new(PongCountChecker::with_budget(
+                sc.pingpong.as_ref().and_then(|p| p.check_budget),
+            ))],
         ),
         SystemKind::Raft => {
             let max_state = sc.raft.as_ref().and_then(|r| r.max_raft_state_bytes);

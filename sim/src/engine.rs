@@ -1,11 +1,12 @@
 //! The scheduler: one thread, one event queue ordered by (virtual time, sequence number), the
 //! nodes, the network and the fault injector. [`Sim::run`] drives a run to its end.
 
-use crate::checker::{Checker, Failure, Violation};
+use crate::checker::{Checker, Failure, Undecided, Violation};
 use crate::faults::Fault;
 use crate::harness::Harness;
 use crate::network::{Connectivity, DropCause, Fate, NetworkConfig, NetworkModel};
 use crate::node::{Ctx, Durable, Message, Node, NodeId, Output, Time, TimerId};
+use crate::panics::{catch, Panic};
 use crate::queue::{Event, QueueKey, Slab};
 use crate::rng::{stream, Purpose};
 use crate::stats::Stats;
@@ -31,8 +32,11 @@ pub struct SimConfig {
 #[derive(Clone, Debug)]
 pub struct RunResult {
     pub seed: u64,
+    /// Violation if a check failed, else unknown if a check could not decide, else ok.
     pub verdict: Verdict,
     pub violation: Option<Violation>,
+    /// Checks that could not decide.
+    pub unknown: Vec<Undecided>,
     pub end_time: Time,
     pub stats: Stats,
 }
@@ -81,7 +85,10 @@ pub struct World<N: Node> {
     stats: Stats,
     trace: Option<TraceSink>,
     failure: Option<Violation>,
+    undecided: Vec<Undecided>,
     stopped: bool,
+    /// Set by a panic: no node steps any more, the run ends after the current event.
+    halted: bool,
 }
 
 impl<N: Node> World<N> {
@@ -123,7 +130,9 @@ impl<N: Node> World<N> {
             stats: Stats::default(),
             trace: None,
             failure: None,
+            undecided: Vec::new(),
             stopped: false,
+            halted: false,
         };
         for (at, fault) in cfg.faults {
             world.push(at, Event::Fault(Box::new(fault)));
@@ -247,13 +256,32 @@ impl<N: Node> World<N> {
     }
     /// Fail the run: the harness found a property violated.
     pub fn fail(&mut self, failure: Failure) {
+        self.fail_at(failure, None);
+    }
+    /// A check of the harness ran but could not decide (e.g. a search out of budget): unless
+    /// a violation is found, the run's verdict is "unknown", never "ok".
+    pub fn inconclusive(&mut self, check: impl Into<String>, detail: impl Into<String>) {
+        self.undecided.push(Undecided {
+            check: check.into(),
+            detail: detail.into(),
+            time: self.now,
+            event: self.event_no,
+        });
+    }
+    fn fail_at(&mut self, failure: Failure, panic: Option<Panic>) {
         if self.failure.is_none() {
             self.failure = Some(Violation {
                 failure,
                 time: self.now,
                 event: self.event_no,
+                panic,
             });
         }
+    }
+    /// Code panicked: record it as a "panic" violation and stop all node steps.
+    fn panicked(&mut self, nodes: Vec<NodeId>, detail: String, panic: Panic) {
+        self.halted = true;
+        self.fail_at(Failure::new("panic", nodes, detail), Some(panic));
     }
     /// Leave a remark in the trace (what the driver did or checked).
     pub fn note(&mut self, text: impl FnOnce() -> String) {
@@ -340,8 +368,12 @@ impl<N: Node> World<N> {
         }
     }
 
-    /// Run one step of node `id` and route its outputs.
+    /// Run one step of node `id` and route its outputs. A panic of the node becomes a "panic"
+    /// violation; the node is then dropped (its state is unusable) and the run halts.
     fn step(&mut self, id: NodeId, input: StepIn<N>) -> Option<N::Reply> {
+        if self.halted {
+            return None;
+        }
         let n = self.next_event_no();
         self.stats.steps += 1;
         let now = self.now;
@@ -349,9 +381,10 @@ impl<N: Node> World<N> {
         let traced_input = tracing.then(|| step_input_value(&input));
         let mut outputs = std::mem::take(&mut self.outputs);
         debug_assert!(outputs.is_empty());
+        let doing = Doing::of(&input);
         let slot = &mut self.slots[id];
-        let mut reply = None;
-        {
+        let node_config = &self.node_config;
+        let caught = catch(|| {
             let mut ctx = Ctx {
                 now,
                 id,
@@ -361,24 +394,54 @@ impl<N: Node> World<N> {
             };
             match input {
                 StepIn::Start => {
-                    let node = N::start(&self.node_config, &mut ctx, &slot.durable);
+                    let node = N::start(node_config, &mut ctx, &slot.durable);
                     slot.node = Some(node);
+                    None
                 }
                 StepIn::Deliver { from, msg, .. } => {
                     let node = slot.node.as_mut().expect("delivery to a live node");
                     node.on_message(&mut ctx, from, msg);
+                    None
                 }
                 StepIn::Timer { id: timer, tag } => {
                     let node = slot.node.as_mut().expect("timer of a live node");
                     node.on_timer(&mut ctx, timer, tag);
+                    None
                 }
                 StepIn::Input(input) => {
                     let node = slot.node.as_mut().expect("input to a live node");
-                    reply = Some(node.on_input(&mut ctx, input));
+                    Some(node.on_input(&mut ctx, input))
                 }
             }
-        }
+        });
         let inc = slot.inc;
+        let reply = match caught {
+            Ok(reply) => reply,
+            Err(panic) => {
+                slot.node = None;
+                outputs.clear();
+                self.outputs = outputs;
+                let detail = format!(
+                    "{} {panic} (while handling {})",
+                    self.specs[id].name,
+                    doing.describe(&self.specs)
+                );
+                self.panicked(vec![id], detail, panic.clone());
+                if let Some(input) = traced_input {
+                    self.trace(|| Record::Step {
+                        n,
+                        t: now,
+                        node: id,
+                        inc,
+                        input,
+                        out: Vec::new(),
+                        reply: None,
+                        panic: Some(panic),
+                    });
+                }
+                return None;
+            }
+        };
         let mut traced_out = Vec::new();
         for out in outputs.drain(..) {
             if tracing {
@@ -431,6 +494,7 @@ impl<N: Node> World<N> {
                 input,
                 out: traced_out,
                 reply: reply_value,
+                panic: None,
             });
         }
         reply
@@ -536,6 +600,66 @@ impl<N: Node> World<N> {
     }
 }
 
+/// What a node step was doing, kept (cheaply) to describe a panic.
+#[derive(Clone, Copy)]
+enum Doing {
+    Start,
+    Deliver { from: NodeId, id: u64 },
+    Timer { tag: u64 },
+    Input,
+}
+
+impl Doing {
+    fn of<N: Node>(input: &StepIn<N>) -> Doing {
+        match input {
+            StepIn::Start => Doing::Start,
+            StepIn::Deliver { from, id, .. } => Doing::Deliver {
+                from: *from,
+                id: *id,
+            },
+            StepIn::Timer { tag, .. } => Doing::Timer { tag: *tag },
+            StepIn::Input(_) => Doing::Input,
+        }
+    }
+    fn describe(self, specs: &[NodeSpec]) -> String {
+        match self {
+            Doing::Start => "its start".into(),
+            Doing::Deliver { from, id } => {
+                let name = specs.get(from).map_or("?", |s| s.name.as_str());
+                format!("message {id} from {name}")
+            }
+            Doing::Timer { tag } => format!("a timer (tag {tag})"),
+            Doing::Input => "a call from the harness".into(),
+        }
+    }
+}
+
+/// What the engine was doing outside node steps, to describe a panic of the harness or a
+/// checker.
+#[derive(Clone, Copy)]
+enum Phase {
+    Start,
+    Deliver(NodeId),
+    Timer(NodeId),
+    Wake,
+    Fault,
+    Finish,
+}
+
+impl Phase {
+    fn describe(self, specs: &[NodeSpec]) -> String {
+        let name = |id: NodeId| specs.get(id).map_or("?", |s| s.name.as_str()).to_string();
+        match self {
+            Phase::Start => "the start of the run".into(),
+            Phase::Deliver(to) => format!("a delivery to {}", name(to)),
+            Phase::Timer(node) => format!("a timer of {}", name(node)),
+            Phase::Wake => "a wake-up of the harness".into(),
+            Phase::Fault => "a fault".into(),
+            Phase::Finish => "the end-of-run checks".into(),
+        }
+    }
+}
+
 fn step_input_value<N: Node>(input: &StepIn<N>) -> StepInput {
     match input {
         StepIn::Start => StepInput::Start,
@@ -598,14 +722,28 @@ impl<N: Node, H: Harness<N>> Sim<N, H> {
         }
     }
 
-    /// Runs until the deadline, an empty queue, a stop or a violation. Returns the result and
-    /// the trace sink's outcome.
-    pub fn run(mut self) -> (RunResult, H, std::io::Result<()>) {
-        for id in 0..self.world.slots.len() {
-            self.world.step(id, StepIn::Start);
+    /// Runs `f`; a panic in it (the harness, a checker, or the engine itself: node steps catch
+    /// their own) becomes a "panic" violation and halts the run.
+    fn guarded(&mut self, phase: Phase, f: impl FnOnce(&mut Self)) {
+        if let Err(panic) = catch(|| f(self)) {
+            let detail = format!(
+                "harness or checker code {panic} (during {})",
+                phase.describe(&self.world.specs)
+            );
+            self.world.panicked(vec![], detail, panic);
         }
-        self.harness.start(&mut self.world);
-        self.drain_observations();
+    }
+
+    /// Runs until the deadline, an empty queue, a stop or a violation (a panic is one). Returns
+    /// the result and the trace sink's outcome; the trace always ends with a result record.
+    pub fn run(mut self) -> (RunResult, H, std::io::Result<()>) {
+        self.guarded(Phase::Start, |sim| {
+            for id in 0..sim.world.slots.len() {
+                sim.world.step(id, StepIn::Start);
+            }
+            sim.harness.start(&mut sim.world);
+            sim.drain_observations();
+        });
         let mut stalled = 0u64;
         while self.world.failure.is_none() && !self.world.stopped {
             let Some(&Reverse((at, _, slot))) = self.world.queue.peek() else {
@@ -630,45 +768,59 @@ impl<N: Node, H: Harness<N>> Sim<N, H> {
                 stalled = 0;
             }
             self.world.now = at;
-            match self.world.slab.take(slot) {
-                Event::Deliver { from, to, id, msg } => self.world.deliver(from, to, id, msg),
-                Event::Timer { node, inc, id, tag } => self.world.fire_timer(node, inc, id, tag),
-                Event::Wake { tag } => self.harness.on_wake(&mut self.world, tag),
-                Event::Fault(fault) => {
-                    let fault = *fault;
-                    for checker in &mut self.checkers {
-                        if let Err(f) = checker.on_fault(self.world.now, &fault) {
-                            self.world.fail(f);
+            let event = self.world.slab.take(slot);
+            let phase = match &event {
+                Event::Deliver { to, .. } => Phase::Deliver(*to),
+                Event::Timer { node, .. } => Phase::Timer(*node),
+                Event::Wake { .. } => Phase::Wake,
+                Event::Fault(_) => Phase::Fault,
+            };
+            self.guarded(phase, |sim| {
+                match event {
+                    Event::Deliver { from, to, id, msg } => sim.world.deliver(from, to, id, msg),
+                    Event::Timer { node, inc, id, tag } => sim.world.fire_timer(node, inc, id, tag),
+                    Event::Wake { tag } => sim.harness.on_wake(&mut sim.world, tag),
+                    Event::Fault(fault) => {
+                        let fault = *fault;
+                        for checker in &mut sim.checkers {
+                            if let Err(f) = checker.on_fault(sim.world.now, &fault) {
+                                sim.world.fail(f);
+                            }
+                        }
+                        sim.world.apply_fault(fault);
+                    }
+                }
+                sim.drain_observations();
+            });
+        }
+        if self.world.failure.is_none() {
+            self.guarded(Phase::Finish, |sim| {
+                if let Err(f) = sim.harness.finish(&mut sim.world) {
+                    sim.world.fail(f);
+                }
+                sim.drain_observations();
+                if sim.world.failure.is_some() {
+                    return;
+                }
+                let now = sim.world.now;
+                for checker in &mut sim.checkers {
+                    match checker.conclude(now) {
+                        Ok(None) => {}
+                        Ok(Some(what)) => sim.world.inconclusive(checker.name(), what),
+                        Err(f) => {
+                            sim.world.fail(f);
+                            break;
                         }
                     }
-                    self.world.apply_fault(fault);
                 }
-            }
-            self.drain_observations();
-        }
-        if self.world.failure.is_none() {
-            if let Err(f) = self.harness.finish(&mut self.world) {
-                self.world.fail(f);
-            }
-            self.drain_observations();
-        }
-        if self.world.failure.is_none() {
-            for checker in &mut self.checkers {
-                if let Err(f) = checker.finish(self.world.now) {
-                    self.world.fail(f);
-                    break;
-                }
-            }
+            });
         }
         let world = &mut self.world;
         let result = RunResult {
             seed: world.seed,
-            verdict: if world.failure.is_some() {
-                Verdict::Violation
-            } else {
-                Verdict::Ok
-            },
+            verdict: Verdict::of(world.failure.as_ref(), &world.undecided),
             violation: world.failure.clone(),
+            unknown: world.undecided.clone(),
             end_time: world.now,
             stats: world.stats(),
         };
@@ -677,6 +829,7 @@ impl<N: Node, H: Harness<N>> Sim<N, H> {
                 sink.write(&Record::Result {
                     verdict: result.verdict,
                     violation: result.violation.clone(),
+                    unknown: result.unknown.clone(),
                     end_time: result.end_time,
                     stats: result.stats.clone(),
                 });
