@@ -1,9 +1,8 @@
 //! The scheduler: one thread, one event queue ordered by (virtual time, sequence number), the
 //! nodes, the network and the fault injector. [`Sim::run`] drives a run to its end.
 
-use crate::checker::{Checker, Failure, Undecided, Violation};
+use crate::checker::{Failure, Undecided, Violation};
 use crate::faults::Fault;
-use crate::harness::Harness;
 use crate::network::{Connectivity, DropCause, Fate, NetworkConfig, NetworkModel};
 use crate::node::{Ctx, Durable, Message, Node, NodeId, Output, Time, TimerId};
 use crate::panics::{catch, Panic};
@@ -15,6 +14,8 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+
+pub use crate::run::{Sim, MAX_EVENTS_AT_ONE_TIME};
 
 /// Everything needed to set up a run, besides the nodes' own config.
 #[derive(Clone, Debug)]
@@ -52,7 +53,7 @@ struct Slot<N: Node> {
     live_timers: Vec<TimerId>,
 }
 
-enum StepIn<N: Node> {
+pub(crate) enum StepIn<N: Node> {
     Start,
     Deliver { from: NodeId, id: u64, msg: N::Msg },
     Timer { id: TimerId, tag: u64 },
@@ -61,17 +62,17 @@ enum StepIn<N: Node> {
 
 /// The simulated world as the harness sees it: nodes, network, clock and fault injection.
 pub struct World<N: Node> {
-    seed: u64,
-    now: Time,
-    deadline: Time,
-    event_no: u64,
+    pub(crate) seed: u64,
+    pub(crate) now: Time,
+    pub(crate) deadline: Time,
+    pub(crate) event_no: u64,
     seq: u64,
     next_msg_id: u64,
     node_config: N::Config,
-    specs: Vec<NodeSpec>,
+    pub(crate) specs: Vec<NodeSpec>,
     slots: Vec<Slot<N>>,
-    queue: BinaryHeap<QueueKey>,
-    slab: Slab<N>,
+    pub(crate) queue: BinaryHeap<QueueKey>,
+    pub(crate) slab: Slab<N>,
     /// Messages sent per kind; few kinds, so a linear scan beats hashing.
     sent_by_kind: Vec<(&'static str, u64)>,
     network: NetworkConfig,
@@ -80,19 +81,19 @@ pub struct World<N: Node> {
     net_rng: ChaCha8Rng,
     harness_rng: ChaCha8Rng,
     outputs: Vec<Output<N>>,
-    pending: VecDeque<(NodeId, N::Obs)>,
+    pub(crate) pending: VecDeque<(NodeId, N::Obs)>,
     faults_applied: Vec<Fault>,
     stats: Stats,
-    trace: Option<TraceSink>,
-    failure: Option<Violation>,
-    undecided: Vec<Undecided>,
-    stopped: bool,
+    pub(crate) trace: Option<TraceSink>,
+    pub(crate) failure: Option<Violation>,
+    pub(crate) undecided: Vec<Undecided>,
+    pub(crate) stopped: bool,
     /// Set by a panic: no node steps any more, the run ends after the current event.
     halted: bool,
 }
 
 impl<N: Node> World<N> {
-    fn new(cfg: SimConfig, node_config: N::Config) -> Self {
+    pub(crate) fn new(cfg: SimConfig, node_config: N::Config) -> Self {
         let n = cfg.nodes.len();
         let mut world = World {
             seed: cfg.seed,
@@ -279,7 +280,7 @@ impl<N: Node> World<N> {
         }
     }
     /// Code panicked: record it as a "panic" violation and stop all node steps.
-    fn panicked(&mut self, nodes: Vec<NodeId>, detail: String, panic: Panic) {
+    pub(crate) fn panicked(&mut self, nodes: Vec<NodeId>, detail: String, panic: Panic) {
         self.halted = true;
         self.fail_at(Failure::new("panic", nodes, detail), Some(panic));
     }
@@ -370,7 +371,7 @@ impl<N: Node> World<N> {
 
     /// Run one step of node `id` and route its outputs. A panic of the node becomes a "panic"
     /// violation; the node is then dropped (its state is unusable) and the run halts.
-    fn step(&mut self, id: NodeId, input: StepIn<N>) -> Option<N::Reply> {
+    pub(crate) fn step(&mut self, id: NodeId, input: StepIn<N>) -> Option<N::Reply> {
         if self.halted {
             return None;
         }
@@ -553,7 +554,7 @@ impl<N: Node> World<N> {
         }
     }
 
-    fn deliver(&mut self, from: NodeId, to: NodeId, id: u64, msg: N::Msg) {
+    pub(crate) fn deliver(&mut self, from: NodeId, to: NodeId, id: u64, msg: N::Msg) {
         let cause = if self.slots[to].node.is_none() {
             Some(DropCause::Crashed)
         } else if !self.conn.connected(from, to) {
@@ -586,7 +587,7 @@ impl<N: Node> World<N> {
         }
     }
 
-    fn fire_timer(&mut self, node: NodeId, inc: u32, id: TimerId, tag: u64) {
+    pub(crate) fn fire_timer(&mut self, node: NodeId, inc: u32, id: TimerId, tag: u64) {
         let slot = &mut self.slots[node];
         if slot.inc != inc || slot.node.is_none() {
             return;
@@ -634,32 +635,6 @@ impl Doing {
     }
 }
 
-/// What the engine was doing outside node steps, to describe a panic of the harness or a
-/// checker.
-#[derive(Clone, Copy)]
-enum Phase {
-    Start,
-    Deliver(NodeId),
-    Timer(NodeId),
-    Wake,
-    Fault,
-    Finish,
-}
-
-impl Phase {
-    fn describe(self, specs: &[NodeSpec]) -> String {
-        let name = |id: NodeId| specs.get(id).map_or("?", |s| s.name.as_str()).to_string();
-        match self {
-            Phase::Start => "the start of the run".into(),
-            Phase::Deliver(to) => format!("a delivery to {}", name(to)),
-            Phase::Timer(node) => format!("a timer of {}", name(node)),
-            Phase::Wake => "a wake-up of the harness".into(),
-            Phase::Fault => "a fault".into(),
-            Phase::Finish => "the end-of-run checks".into(),
-        }
-    }
-}
-
 fn step_input_value<N: Node>(input: &StepIn<N>) -> StepInput {
     match input {
         StepIn::Start => StepInput::Start,
@@ -670,173 +645,5 @@ fn step_input_value<N: Node>(input: &StepIn<N>) -> StepInput {
         },
         StepIn::Timer { id, tag } => StepInput::Timer { id: *id, tag: *tag },
         StepIn::Input(i) => StepInput::Input { input: json!(i) },
-    }
-}
-
-/// How many events may share one virtual time before the run is called a livelock.
-pub const MAX_EVENTS_AT_ONE_TIME: u64 = 1_000_000;
-
-/// One run: the world, its harness and its checkers.
-pub struct Sim<N: Node, H: Harness<N>> {
-    world: World<N>,
-    harness: H,
-    checkers: Vec<Box<dyn Checker<N>>>,
-}
-
-impl<N: Node, H: Harness<N>> Sim<N, H> {
-    /// Sets up a run; nothing happens until [`Sim::run`].
-    pub fn new(cfg: SimConfig, node_config: N::Config, harness: H) -> Self {
-        Sim {
-            world: World::new(cfg, node_config),
-            harness,
-            checkers: Vec::new(),
-        }
-    }
-    /// Add an invariant checker.
-    pub fn add_checker(&mut self, checker: Box<dyn Checker<N>>) {
-        self.checkers.push(checker);
-    }
-    /// Write a trace of the run to `sink`, starting with `header`.
-    pub fn set_trace(&mut self, mut sink: TraceSink, header: Record) {
-        sink.write(&header);
-        self.world.trace = Some(sink);
-    }
-    /// The world (for setup before the run).
-    pub fn world(&mut self) -> &mut World<N> {
-        &mut self.world
-    }
-    /// The harness, e.g. to read what it recorded after the run.
-    pub fn harness(&self) -> &H {
-        &self.harness
-    }
-
-    /// Deliver pending observations to checkers, then to the harness, until none are left.
-    fn drain_observations(&mut self) {
-        while let Some((node, obs)) = self.world.pending.pop_front() {
-            for checker in &mut self.checkers {
-                if let Err(f) = checker.on_observation(self.world.now, node, &obs) {
-                    self.world.fail(f);
-                }
-            }
-            self.harness.on_observation(&mut self.world, node, &obs);
-        }
-    }
-
-    /// Runs `f`; a panic in it (the harness, a checker, or the engine itself: node steps catch
-    /// their own) becomes a "panic" violation and halts the run.
-    fn guarded(&mut self, phase: Phase, f: impl FnOnce(&mut Self)) {
-        if let Err(panic) = catch(|| f(self)) {
-            let detail = format!(
-                "harness or checker code {panic} (during {})",
-                phase.describe(&self.world.specs)
-            );
-            self.world.panicked(vec![], detail, panic);
-        }
-    }
-
-    /// Runs until the deadline, an empty queue, a stop or a violation (a panic is one). Returns
-    /// the result and the trace sink's outcome; the trace always ends with a result record.
-    pub fn run(mut self) -> (RunResult, H, std::io::Result<()>) {
-        self.guarded(Phase::Start, |sim| {
-            for id in 0..sim.world.slots.len() {
-                sim.world.step(id, StepIn::Start);
-            }
-            sim.harness.start(&mut sim.world);
-            sim.drain_observations();
-        });
-        let mut stalled = 0u64;
-        while self.world.failure.is_none() && !self.world.stopped {
-            let Some(&Reverse((at, _, slot))) = self.world.queue.peek() else {
-                break;
-            };
-            if at > self.world.deadline {
-                self.world.now = self.world.deadline;
-                break;
-            }
-            self.world.queue.pop();
-            if at == self.world.now {
-                stalled += 1;
-                if stalled > MAX_EVENTS_AT_ONE_TIME {
-                    self.world.fail(Failure::new(
-                        "time passes",
-                        vec![],
-                        format!("{MAX_EVENTS_AT_ONE_TIME} events happened at one virtual time: a livelock (nodes or the harness react to each other with no delay)"),
-                    ));
-                    break;
-                }
-            } else {
-                stalled = 0;
-            }
-            self.world.now = at;
-            let event = self.world.slab.take(slot);
-            let phase = match &event {
-                Event::Deliver { to, .. } => Phase::Deliver(*to),
-                Event::Timer { node, .. } => Phase::Timer(*node),
-                Event::Wake { .. } => Phase::Wake,
-                Event::Fault(_) => Phase::Fault,
-            };
-            self.guarded(phase, |sim| {
-                match event {
-                    Event::Deliver { from, to, id, msg } => sim.world.deliver(from, to, id, msg),
-                    Event::Timer { node, inc, id, tag } => sim.world.fire_timer(node, inc, id, tag),
-                    Event::Wake { tag } => sim.harness.on_wake(&mut sim.world, tag),
-                    Event::Fault(fault) => {
-                        let fault = *fault;
-                        for checker in &mut sim.checkers {
-                            if let Err(f) = checker.on_fault(sim.world.now, &fault) {
-                                sim.world.fail(f);
-                            }
-                        }
-                        sim.world.apply_fault(fault);
-                    }
-                }
-                sim.drain_observations();
-            });
-        }
-        if self.world.failure.is_none() {
-            self.guarded(Phase::Finish, |sim| {
-                if let Err(f) = sim.harness.finish(&mut sim.world) {
-                    sim.world.fail(f);
-                }
-                sim.drain_observations();
-                if sim.world.failure.is_some() {
-                    return;
-                }
-                let now = sim.world.now;
-                for checker in &mut sim.checkers {
-                    match checker.conclude(now) {
-                        Ok(None) => {}
-                        Ok(Some(what)) => sim.world.inconclusive(checker.name(), what),
-                        Err(f) => {
-                            sim.world.fail(f);
-                            break;
-                        }
-                    }
-                }
-            });
-        }
-        let world = &mut self.world;
-        let result = RunResult {
-            seed: world.seed,
-            verdict: Verdict::of(world.failure.as_ref(), &world.undecided),
-            violation: world.failure.clone(),
-            unknown: world.undecided.clone(),
-            end_time: world.now,
-            stats: world.stats(),
-        };
-        let io = match world.trace.take() {
-            Some(mut sink) => {
-                sink.write(&Record::Result {
-                    verdict: result.verdict,
-                    violation: result.violation.clone(),
-                    unknown: result.unknown.clone(),
-                    end_time: result.end_time,
-                    stats: result.stats.clone(),
-                });
-                sink.finish()
-            }
-            None => Ok(()),
-        };
-        (result, self.harness, io)
     }
 }

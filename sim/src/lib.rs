@@ -16,10 +16,13 @@ pub mod harness;
 pub mod linearizability;
 pub mod network;
 pub mod node;
+#[cfg(test)]
+mod outcome_tests;
 pub mod panics;
 mod queue;
 pub mod replay;
 pub mod rng;
+mod run;
 pub mod stats;
 pub mod swarm;
 pub mod trace;
