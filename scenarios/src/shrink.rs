@@ -374,3 +374,39 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
         .unwrap_or_default();
     path.with_file_name(format!("{stem}.{suffix}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim::{Failure, Panic};
+
+    fn violation(property: &str, place: Option<&str>) -> Violation {
+        Violation {
+            failure: Failure::new(property, vec![0], "detail"),
+            time: 1,
+            event: 2,
+            panic: place.map(|l| Panic {
+                message: "m".into(),
+                location: l.into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_panic_elsewhere_fails_differently() {
+        let safety = violation("election safety", None);
+        let here = violation("panic", Some("raft/src/log.rs:10"));
+        let there = violation("panic", Some("raft/src/log.rs:99"));
+        assert!(same_failure(&safety, &violation("election safety", None)));
+        assert!(
+            !same_failure(&safety, &here),
+            "a panicking candidate is dropped"
+        );
+        assert!(same_failure(
+            &here,
+            &violation("panic", Some("raft/src/log.rs:10"))
+        ));
+        assert!(!same_failure(&here, &there));
+        assert!(!same_failure(&here, &safety));
+    }
+}
