@@ -119,7 +119,39 @@ fn pingpong_config(sc: &Scenario) -> PingPongConfig {
 }
 
 /// Runs `sc` with `seed`; writes a trace to `trace` if given. `source` names the file.
+///
+/// Never panics: the engine turns panics of nodes, harness and checkers into "panic"
+/// violations, and a panic while setting the run up becomes one here too (its trace, if any,
+/// then has no result record).
 pub fn run_scenario(
+    sc: &Scenario,
+    seed: u64,
+    source: &str,
+    trace: Option<Box<dyn Write>>,
+) -> Result<Outcome, String> {
+    sim::panics::catch(|| run_unguarded(sc, seed, source, trace)).unwrap_or_else(|panic| {
+        let violation = sim::Violation {
+            failure: sim::Failure::new("panic", vec![], format!("setting up the run {panic}")),
+            time: 0,
+            event: 0,
+            panic: Some(panic),
+        };
+        Ok(Outcome {
+            result: RunResult {
+                seed,
+                verdict: sim::Verdict::Violation,
+                violation: Some(violation),
+                unknown: vec![],
+                end_time: 0,
+                stats: Default::default(),
+            },
+            checks: vec![],
+            drawn: Value::Null,
+        })
+    })
+}
+
+fn run_unguarded(
     sc: &Scenario,
     seed: u64,
     source: &str,
