@@ -1,7 +1,9 @@
 //! The `sim` command line: argument parsing and the commands' output and exit codes.
 //!
-//! Exit codes: 0 every check held, 1 a check failed (a bug was found) or a replay diverged,
-//! 2 bad input or usage, 3 a linearizability check ran out of time.
+//! Exit codes: 0 every check held, 1 a check failed (a bug was found; a panic of the code under
+//! test is one) or a replay diverged, 2 bad input or usage (a truncated trace is one), 3 unknown:
+//! no check failed but one could not decide (a linearizability search out of budget). A
+//! violation wins over unknown; unknown is never a pass.
 
 use crate::run::{replay_trace, run_scenario, Outcome};
 use crate::scenario::Scenario;
@@ -21,8 +23,10 @@ Examples:
   sim shrink failures/figure8-seed-17.jsonl
   sim lincheck ../shared/histories/porcupine/kv/c10-ok.txt
 
-Exit codes: 0 all checks held, 1 a check failed (or a replay diverged),
-            2 bad input or usage, 3 unknown (a linearizability check timed out).";
+Exit codes: 0 all checks held, 1 a check failed (a panic counts; or a replay
+            diverged), 2 bad input or usage (a truncated trace too), 3 unknown: no
+            check failed but one could not decide (never a pass). `sim fuzz` and
+            `sim merge`: 1 if any run failed, else 3 if any was unknown, else 0.";
 
 /// Deterministic simulation of distributed systems: run scenarios from a seed, record and
 /// replay traces, check linearizability.
@@ -153,10 +157,7 @@ fn cmd_run_inner(
         &outcome,
         trace.as_deref().filter(|_| show_trace),
     );
-    match outcome.result.verdict {
-        Verdict::Ok => 0,
-        Verdict::Violation => 1,
-    }
+    outcome.result.verdict.exit_code()
 }
 
 /// The human summary of one run.
@@ -173,7 +174,12 @@ pub fn print_summary(
     match (&r.verdict, &r.violation) {
         (Verdict::Ok, _) => println!("result    ok: all checks held"),
         (_, Some(v)) => println!("result    VIOLATION: {v}"),
-        (_, None) => println!("result    VIOLATION"),
+        (Verdict::Unknown, None) => {
+            for u in &r.unknown {
+                println!("result    UNKNOWN: {u}");
+            }
+        }
+        (Verdict::Violation, None) => println!("result    VIOLATION"),
     }
     println!(
         "virtual   {} simulated, {} events, {} node steps",
@@ -199,10 +205,11 @@ pub fn print_summary(
     if o.drawn.as_object().is_some_and(|m| !m.is_empty()) {
         println!("drawn     {}", o.drawn);
     }
-    let verdict = if r.violation.is_some() {
-        "checked until the violation"
-    } else {
-        "held"
+    let undecided: Vec<&str> = r.unknown.iter().map(|u| u.check.as_str()).collect();
+    let verdict = match r.verdict {
+        Verdict::Violation => "checked until the violation".to_string(),
+        Verdict::Unknown => format!("none failed; undecided: {}", undecided.join(", ")),
+        Verdict::Ok => "held".to_string(),
     };
     println!("checks    {} ({verdict})", o.checks.join(", "));
     if let Some(path) = trace {
@@ -211,14 +218,14 @@ pub fn print_summary(
             path.display(),
             path.display()
         );
-        if r.violation.is_some() {
+        if r.verdict != Verdict::Ok {
             println!(
                 "view      sim view {} -o {}",
                 path.display(),
                 path.with_extension("html").display()
             );
         }
-    } else if r.violation.is_some() {
+    } else if r.verdict != Verdict::Ok {
         println!("reproduce sim run --seed {seed} {source} --trace seed-{seed}.jsonl");
         println!("view      then: sim view seed-{seed}.jsonl -o seed-{seed}.html");
     }
@@ -236,17 +243,33 @@ fn cmd_replay(path: &std::path::Path) -> i32 {
     match replay_trace(&trace) {
         Err(e) => bad_input(format!("{}: {e}", path.display())),
         Ok(Ok(summary)) => {
+            let Some((verdict, violation)) = trace.result() else {
+                // A trace cut short (the writer died) is never "ok": what it would have
+                // recorded next is not known.
+                return bad_input(format!(
+                    "{}: line {}: the trace ends without a result record: it is truncated (the run that wrote it did not finish), so it cannot be checked; its {} steps replayed without a difference",
+                    path.display(),
+                    trace.last_line(),
+                    summary.steps
+                ));
+            };
+            let panics = if summary.panics > 0 {
+                ", and the recorded panic reproduces (same message and place)".to_string()
+            } else {
+                String::new()
+            };
             println!(
-                "replay    ok: {} steps and {} outputs match the trace {}",
+                "replay    ok: {} steps and {} outputs match the trace {}{panics}",
                 summary.steps,
                 summary.outputs,
                 path.display()
             );
-            if let Some((verdict, violation)) = trace.result() {
-                match violation {
-                    Some(v) => println!("recorded  {verdict:?}: {v}"),
-                    None => println!("recorded  {verdict:?}"),
-                }
+            match violation {
+                Some(v) => println!("recorded  {}: {v}", verdict.as_str()),
+                None => println!("recorded  {}", verdict.as_str()),
+            }
+            for u in trace.undecided() {
+                println!("recorded  {u}");
             }
             0
         }

@@ -148,6 +148,18 @@ pub fn digest(input: impl BufRead) -> Result<String, String> {
                             v["detail"].as_str().unwrap_or("")
                         );
                     }
+                    None if rec["verdict"] == "unknown" => {
+                        for u in rec["unknown"].as_array().into_iter().flatten() {
+                            let _ = writeln!(
+                                out,
+                                "verdict  UNKNOWN {} at {} (event {}): {}",
+                                u["check"].as_str().unwrap_or("?"),
+                                fmt_time(u["time"].as_u64().unwrap_or(0)),
+                                u["event"],
+                                u["detail"].as_str().unwrap_or("")
+                            );
+                        }
+                    }
                     None => {
                         let _ = writeln!(
                             out,

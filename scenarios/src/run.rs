@@ -114,11 +114,44 @@ fn pingpong_config(sc: &Scenario) -> PingPongConfig {
         nodes: sc.nodes(),
         interval_us: ms_to_us(pp.interval_ms),
         bug: pp.bug,
+        panic_at_pong: pp.panic_at_pong,
     }
 }
 
 /// Runs `sc` with `seed`; writes a trace to `trace` if given. `source` names the file.
+///
+/// Never panics: the engine turns panics of nodes, harness and checkers into "panic"
+/// violations, and a panic while setting the run up becomes one here too (its trace, if any,
+/// then has no result record).
 pub fn run_scenario(
+    sc: &Scenario,
+    seed: u64,
+    source: &str,
+    trace: Option<Box<dyn Write>>,
+) -> Result<Outcome, String> {
+    sim::panics::catch(|| run_unguarded(sc, seed, source, trace)).unwrap_or_else(|panic| {
+        let violation = sim::Violation {
+            failure: sim::Failure::new("panic", vec![], format!("setting up the run {panic}")),
+            time: 0,
+            event: 0,
+            panic: Some(panic),
+        };
+        Ok(Outcome {
+            result: RunResult {
+                seed,
+                verdict: sim::Verdict::Violation,
+                violation: Some(violation),
+                unknown: vec![],
+                end_time: 0,
+                stats: Default::default(),
+            },
+            checks: vec![],
+            drawn: Value::Null,
+        })
+    })
+}
+
+fn run_unguarded(
     sc: &Scenario,
     seed: u64,
     source: &str,
@@ -132,7 +165,9 @@ pub fn run_scenario(
             trace,
             pingpong_config(sc),
             PongHarness,
-            vec![Box::new(PongCountChecker::default())],
+            vec![Box::new(PongCountChecker::with_budget(
+                sc.pingpong.as_ref().and_then(|p| p.check_budget),
+            ))],
         ),
         SystemKind::Raft => {
             let max_state = sc.raft.as_ref().and_then(|r| r.max_raft_state_bytes);

@@ -161,6 +161,13 @@ pub struct PingPongSettings {
     /// Inject the double-counting bug.
     #[serde(default)]
     pub bug: bool,
+    /// A node panics when about to count its N-th pong (tests of the panic path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub panic_at_pong: Option<u64>,
+    /// The pong-count checker checks at most this many pongs and leaves the rest undecided
+    /// (tests of the "unknown" verdict).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_budget: Option<u64>,
 }
 
 /// A scenario error: where (a dotted path inside the file, possibly with line and column) and

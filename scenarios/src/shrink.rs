@@ -4,13 +4,15 @@
 //! random and swarm faults are first written out as a fixed schedule (the network stream is
 //! separate, so the run is unchanged), then faults are removed, steps dropped and loops cut,
 //! servers removed where the scenario still validates, and the deadline brought forward. Each
-//! candidate is rerun deterministically and kept only if it still fails the same way.
+//! candidate is rerun deterministically and kept only if it still fails the same way: the same
+//! property, and for a panic the same place. A candidate that panics elsewhere, or whose
+//! verdict is unknown, fails differently (or not at all) and is dropped.
 
 use crate::run::{run_scenario, sim_config};
 use crate::scenario::Scenario;
 use crate::steps::spec::{Expr, Step};
 use sim::trace::Trace;
-use sim::{ScheduledFault, Verdict};
+use sim::{ScheduledFault, Verdict, Violation};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,7 +44,8 @@ pub struct Shrunk {
 
 struct Shrinker {
     seed: u64,
-    property: String,
+    /// The original failure.
+    target: Violation,
     runs: usize,
     max_runs: usize,
     /// Events of the smallest failing run so far: a candidate must not be larger.
@@ -58,7 +61,7 @@ impl Shrinker {
         self.runs += 1;
         let o = run_scenario(sc, self.seed, "shrink", None).ok()?;
         match o.result.violation {
-            Some(v) if v.failure.property == self.property => Some(o.result.stats.events),
+            Some(v) if same_failure(&self.target, &v) => Some(o.result.stats.events),
             _ => None,
         }
     }
@@ -74,6 +77,14 @@ impl Shrinker {
             _ => false,
         }
     }
+}
+
+/// Does `candidate` fail the way `target` did? The same property; for a panic, also the same
+/// place (file and line), since a panic elsewhere is another bug.
+pub fn same_failure(target: &Violation, candidate: &Violation) -> bool {
+    target.failure.property == candidate.failure.property
+        && target.panic.as_ref().map(|p| &p.location)
+            == candidate.panic.as_ref().map(|p| &p.location)
 }
 
 /// The scenario with the seed's random and swarm faults written out as a fixed schedule.
@@ -97,11 +108,15 @@ pub fn materialize(sc: &Scenario, seed: u64) -> Scenario {
 pub fn shrink(sc: &Scenario, seed: u64, max_runs: usize) -> Result<Shrunk, String> {
     let first = run_scenario(sc, seed, "shrink", None)?;
     let Some(v) = first.result.violation else {
-        return Err("the run does not fail: nothing to shrink".into());
+        return Err(match first.result.verdict {
+            Verdict::Unknown => "the run's verdict is unknown, not a failure: nothing to shrink",
+            _ => "the run does not fail: nothing to shrink",
+        }
+        .into());
     };
     let mut s = Shrinker {
         seed,
-        property: v.failure.property.clone(),
+        target: v.clone(),
         runs: 0,
         max_runs,
         best_events: first.result.stats.events,
@@ -173,7 +188,10 @@ pub fn shrink(sc: &Scenario, seed: u64, max_runs: usize) -> Result<Shrunk, Strin
     debug_assert!(last.result.verdict == Verdict::Violation);
     Ok(Shrunk {
         scenario: best,
-        property: s.property,
+        property: match &s.target.panic {
+            Some(p) => format!("panic at {}", p.location),
+            None => s.target.failure.property.clone(),
+        },
         runs: s.runs,
         events_before: first.result.stats.events,
         events_after: last.result.stats.events,
@@ -355,4 +373,40 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     path.with_file_name(format!("{stem}.{suffix}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim::{Failure, Panic};
+
+    fn violation(property: &str, place: Option<&str>) -> Violation {
+        Violation {
+            failure: Failure::new(property, vec![0], "detail"),
+            time: 1,
+            event: 2,
+            panic: place.map(|l| Panic {
+                message: "m".into(),
+                location: l.into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_panic_elsewhere_fails_differently() {
+        let safety = violation("election safety", None);
+        let here = violation("panic", Some("raft/src/log.rs:10"));
+        let there = violation("panic", Some("raft/src/log.rs:99"));
+        assert!(same_failure(&safety, &violation("election safety", None)));
+        assert!(
+            !same_failure(&safety, &here),
+            "a panicking candidate is dropped"
+        );
+        assert!(same_failure(
+            &here,
+            &violation("panic", Some("raft/src/log.rs:10"))
+        ));
+        assert!(!same_failure(&here, &there));
+        assert!(!same_failure(&here, &safety));
+    }
 }

@@ -168,3 +168,87 @@ fn lincheck_reads_histories_from_simulation_traces() {
         assert!(stdout(&o).contains("(format trace)"), "{}", stdout(&o));
     }
 }
+
+/// The ping-pong scenario with a pong-count checker whose budget is too small to check every
+/// pong: a run whose verdict is "unknown" whatever the seed.
+fn undecided_scenario() -> std::path::PathBuf {
+    let text = std::fs::read_to_string(common::root().join("scenarios/pingpong/basic.json"))
+        .unwrap()
+        .replace(
+            "\"pingpong\": {\"interval_ms\": 20}",
+            "\"pingpong\": {\"interval_ms\": 20, \"check_budget\": 3}",
+        );
+    assert!(text.contains("check_budget"));
+    let path = tmp("undecided.json");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A check that could not decide is never "ok": `sim run` says UNKNOWN and exits 3; the
+/// trace records it; replay, view and the text timeline say so too.
+#[test]
+fn an_unknown_run_exits_3_and_is_never_reported_ok() {
+    let file = undecided_scenario();
+    let trace = tmp("undecided.jsonl");
+    let t = trace.to_str().unwrap();
+    let o = sim(&["run", "--seed", "5", file.to_str().unwrap(), "--trace", t]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}{}", stderr(&o));
+    assert!(
+        out.contains("result    UNKNOWN: pong count undecided at"),
+        "{out}"
+    );
+    assert!(!out.contains("result    ok"), "{out}");
+    let last = std::fs::read_to_string(&trace).unwrap();
+    let last = last.lines().last().unwrap();
+    assert!(last.contains("\"verdict\":\"unknown\""), "{last}");
+    assert!(last.contains("\"check\":\"pong count\""), "{last}");
+    let o = sim(&["replay", t]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("recorded  unknown"), "{}", stdout(&o));
+    let o = sim(&["view", "--text", t]);
+    assert!(
+        stdout(&o).ends_with("verdict   UNKNOWN: pong count undecided\n"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// A node that panics: a violation (exit 1) naming the panic's place, node and event, with
+/// no crash of the tool and no panic message on stderr; the trace is complete, and its
+/// replay reproduces the panic. Cut short, a trace is never "ok".
+#[test]
+fn a_panicking_node_is_a_violation_whose_trace_replays() {
+    let trace = tmp("panic.jsonl");
+    let t = trace.to_str().unwrap();
+    let o = sim(&[
+        "run",
+        "--seed",
+        "2",
+        "scenarios/pingpong/panic.json",
+        "--trace",
+        t,
+    ]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{}", stderr(&o));
+    assert!(out.contains("VIOLATION: panic at"), "{out}");
+    assert!(out.contains("panicked at sim/src/example.rs:"), "{out}");
+    assert!(out.contains("while handling message"), "{out}");
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+    let o = sim(&["replay", t]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("the recorded panic reproduces"),
+        "{}",
+        stdout(&o)
+    );
+    // Cut short: never ok.
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let cut = tmp("panic-cut.jsonl");
+    std::fs::write(&cut, lines[..lines.len() / 2].join("\n")).unwrap();
+    let o = sim(&["replay", cut.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("replay    ok"), "{}", stdout(&o));
+    assert!(stderr(&o).contains("truncated"), "{}", stderr(&o));
+}

@@ -214,3 +214,118 @@ fn an_injected_raft_bug_is_found_and_shrunk() {
         String::from_utf8_lossy(&o.stdout)
     );
 }
+
+/// Unknown runs are their own outcome in fuzz reports, summaries and exit codes: 3 when some
+/// run is unknown and none failed, 1 as soon as one failed; `sim merge` agrees.
+#[test]
+fn unknown_runs_are_reported_and_exit_3_unless_something_failed() {
+    let text = std::fs::read_to_string(common::root().join("scenarios/pingpong/basic.json"))
+        .unwrap()
+        .replace(
+            "\"pingpong\": {\"interval_ms\": 20}",
+            "\"pingpong\": {\"interval_ms\": 20, \"check_budget\": 3}",
+        );
+    let undecided = tmp("undecided.json");
+    std::fs::write(&undecided, text).unwrap();
+    let u = undecided.to_str().unwrap();
+    let report = tmp("unknown.jsonl");
+    let o = sim(&[
+        "fuzz",
+        u,
+        "scenarios/pingpong/basic.json",
+        "--seeds",
+        "1..3",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("0 failed, 3 unknown"), "{stdout}");
+    assert!(stdout.contains("UNKNOWN   "), "{stdout}");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&report)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let unknown: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l["verdict"] == "unknown").collect();
+    assert_eq!(unknown.len(), 3, "{lines:?}");
+    assert!(unknown.iter().all(|l| l["property"] == "pong count"));
+    assert!(unknown.iter().all(|l| l["file"] == u));
+    assert_eq!(lines.iter().filter(|l| l["verdict"] == "ok").count(), 3);
+    let o = sim(&[
+        "merge",
+        report.to_str().unwrap(),
+        "-o",
+        tmp("m.jsonl").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    // A violation wins over unknown.
+    let o = sim(&[
+        "fuzz",
+        u,
+        "scenarios/pingpong/buggy.json",
+        "--seeds",
+        "1..2",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+/// A node that panics does not kill the campaign: every run is reported as violation/panic,
+/// its trace saved with the commands that reproduce it, shrink works on it, and its replay
+/// reproduces the panic.
+#[test]
+fn a_panicking_system_is_fuzzed_saved_shrunk_and_replayed() {
+    let out = tmp("panics");
+    let report = tmp("panics.jsonl");
+    let o = sim(&[
+        "fuzz",
+        "scenarios/pingpong/panic.json",
+        "scenarios/pingpong/basic.json",
+        "--seeds",
+        "1..4",
+        "--jobs",
+        "2",
+        "--report",
+        report.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--shrink",
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stdout.contains("8 runs"), "{stdout}");
+    assert!(stdout.contains("4 failed"), "{stdout}");
+    for seed in 1..=4 {
+        assert!(
+            stdout.contains(&format!(
+                "FAILED    scenarios/pingpong/panic.json seed {seed}: panic at"
+            )),
+            "{stdout}"
+        );
+        assert!(out.join(format!("panic-seed-{seed}.jsonl")).exists());
+        assert!(out.join(format!("panic-seed-{seed}.min.json")).exists());
+    }
+    assert!(
+        stdout.contains("still fails panic at sim/src/example.rs:"),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(&report).unwrap();
+    let panics = text
+        .lines()
+        .filter(|l| l.contains("\"verdict\":\"violation\",\"property\":\"panic\""))
+        .count();
+    assert_eq!(panics, 4, "{text}");
+    let o = sim(&["replay", out.join("panic-seed-3.jsonl").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("the recorded panic reproduces"));
+    let o = sim(&[
+        "run",
+        "--seed",
+        "1",
+        out.join("panic-seed-1.min.json").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+}

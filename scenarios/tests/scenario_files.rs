@@ -1,8 +1,10 @@
 //! Every scenario file of every system passes on seeds 1..=200 (DETSIM_SEEDS overrides the
-//! count). A failure prints the command that reproduces it.
+//! count): its verdict is "ok". An "unknown" verdict (a check that could not decide) is not a
+//! pass. A failure prints the command that reproduces it.
 
 use scenarios::run::run_scenario;
 use scenarios::scenario::Scenario;
+use sim::Verdict;
 use std::path::{Path, PathBuf};
 
 fn seeds() -> u64 {
@@ -23,7 +25,8 @@ fn files(dir: &str) -> Vec<PathBuf> {
     files
 }
 
-/// Runs every file of `dir` on every seed, on two threads, and lists all failures.
+/// Runs every file of `dir` on every seed, on two threads, and lists every run whose verdict
+/// is not ok (violations and unknowns).
 fn all_pass(dir: &str) {
     let files = files(dir);
     assert!(!files.is_empty(), "no scenario files in {dir}");
@@ -39,11 +42,14 @@ fn all_pass(dir: &str) {
                         let rel = format!("scenarios/{dir}/{}", file.file_name().unwrap().to_string_lossy());
                         let sc = Scenario::load(file).unwrap_or_else(|e| panic!("{e}"));
                         for seed in 1..=n {
-                            let o = run_scenario(&sc, seed, &rel, None).unwrap();
-                            if let Some(v) = o.result.violation {
-                                failures.push(format!("{v}\n    reproduce: cargo run --release --bin sim -- run --seed {seed} {rel} --trace seed-{seed}.jsonl"));
-                                break;
-                            }
+                            let r = run_scenario(&sc, seed, &rel, None).unwrap().result;
+                            let what = match (&r.verdict, &r.violation) {
+                                (Verdict::Ok, _) => continue,
+                                (_, Some(v)) => v.to_string(),
+                                (_, None) => format!("UNKNOWN (not a pass): {}", r.unknown.iter().map(|u| u.to_string()).collect::<Vec<_>>().join("; ")),
+                            };
+                            failures.push(format!("{what}\n    reproduce: cargo run --release --bin sim -- run --seed {seed} {rel} --trace seed-{seed}.jsonl"));
+                            break;
                         }
                     }
                     failures
@@ -154,14 +160,8 @@ fn pingpong_basic_passes_and_buggy_fails() {
     )))
     .unwrap();
     for seed in 1..=seeds().min(50) {
-        assert!(
-            run_scenario(&sc, seed, "basic", None)
-                .unwrap()
-                .result
-                .violation
-                .is_none(),
-            "seed {seed}"
-        );
+        let r = run_scenario(&sc, seed, "basic", None).unwrap().result;
+        assert_eq!(r.verdict, Verdict::Ok, "seed {seed}: {:?}", r.violation);
     }
     let sc = Scenario::load(Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -178,5 +178,18 @@ fn pingpong_basic_passes_and_buggy_fails() {
             Some("pong count".to_string()),
             "seed {seed}"
         );
+    }
+    // A node that panics fails every run with a "panic" violation, and never crashes the test.
+    let sc = Scenario::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/pingpong/panic.json"
+    )))
+    .unwrap();
+    for seed in 1..=seeds().min(50) {
+        let r = run_scenario(&sc, seed, "panic", None).unwrap().result;
+        assert_eq!(r.verdict, Verdict::Violation, "seed {seed}");
+        let v = r.violation.unwrap();
+        assert_eq!(v.failure.property, "panic", "seed {seed}");
+        assert!(v.panic.unwrap().message.starts_with("deliberate panic"));
     }
 }

@@ -54,6 +54,7 @@ fn engine_run(nodes: usize, virtual_s: u64) -> (u64, f64, usize) {
         nodes,
         interval_us: 1_000,
         bug: false,
+        panic_at_pong: None,
     };
     let mut sim = Sim::new(cfg, node_cfg, QueueSampler::default());
     if std::env::var_os("BENCH_CHECKER").is_some() {

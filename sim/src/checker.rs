@@ -2,6 +2,7 @@
 
 use crate::faults::Fault;
 use crate::node::{Node, NodeId, Time};
+use crate::panics::Panic;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -36,18 +37,54 @@ pub struct Violation {
     pub time: Time,
     /// The number of the event (trace record) during which it was found.
     pub event: u64,
+    /// For property "panic": the panic's message and place, compared by replay and shrink.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub panic: Option<Panic>,
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = if self.panic.is_some() {
+            ""
+        } else {
+            " violated"
+        };
         write!(
             f,
-            "{} violated at {} (event {}), nodes {:?}: {}",
+            "{}{verb} at {} (event {}), nodes {:?}: {}",
             self.failure.property,
             crate::fmt_time(self.time),
             self.event,
             self.failure.nodes,
             self.failure.detail
+        )
+    }
+}
+
+/// A check that ran but could not decide (a search that ran out of budget): the run is
+/// neither a pass nor a failure, and its verdict is "unknown".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Undecided {
+    /// The check, e.g. "linearizability".
+    pub check: String,
+    /// What was left undecided and why (budget spent, keys, operations).
+    pub detail: String,
+    /// Virtual time in µs.
+    pub time: Time,
+    /// The number of the event during which the check gave up.
+    pub event: u64,
+}
+
+impl fmt::Display for Undecided {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} undecided at {} (event {}): {}",
+            self.check,
+            crate::fmt_time(self.time),
+            self.event,
+            self.detail
         )
     }
 }
@@ -65,5 +102,10 @@ pub trait Checker<N: Node> {
     /// The run ended without an earlier violation.
     fn finish(&mut self, _now: Time) -> Result<(), Failure> {
         Ok(())
+    }
+    /// What the engine calls at the end: [`Checker::finish`], except that a checker that could
+    /// not decide returns `Ok(Some(what was undecided))`, which makes the verdict "unknown".
+    fn conclude(&mut self, now: Time) -> Result<Option<String>, Failure> {
+        self.finish(now).map(|()| None)
     }
 }

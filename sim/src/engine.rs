@@ -1,11 +1,11 @@
 //! The scheduler: one thread, one event queue ordered by (virtual time, sequence number), the
 //! nodes, the network and the fault injector. [`Sim::run`] drives a run to its end.
 
-use crate::checker::{Checker, Failure, Violation};
+use crate::checker::{Failure, Undecided, Violation};
 use crate::faults::Fault;
-use crate::harness::Harness;
 use crate::network::{Connectivity, DropCause, Fate, NetworkConfig, NetworkModel};
 use crate::node::{Ctx, Durable, Message, Node, NodeId, Output, Time, TimerId};
+use crate::panics::{catch, Panic};
 use crate::queue::{Event, QueueKey, Slab};
 use crate::rng::{stream, Purpose};
 use crate::stats::Stats;
@@ -14,6 +14,8 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+
+pub use crate::run::{Sim, MAX_EVENTS_AT_ONE_TIME};
 
 /// Everything needed to set up a run, besides the nodes' own config.
 #[derive(Clone, Debug)]
@@ -31,8 +33,11 @@ pub struct SimConfig {
 #[derive(Clone, Debug)]
 pub struct RunResult {
     pub seed: u64,
+    /// Violation if a check failed, else unknown if a check could not decide, else ok.
     pub verdict: Verdict,
     pub violation: Option<Violation>,
+    /// Checks that could not decide.
+    pub unknown: Vec<Undecided>,
     pub end_time: Time,
     pub stats: Stats,
 }
@@ -48,7 +53,7 @@ struct Slot<N: Node> {
     live_timers: Vec<TimerId>,
 }
 
-enum StepIn<N: Node> {
+pub(crate) enum StepIn<N: Node> {
     Start,
     Deliver { from: NodeId, id: u64, msg: N::Msg },
     Timer { id: TimerId, tag: u64 },
@@ -57,17 +62,17 @@ enum StepIn<N: Node> {
 
 /// The simulated world as the harness sees it: nodes, network, clock and fault injection.
 pub struct World<N: Node> {
-    seed: u64,
-    now: Time,
-    deadline: Time,
-    event_no: u64,
+    pub(crate) seed: u64,
+    pub(crate) now: Time,
+    pub(crate) deadline: Time,
+    pub(crate) event_no: u64,
     seq: u64,
     next_msg_id: u64,
     node_config: N::Config,
-    specs: Vec<NodeSpec>,
+    pub(crate) specs: Vec<NodeSpec>,
     slots: Vec<Slot<N>>,
-    queue: BinaryHeap<QueueKey>,
-    slab: Slab<N>,
+    pub(crate) queue: BinaryHeap<QueueKey>,
+    pub(crate) slab: Slab<N>,
     /// Messages sent per kind; few kinds, so a linear scan beats hashing.
     sent_by_kind: Vec<(&'static str, u64)>,
     network: NetworkConfig,
@@ -76,16 +81,19 @@ pub struct World<N: Node> {
     net_rng: ChaCha8Rng,
     harness_rng: ChaCha8Rng,
     outputs: Vec<Output<N>>,
-    pending: VecDeque<(NodeId, N::Obs)>,
+    pub(crate) pending: VecDeque<(NodeId, N::Obs)>,
     faults_applied: Vec<Fault>,
     stats: Stats,
-    trace: Option<TraceSink>,
-    failure: Option<Violation>,
-    stopped: bool,
+    pub(crate) trace: Option<TraceSink>,
+    pub(crate) failure: Option<Violation>,
+    pub(crate) undecided: Vec<Undecided>,
+    pub(crate) stopped: bool,
+    /// Set by a panic: no node steps any more, the run ends after the current event.
+    halted: bool,
 }
 
 impl<N: Node> World<N> {
-    fn new(cfg: SimConfig, node_config: N::Config) -> Self {
+    pub(crate) fn new(cfg: SimConfig, node_config: N::Config) -> Self {
         let n = cfg.nodes.len();
         let mut world = World {
             seed: cfg.seed,
@@ -123,7 +131,9 @@ impl<N: Node> World<N> {
             stats: Stats::default(),
             trace: None,
             failure: None,
+            undecided: Vec::new(),
             stopped: false,
+            halted: false,
         };
         for (at, fault) in cfg.faults {
             world.push(at, Event::Fault(Box::new(fault)));
@@ -247,13 +257,32 @@ impl<N: Node> World<N> {
     }
     /// Fail the run: the harness found a property violated.
     pub fn fail(&mut self, failure: Failure) {
+        self.fail_at(failure, None);
+    }
+    /// A check of the harness ran but could not decide (e.g. a search out of budget): unless
+    /// a violation is found, the run's verdict is "unknown", never "ok".
+    pub fn inconclusive(&mut self, check: impl Into<String>, detail: impl Into<String>) {
+        self.undecided.push(Undecided {
+            check: check.into(),
+            detail: detail.into(),
+            time: self.now,
+            event: self.event_no,
+        });
+    }
+    fn fail_at(&mut self, failure: Failure, panic: Option<Panic>) {
         if self.failure.is_none() {
             self.failure = Some(Violation {
                 failure,
                 time: self.now,
                 event: self.event_no,
+                panic,
             });
         }
+    }
+    /// Code panicked: record it as a "panic" violation and stop all node steps.
+    pub(crate) fn panicked(&mut self, nodes: Vec<NodeId>, detail: String, panic: Panic) {
+        self.halted = true;
+        self.fail_at(Failure::new("panic", nodes, detail), Some(panic));
     }
     /// Leave a remark in the trace (what the driver did or checked).
     pub fn note(&mut self, text: impl FnOnce() -> String) {
@@ -340,8 +369,12 @@ impl<N: Node> World<N> {
         }
     }
 
-    /// Run one step of node `id` and route its outputs.
-    fn step(&mut self, id: NodeId, input: StepIn<N>) -> Option<N::Reply> {
+    /// Run one step of node `id` and route its outputs. A panic of the node becomes a "panic"
+    /// violation; the node is then dropped (its state is unusable) and the run halts.
+    pub(crate) fn step(&mut self, id: NodeId, input: StepIn<N>) -> Option<N::Reply> {
+        if self.halted {
+            return None;
+        }
         let n = self.next_event_no();
         self.stats.steps += 1;
         let now = self.now;
@@ -349,9 +382,10 @@ impl<N: Node> World<N> {
         let traced_input = tracing.then(|| step_input_value(&input));
         let mut outputs = std::mem::take(&mut self.outputs);
         debug_assert!(outputs.is_empty());
+        let doing = Doing::of(&input);
         let slot = &mut self.slots[id];
-        let mut reply = None;
-        {
+        let node_config = &self.node_config;
+        let caught = catch(|| {
             let mut ctx = Ctx {
                 now,
                 id,
@@ -361,24 +395,54 @@ impl<N: Node> World<N> {
             };
             match input {
                 StepIn::Start => {
-                    let node = N::start(&self.node_config, &mut ctx, &slot.durable);
+                    let node = N::start(node_config, &mut ctx, &slot.durable);
                     slot.node = Some(node);
+                    None
                 }
                 StepIn::Deliver { from, msg, .. } => {
                     let node = slot.node.as_mut().expect("delivery to a live node");
                     node.on_message(&mut ctx, from, msg);
+                    None
                 }
                 StepIn::Timer { id: timer, tag } => {
                     let node = slot.node.as_mut().expect("timer of a live node");
                     node.on_timer(&mut ctx, timer, tag);
+                    None
                 }
                 StepIn::Input(input) => {
                     let node = slot.node.as_mut().expect("input to a live node");
-                    reply = Some(node.on_input(&mut ctx, input));
+                    Some(node.on_input(&mut ctx, input))
                 }
             }
-        }
+        });
         let inc = slot.inc;
+        let reply = match caught {
+            Ok(reply) => reply,
+            Err(panic) => {
+                slot.node = None;
+                outputs.clear();
+                self.outputs = outputs;
+                let detail = format!(
+                    "{} {panic} (while handling {})",
+                    self.specs[id].name,
+                    doing.describe(&self.specs)
+                );
+                self.panicked(vec![id], detail, panic.clone());
+                if let Some(input) = traced_input {
+                    self.trace(|| Record::Step {
+                        n,
+                        t: now,
+                        node: id,
+                        inc,
+                        input,
+                        out: Vec::new(),
+                        reply: None,
+                        panic: Some(panic),
+                    });
+                }
+                return None;
+            }
+        };
         let mut traced_out = Vec::new();
         for out in outputs.drain(..) {
             if tracing {
@@ -431,6 +495,7 @@ impl<N: Node> World<N> {
                 input,
                 out: traced_out,
                 reply: reply_value,
+                panic: None,
             });
         }
         reply
@@ -489,7 +554,7 @@ impl<N: Node> World<N> {
         }
     }
 
-    fn deliver(&mut self, from: NodeId, to: NodeId, id: u64, msg: N::Msg) {
+    pub(crate) fn deliver(&mut self, from: NodeId, to: NodeId, id: u64, msg: N::Msg) {
         let cause = if self.slots[to].node.is_none() {
             Some(DropCause::Crashed)
         } else if !self.conn.connected(from, to) {
@@ -522,7 +587,7 @@ impl<N: Node> World<N> {
         }
     }
 
-    fn fire_timer(&mut self, node: NodeId, inc: u32, id: TimerId, tag: u64) {
+    pub(crate) fn fire_timer(&mut self, node: NodeId, inc: u32, id: TimerId, tag: u64) {
         let slot = &mut self.slots[node];
         if slot.inc != inc || slot.node.is_none() {
             return;
@@ -536,6 +601,40 @@ impl<N: Node> World<N> {
     }
 }
 
+/// What a node step was doing, kept (cheaply) to describe a panic.
+#[derive(Clone, Copy)]
+enum Doing {
+    Start,
+    Deliver { from: NodeId, id: u64 },
+    Timer { tag: u64 },
+    Input,
+}
+
+impl Doing {
+    fn of<N: Node>(input: &StepIn<N>) -> Doing {
+        match input {
+            StepIn::Start => Doing::Start,
+            StepIn::Deliver { from, id, .. } => Doing::Deliver {
+                from: *from,
+                id: *id,
+            },
+            StepIn::Timer { tag, .. } => Doing::Timer { tag: *tag },
+            StepIn::Input(_) => Doing::Input,
+        }
+    }
+    fn describe(self, specs: &[NodeSpec]) -> String {
+        match self {
+            Doing::Start => "its start".into(),
+            Doing::Deliver { from, id } => {
+                let name = specs.get(from).map_or("?", |s| s.name.as_str());
+                format!("message {id} from {name}")
+            }
+            Doing::Timer { tag } => format!("a timer (tag {tag})"),
+            Doing::Input => "a call from the harness".into(),
+        }
+    }
+}
+
 fn step_input_value<N: Node>(input: &StepIn<N>) -> StepInput {
     match input {
         StepIn::Start => StepInput::Start,
@@ -546,144 +645,5 @@ fn step_input_value<N: Node>(input: &StepIn<N>) -> StepInput {
         },
         StepIn::Timer { id, tag } => StepInput::Timer { id: *id, tag: *tag },
         StepIn::Input(i) => StepInput::Input { input: json!(i) },
-    }
-}
-
-/// How many events may share one virtual time before the run is called a livelock.
-pub const MAX_EVENTS_AT_ONE_TIME: u64 = 1_000_000;
-
-/// One run: the world, its harness and its checkers.
-pub struct Sim<N: Node, H: Harness<N>> {
-    world: World<N>,
-    harness: H,
-    checkers: Vec<Box<dyn Checker<N>>>,
-}
-
-impl<N: Node, H: Harness<N>> Sim<N, H> {
-    /// Sets up a run; nothing happens until [`Sim::run`].
-    pub fn new(cfg: SimConfig, node_config: N::Config, harness: H) -> Self {
-        Sim {
-            world: World::new(cfg, node_config),
-            harness,
-            checkers: Vec::new(),
-        }
-    }
-    /// Add an invariant checker.
-    pub fn add_checker(&mut self, checker: Box<dyn Checker<N>>) {
-        self.checkers.push(checker);
-    }
-    /// Write a trace of the run to `sink`, starting with `header`.
-    pub fn set_trace(&mut self, mut sink: TraceSink, header: Record) {
-        sink.write(&header);
-        self.world.trace = Some(sink);
-    }
-    /// The world (for setup before the run).
-    pub fn world(&mut self) -> &mut World<N> {
-        &mut self.world
-    }
-    /// The harness, e.g. to read what it recorded after the run.
-    pub fn harness(&self) -> &H {
-        &self.harness
-    }
-
-    /// Deliver pending observations to checkers, then to the harness, until none are left.
-    fn drain_observations(&mut self) {
-        while let Some((node, obs)) = self.world.pending.pop_front() {
-            for checker in &mut self.checkers {
-                if let Err(f) = checker.on_observation(self.world.now, node, &obs) {
-                    self.world.fail(f);
-                }
-            }
-            self.harness.on_observation(&mut self.world, node, &obs);
-        }
-    }
-
-    /// Runs until the deadline, an empty queue, a stop or a violation. Returns the result and
-    /// the trace sink's outcome.
-    pub fn run(mut self) -> (RunResult, H, std::io::Result<()>) {
-        for id in 0..self.world.slots.len() {
-            self.world.step(id, StepIn::Start);
-        }
-        self.harness.start(&mut self.world);
-        self.drain_observations();
-        let mut stalled = 0u64;
-        while self.world.failure.is_none() && !self.world.stopped {
-            let Some(&Reverse((at, _, slot))) = self.world.queue.peek() else {
-                break;
-            };
-            if at > self.world.deadline {
-                self.world.now = self.world.deadline;
-                break;
-            }
-            self.world.queue.pop();
-            if at == self.world.now {
-                stalled += 1;
-                if stalled > MAX_EVENTS_AT_ONE_TIME {
-                    self.world.fail(Failure::new(
-                        "time passes",
-                        vec![],
-                        format!("{MAX_EVENTS_AT_ONE_TIME} events happened at one virtual time: a livelock (nodes or the harness react to each other with no delay)"),
-                    ));
-                    break;
-                }
-            } else {
-                stalled = 0;
-            }
-            self.world.now = at;
-            match self.world.slab.take(slot) {
-                Event::Deliver { from, to, id, msg } => self.world.deliver(from, to, id, msg),
-                Event::Timer { node, inc, id, tag } => self.world.fire_timer(node, inc, id, tag),
-                Event::Wake { tag } => self.harness.on_wake(&mut self.world, tag),
-                Event::Fault(fault) => {
-                    let fault = *fault;
-                    for checker in &mut self.checkers {
-                        if let Err(f) = checker.on_fault(self.world.now, &fault) {
-                            self.world.fail(f);
-                        }
-                    }
-                    self.world.apply_fault(fault);
-                }
-            }
-            self.drain_observations();
-        }
-        if self.world.failure.is_none() {
-            if let Err(f) = self.harness.finish(&mut self.world) {
-                self.world.fail(f);
-            }
-            self.drain_observations();
-        }
-        if self.world.failure.is_none() {
-            for checker in &mut self.checkers {
-                if let Err(f) = checker.finish(self.world.now) {
-                    self.world.fail(f);
-                    break;
-                }
-            }
-        }
-        let world = &mut self.world;
-        let result = RunResult {
-            seed: world.seed,
-            verdict: if world.failure.is_some() {
-                Verdict::Violation
-            } else {
-                Verdict::Ok
-            },
-            violation: world.failure.clone(),
-            end_time: world.now,
-            stats: world.stats(),
-        };
-        let io = match world.trace.take() {
-            Some(mut sink) => {
-                sink.write(&Record::Result {
-                    verdict: result.verdict,
-                    violation: result.violation.clone(),
-                    end_time: result.end_time,
-                    stats: result.stats.clone(),
-                });
-                sink.finish()
-            }
-            None => Ok(()),
-        };
-        (result, self.harness, io)
     }
 }

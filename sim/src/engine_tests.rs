@@ -53,6 +53,7 @@ fn run(cfg: SimConfig, bug: bool) -> (RunResult, String) {
         nodes: cfg.nodes.len(),
         interval_us: 20_000,
         bug,
+        panic_at_pong: None,
     };
     let header = Record::Header {
         format: crate::trace::FORMAT_VERSION,
@@ -108,6 +109,7 @@ fn replay_reproduces_and_detects_tampering() {
         nodes: 4,
         interval_us: 20_000,
         bug: false,
+        panic_at_pong: None,
     };
     let summary = replay::<PingNode>(&cfg, &trace).unwrap();
     assert!(summary.steps > 200);

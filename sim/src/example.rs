@@ -1,7 +1,8 @@
 //! A small example system for the engine's own tests, benchmarks and the `pingpong` scenario
 //! kind: every node pings a random peer on a timer, peers answer with a pong, and each node
 //! keeps a durable count of pongs. A checker verifies the count; a `bug` flag breaks it so the
-//! failure path can be tested.
+//! failure path can be tested, `panic_at_pong` makes a node panic (the panic path), and a
+//! checker budget makes the checker give up (the "unknown" path).
 
 use crate::checker::{Checker, Failure};
 use crate::engine::World;
@@ -22,6 +23,10 @@ pub struct PingPongConfig {
     /// Count every pong twice: a deliberate bug the pong-count checker must catch.
     #[serde(default)]
     pub bug: bool,
+    /// A node panics when it is about to count its N-th pong: a deliberate crash of the code
+    /// under test, which the engine must turn into a "panic" violation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub panic_at_pong: Option<u64>,
 }
 
 /// Ping-pong messages.
@@ -86,6 +91,7 @@ impl Durable for PingDurable {
 /// One ping-pong node.
 pub struct PingNode {
     bug: bool,
+    panic_at_pong: Option<u64>,
     nodes: usize,
     interval: Time,
     state: PingDurable,
@@ -115,6 +121,7 @@ impl Node for PingNode {
     fn start(cfg: &PingPongConfig, ctx: &mut Ctx<'_, Self>, durable: &PingDurable) -> Self {
         let node = PingNode {
             bug: cfg.bug,
+            panic_at_pong: cfg.panic_at_pong,
             nodes: cfg.nodes,
             interval: cfg.interval_us.max(2),
             state: durable.clone(),
@@ -127,6 +134,12 @@ impl Node for PingNode {
         match msg {
             PingMsg::Ping { seq } => ctx.send(from, PingMsg::Pong { seq }),
             PingMsg::Pong { seq } => {
+                if self.panic_at_pong == Some(self.state.pongs + 1) {
+                    panic!(
+                        "deliberate panic: node {} got pong {seq} from {from}",
+                        ctx.id()
+                    );
+                }
                 self.state.pongs += if self.bug { 2 } else { 1 };
                 ctx.persist(PingWrite::Pongs(self.state.pongs));
                 ctx.observe(PingObs::PongReceived {
@@ -162,6 +175,21 @@ impl Node for PingNode {
 pub struct PongCountChecker {
     pongs: Vec<u64>,
     sent: IndexSet<(NodeId, u64)>,
+    /// Check at most this many pongs; the rest are left undecided (a deliberately tiny budget,
+    /// to exercise the "unknown" verdict).
+    budget: Option<u64>,
+    checked: u64,
+    unchecked: u64,
+}
+
+impl PongCountChecker {
+    /// A checker that checks at most `budget` pongs and reports the rest as undecided.
+    pub fn with_budget(budget: Option<u64>) -> Self {
+        PongCountChecker {
+            budget,
+            ..PongCountChecker::default()
+        }
+    }
 }
 
 impl Checker<PingNode> for PongCountChecker {
@@ -177,6 +205,11 @@ impl Checker<PingNode> for PongCountChecker {
                 self.sent.insert((node, seq));
             }
             PingObs::PongReceived { from, seq, pongs } => {
+                if self.budget.is_some_and(|b| self.checked >= b) {
+                    self.unchecked += 1;
+                    return Ok(());
+                }
+                self.checked += 1;
                 if !self.sent.contains(&(node, seq)) {
                     return Err(Failure::new(
                         "pong answers a ping",
@@ -196,6 +229,14 @@ impl Checker<PingNode> for PongCountChecker {
             }
         }
         Ok(())
+    }
+    fn conclude(&mut self, _now: Time) -> Result<Option<String>, Failure> {
+        Ok((self.unchecked > 0).then(|| {
+            format!(
+                "budget of {} pongs spent, {} pongs not checked",
+                self.checked, self.unchecked
+            )
+        }))
     }
 }
 

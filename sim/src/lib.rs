@@ -16,19 +16,24 @@ pub mod harness;
 pub mod linearizability;
 pub mod network;
 pub mod node;
+#[cfg(test)]
+mod outcome_tests;
+pub mod panics;
 mod queue;
 pub mod replay;
 pub mod rng;
+mod run;
 pub mod stats;
 pub mod swarm;
 pub mod trace;
 
-pub use checker::{Checker, Failure, Violation};
+pub use checker::{Checker, Failure, Undecided, Violation};
 pub use engine::{RunResult, Sim, SimConfig, World};
 pub use faults::{Fault, FaultProfile, ScheduledFault};
 pub use harness::{Harness, Idle};
 pub use network::{ms_to_us, NetworkConfig};
 pub use node::{Ctx, Durable, Message, Node, NodeId, Output, Payload, Time, TimerId};
+pub use panics::Panic;
 pub use stats::Stats;
 pub use swarm::{Knob, SwarmProfile};
 pub use trace::{NodeSpec, Record, Verdict};

@@ -4,6 +4,7 @@
 
 use crate::faults::Fault;
 use crate::node::{Ctx, Durable, Node, NodeId, Output, TimerId};
+use crate::panics::catch;
 use crate::rng::{stream, Purpose};
 use crate::trace::{Record, StepInput, Trace};
 use rand_chacha::ChaCha8Rng;
@@ -29,6 +30,16 @@ pub struct Divergence {
 pub struct ReplaySummary {
     pub steps: u64,
     pub outputs: u64,
+    /// Recorded panics the replay reproduced (same message, same place).
+    pub panics: u64,
+}
+
+/// A recorded step input, decoded into the node's types.
+enum Call<N: Node> {
+    Start,
+    Deliver(NodeId, N::Msg),
+    Timer(TimerId, u64),
+    Input(N::Input),
 }
 
 struct Slot<N: Node> {
@@ -57,6 +68,7 @@ pub fn replay<N: Node>(
     let mut summary = ReplaySummary {
         steps: 0,
         outputs: 0,
+        panics: 0,
     };
     let mut outputs: Vec<Output<N>> = Vec::new();
     for (line, record) in &trace.records {
@@ -79,6 +91,7 @@ pub fn replay<N: Node>(
                 input,
                 out,
                 reply,
+                panic,
             } => {
                 let div = |what: String, expected: Value, actual: Value| {
                     Box::new(Divergence {
@@ -98,7 +111,7 @@ pub fn replay<N: Node>(
                         Value::from(slot.inc),
                     ));
                 }
-                let mut actual_reply = None;
+                let actual_reply;
                 {
                     let is_start = matches!(input, StepInput::Start);
                     if is_start {
@@ -117,30 +130,74 @@ pub fn replay<N: Node>(
                             Value::Null,
                         ));
                     }
-                    let mut ctx =
-                        Ctx::detached(*t, *id, &mut slot.rng, &mut outputs, &mut slot.next_timer);
-                    match input {
-                        StepInput::Start => {
-                            slot.node = Some(N::start(config, &mut ctx, &slot.durable));
+                    // Decode first, so a bad payload is a divergence and not a node panic.
+                    let call: Call<N> = match input {
+                        StepInput::Start => Call::Start,
+                        StepInput::Deliver { from, msg, .. } => Call::Deliver(
+                            *from,
+                            decode(msg).map_err(|e| div(e, msg.clone(), Value::Null))?,
+                        ),
+                        StepInput::Timer { id: timer, tag } => Call::Timer(*timer, *tag),
+                        StepInput::Input { input } => Call::Input(
+                            decode(input).map_err(|e| div(e, input.clone(), Value::Null))?,
+                        ),
+                    };
+                    let caught = catch(|| {
+                        let mut ctx = Ctx::detached(
+                            *t,
+                            *id,
+                            &mut slot.rng,
+                            &mut outputs,
+                            &mut slot.next_timer,
+                        );
+                        match call {
+                            Call::Start => {
+                                slot.node = Some(N::start(config, &mut ctx, &slot.durable));
+                                None
+                            }
+                            Call::Deliver(from, msg) => {
+                                let node = slot.node.as_mut().expect("checked");
+                                node.on_message(&mut ctx, from, msg);
+                                None
+                            }
+                            Call::Timer(timer, tag) => {
+                                let node = slot.node.as_mut().expect("checked");
+                                node.on_timer(&mut ctx, timer, tag);
+                                None
+                            }
+                            Call::Input(inp) => {
+                                let node = slot.node.as_mut().expect("checked");
+                                Some(serde_json::json!(node.on_input(&mut ctx, inp)))
+                            }
                         }
-                        StepInput::Deliver { from, msg, .. } => {
-                            let msg = decode(msg).map_err(|e| div(e, msg.clone(), Value::Null))?;
-                            slot.node
-                                .as_mut()
-                                .expect("checked")
-                                .on_message(&mut ctx, *from, msg);
+                    });
+                    match (caught, panic) {
+                        (Ok(r), None) => actual_reply = r,
+                        (Err(p), Some(recorded)) if p == *recorded => {
+                            // Reproduced: the engine discarded its outputs and stopped there.
+                            slot.node = None;
+                            outputs.clear();
+                            summary.steps += 1;
+                            summary.panics += 1;
+                            continue;
                         }
-                        StepInput::Timer { id: timer, tag } => {
-                            slot.node
-                                .as_mut()
-                                .expect("checked")
-                                .on_timer(&mut ctx, *timer, *tag);
+                        (Err(p), recorded) => {
+                            return Err(div(
+                                match recorded {
+                                    Some(_) => "the node panicked differently".into(),
+                                    None => format!("the replayed node {p}"),
+                                },
+                                serde_json::json!(recorded),
+                                serde_json::json!(p),
+                            ))
                         }
-                        StepInput::Input { input } => {
-                            let inp =
-                                decode(input).map_err(|e| div(e, input.clone(), Value::Null))?;
-                            let r = slot.node.as_mut().expect("checked").on_input(&mut ctx, inp);
-                            actual_reply = Some(serde_json::json!(r));
+                        (Ok(_), Some(recorded)) => {
+                            return Err(div(
+                                "the trace records a panic here; the replayed node did not panic"
+                                    .into(),
+                                serde_json::json!(recorded),
+                                Value::Null,
+                            ))
                         }
                     }
                 }

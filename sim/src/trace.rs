@@ -3,10 +3,11 @@
 //! Payloads (messages, inputs, observations, durable writes) are the nodes' own serde types
 //! held as JSON values, so the trace reads with named fields, and the engine stays generic.
 
-use crate::checker::Violation;
+use crate::checker::{Undecided, Violation};
 use crate::faults::Fault;
 use crate::network::{DropCause, NetworkConfig};
 use crate::node::{NodeId, Time, TimerId};
+use crate::panics::Panic;
 use crate::stats::Stats;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -53,6 +54,10 @@ pub enum Record {
         out: Vec<Value>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply: Option<Value>,
+        /// The node panicked during this step: its outputs were discarded (`out` is empty) and
+        /// the run stopped with a "panic" violation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        panic: Option<Panic>,
     },
     /// A message lost at delivery time (destination down, or link cut while in flight).
     Drop {
@@ -80,6 +85,9 @@ pub enum Record {
         verdict: Verdict,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         violation: Option<Violation>,
+        /// Checks that could not decide (verdict `unknown`, unless a violation came first).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        unknown: Vec<Undecided>,
         end_time: Time,
         stats: Stats,
     },
@@ -91,8 +99,37 @@ pub enum Record {
 pub enum Verdict {
     /// Every check held.
     Ok,
-    /// A check failed.
+    /// A check failed (a violation wins over any undecided check).
     Violation,
+    /// No check failed, but at least one could not decide: not a pass.
+    Unknown,
+}
+
+impl Verdict {
+    /// The verdict of a run from what it found.
+    pub fn of(violation: Option<&Violation>, unknown: &[Undecided]) -> Verdict {
+        match (violation, unknown.is_empty()) {
+            (Some(_), _) => Verdict::Violation,
+            (None, false) => Verdict::Unknown,
+            (None, true) => Verdict::Ok,
+        }
+    }
+    /// `ok`, `violation` or `unknown`, as in traces and fuzz reports.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Violation => "violation",
+            Verdict::Unknown => "unknown",
+        }
+    }
+    /// The exit code of `sim`: 0 ok, 1 violation, 3 unknown.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Verdict::Ok => 0,
+            Verdict::Violation => 1,
+            Verdict::Unknown => 3,
+        }
+    }
 }
 
 /// The input of a step.
@@ -192,5 +229,22 @@ impl Trace {
             } => Some((verdict, violation.as_ref())),
             _ => None,
         })
+    }
+
+    /// The checks the result record lists as undecided (empty without a result record).
+    pub fn undecided(&self) -> &[Undecided] {
+        self.records
+            .iter()
+            .rev()
+            .find_map(|(_, r)| match r {
+                Record::Result { unknown, .. } => Some(unknown.as_slice()),
+                _ => None,
+            })
+            .unwrap_or(&[])
+    }
+
+    /// Line number of the last record.
+    pub fn last_line(&self) -> usize {
+        self.records.last().map_or(0, |(line, _)| *line)
     }
 }

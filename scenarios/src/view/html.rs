@@ -44,6 +44,7 @@ pub fn page_data(trace: &Trace, title: &str) -> Value {
         None => "unfinished",
         Some((sim::Verdict::Ok, _)) => "ok",
         Some((sim::Verdict::Violation, _)) => "violation",
+        Some((sim::Verdict::Unknown, _)) => "unknown",
     };
     json!({
         "title": title,

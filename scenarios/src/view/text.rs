@@ -158,7 +158,9 @@ pub fn text_timeline(trace: &Trace, width: usize) -> String {
         out.push_str(&cut(&line, width));
     }
     let verdict = match trace.result() {
-        None => "verdict   unknown: the trace has no result record (the run did not finish)".into(),
+        None => {
+            "verdict   TRUNCATED: the trace has no result record (the run did not finish)".into()
+        }
         Some((Verdict::Ok, _)) => "verdict   ok: all checks held".to_string(),
         Some((Verdict::Violation, Some(v))) => format!(
             "verdict   VIOLATION: {} at {} (event {})",
@@ -167,6 +169,10 @@ pub fn text_timeline(trace: &Trace, width: usize) -> String {
             v.event
         ),
         Some((Verdict::Violation, None)) => "verdict   VIOLATION".to_string(),
+        Some((Verdict::Unknown, _)) => {
+            let checks: Vec<&str> = trace.undecided().iter().map(|u| u.check.as_str()).collect();
+            format!("verdict   UNKNOWN: {} undecided", checks.join(", "))
+        }
     };
     out.push_str(&cut(&verdict, width));
     out

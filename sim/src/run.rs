@@ -1,0 +1,206 @@
+//! The run loop: [`Sim`] owns the world, the harness and the checkers, pops events in order,
+//! and guards every event against panics of harness and checker code (node steps guard their
+//! own, in [`crate::engine`]), so that every run ends with a verdict and a result record.
+
+use crate::checker::{Checker, Failure};
+use crate::engine::{RunResult, SimConfig, StepIn, World};
+use crate::harness::Harness;
+use crate::node::{Node, NodeId};
+use crate::panics::catch;
+use crate::queue::Event;
+use crate::trace::{NodeSpec, Record, TraceSink, Verdict};
+use std::cmp::Reverse;
+
+/// What the engine was doing outside node steps, to describe a panic of the harness or a
+/// checker.
+#[derive(Clone, Copy)]
+enum Phase {
+    Start,
+    Deliver(NodeId),
+    Timer(NodeId),
+    Wake,
+    Fault,
+    Finish,
+}
+
+impl Phase {
+    fn describe(self, specs: &[NodeSpec]) -> String {
+        let name = |id: NodeId| specs.get(id).map_or("?", |s| s.name.as_str()).to_string();
+        match self {
+            Phase::Start => "the start of the run".into(),
+            Phase::Deliver(to) => format!("a delivery to {}", name(to)),
+            Phase::Timer(node) => format!("a timer of {}", name(node)),
+            Phase::Wake => "a wake-up of the harness".into(),
+            Phase::Fault => "a fault".into(),
+            Phase::Finish => "the end-of-run checks".into(),
+        }
+    }
+}
+
+/// How many events may share one virtual time before the run is called a livelock.
+pub const MAX_EVENTS_AT_ONE_TIME: u64 = 1_000_000;
+
+/// One run: the world, its harness and its checkers.
+pub struct Sim<N: Node, H: Harness<N>> {
+    world: World<N>,
+    harness: H,
+    checkers: Vec<Box<dyn Checker<N>>>,
+}
+
+impl<N: Node, H: Harness<N>> Sim<N, H> {
+    /// Sets up a run; nothing happens until [`Sim::run`].
+    pub fn new(cfg: SimConfig, node_config: N::Config, harness: H) -> Self {
+        Sim {
+            world: World::new(cfg, node_config),
+            harness,
+            checkers: Vec::new(),
+        }
+    }
+    /// Add an invariant checker.
+    pub fn add_checker(&mut self, checker: Box<dyn Checker<N>>) {
+        self.checkers.push(checker);
+    }
+    /// Write a trace of the run to `sink`, starting with `header`.
+    pub fn set_trace(&mut self, mut sink: TraceSink, header: Record) {
+        sink.write(&header);
+        self.world.trace = Some(sink);
+    }
+    /// The world (for setup before the run).
+    pub fn world(&mut self) -> &mut World<N> {
+        &mut self.world
+    }
+    /// The harness, e.g. to read what it recorded after the run.
+    pub fn harness(&self) -> &H {
+        &self.harness
+    }
+
+    /// Deliver pending observations to checkers, then to the harness, until none are left.
+    fn drain_observations(&mut self) {
+        while let Some((node, obs)) = self.world.pending.pop_front() {
+            for checker in &mut self.checkers {
+                if let Err(f) = checker.on_observation(self.world.now, node, &obs) {
+                    self.world.fail(f);
+                }
+            }
+            self.harness.on_observation(&mut self.world, node, &obs);
+        }
+    }
+
+    /// Runs `f`; a panic in it (the harness, a checker, or the engine itself: node steps catch
+    /// their own) becomes a "panic" violation and halts the run.
+    fn guarded(&mut self, phase: Phase, f: impl FnOnce(&mut Self)) {
+        if let Err(panic) = catch(|| f(self)) {
+            let detail = format!(
+                "harness or checker code {panic} (during {})",
+                phase.describe(&self.world.specs)
+            );
+            self.world.panicked(vec![], detail, panic);
+        }
+    }
+
+    /// Runs until the deadline, an empty queue, a stop or a violation (a panic is one). Returns
+    /// the result and the trace sink's outcome; the trace always ends with a result record.
+    pub fn run(mut self) -> (RunResult, H, std::io::Result<()>) {
+        self.guarded(Phase::Start, |sim| {
+            for id in 0..sim.world.len() {
+                sim.world.step(id, StepIn::Start);
+            }
+            sim.harness.start(&mut sim.world);
+            sim.drain_observations();
+        });
+        let mut stalled = 0u64;
+        while self.world.failure.is_none() && !self.world.stopped {
+            let Some(&Reverse((at, _, slot))) = self.world.queue.peek() else {
+                break;
+            };
+            if at > self.world.deadline {
+                self.world.now = self.world.deadline;
+                break;
+            }
+            self.world.queue.pop();
+            if at == self.world.now {
+                stalled += 1;
+                if stalled > MAX_EVENTS_AT_ONE_TIME {
+                    self.world.fail(Failure::new(
+                        "time passes",
+                        vec![],
+                        format!("{MAX_EVENTS_AT_ONE_TIME} events happened at one virtual time: a livelock (nodes or the harness react to each other with no delay)"),
+                    ));
+                    break;
+                }
+            } else {
+                stalled = 0;
+            }
+            self.world.now = at;
+            let event = self.world.slab.take(slot);
+            let phase = match &event {
+                Event::Deliver { to, .. } => Phase::Deliver(*to),
+                Event::Timer { node, .. } => Phase::Timer(*node),
+                Event::Wake { .. } => Phase::Wake,
+                Event::Fault(_) => Phase::Fault,
+            };
+            self.guarded(phase, |sim| {
+                match event {
+                    Event::Deliver { from, to, id, msg } => sim.world.deliver(from, to, id, msg),
+                    Event::Timer { node, inc, id, tag } => sim.world.fire_timer(node, inc, id, tag),
+                    Event::Wake { tag } => sim.harness.on_wake(&mut sim.world, tag),
+                    Event::Fault(fault) => {
+                        let fault = *fault;
+                        for checker in &mut sim.checkers {
+                            if let Err(f) = checker.on_fault(sim.world.now, &fault) {
+                                sim.world.fail(f);
+                            }
+                        }
+                        sim.world.apply_fault(fault);
+                    }
+                }
+                sim.drain_observations();
+            });
+        }
+        if self.world.failure.is_none() {
+            self.guarded(Phase::Finish, |sim| {
+                if let Err(f) = sim.harness.finish(&mut sim.world) {
+                    sim.world.fail(f);
+                }
+                sim.drain_observations();
+                if sim.world.failure.is_some() {
+                    return;
+                }
+                let now = sim.world.now;
+                for checker in &mut sim.checkers {
+                    match checker.conclude(now) {
+                        Ok(None) => {}
+                        Ok(Some(what)) => sim.world.inconclusive(checker.name(), what),
+                        Err(f) => {
+                            sim.world.fail(f);
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+        let world = &mut self.world;
+        let result = RunResult {
+            seed: world.seed,
+            verdict: Verdict::of(world.failure.as_ref(), &world.undecided),
+            violation: world.failure.clone(),
+            unknown: world.undecided.clone(),
+            end_time: world.now,
+            stats: world.stats(),
+        };
+        let io = match world.trace.take() {
+            Some(mut sink) => {
+                sink.write(&Record::Result {
+                    verdict: result.verdict,
+                    violation: result.violation.clone(),
+                    unknown: result.unknown.clone(),
+                    end_time: result.end_time,
+                    stats: result.stats.clone(),
+                });
+                sink.finish()
+            }
+            None => Ok(()),
+        };
+        (result, self.harness, io)
+    }
+}
