@@ -116,6 +116,7 @@ fn injected_bugs_are_caught() {
         (
             "kv-dedup-not-in-snapshot.json",
             &[
+                "replica agreement",
                 "appends exactly once",
                 "get returns the latest value",
                 "linearizability",
