@@ -8,6 +8,7 @@
 
 mod clerk;
 mod command;
+pub mod digest;
 mod messages;
 #[allow(missing_docs)]
 pub mod model;

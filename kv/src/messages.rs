@@ -108,6 +108,8 @@ pub enum ServerEvent {
     Applied {
         /// Log index.
         index: u64,
+        /// Term of the log entry.
+        term: u64,
         /// The issuing clerk.
         client: ClientId,
         /// The clerk's request number.
@@ -116,6 +118,8 @@ pub enum ServerEvent {
         op: Op,
         /// True if the request had already executed before.
         duplicate: bool,
+        /// Digest of the service state after applying (`KvServer::state_digest`).
+        state: u64,
     },
     /// The server handed Raft a snapshot covering entries through `index`.
     SnapshotTaken {
@@ -128,6 +132,10 @@ pub enum ServerEvent {
     SnapshotRestored {
         /// Last index covered.
         index: u64,
+        /// Term of the last entry covered.
+        term: u64,
+        /// Digest of the restored service state.
+        state: u64,
     },
 }
 
@@ -141,6 +149,9 @@ pub struct ServerReady {
     pub messages: Vec<(usize, KvMessage)>,
     /// Observations.
     pub events: Vec<ServerEvent>,
+    /// For each of `events`, how many of `storage` were written before it: the two lists
+    /// merged in the order things happened.
+    pub stored_before: Vec<usize>,
 }
 
 impl ServerReady {

@@ -28,6 +28,9 @@ pub enum ServerBug {
     /// The duplicate table is left out of snapshots (so a retried write may
     /// execute twice after a restore).
     DedupNotInSnapshot,
+    /// A server that is not leader when it applies an entry leaves the duplicate
+    /// table unchanged (replicas then hold different service states).
+    FollowerSkipsDedup,
 }
 
 /// A request the leader proposed and still has to answer.
@@ -125,18 +128,23 @@ impl KvServer {
 
     /// The local value of `key` (tests and checkers only: not linearizable).
     pub fn get_local(&self, key: &str) -> Option<&str> {
-        self.store.data.get(key).map(String::as_str)
+        self.store.data().get(key).map(String::as_str)
     }
 
     /// The local key/value map (tests and checkers only).
     pub fn data(&self) -> &BTreeMap<String, String> {
-        &self.store.data
+        self.store.data()
     }
 
     /// The highest request number of `client` this server has executed
     /// (tests and checkers only).
     pub fn last_executed(&self, client: ClientId) -> Option<u64> {
-        self.store.dedup.get(&client).map(|e| e.seq)
+        self.store.dedup().get(&client).map(|e| e.seq)
+    }
+
+    /// A digest of the service state (map and duplicate table) at `applied_index()`.
+    pub fn state_digest(&self) -> u64 {
+        self.store.digest()
     }
 
     /// The log index applied so far.
@@ -162,7 +170,7 @@ impl KvServer {
         if !self.raft.is_leader() {
             return self.wrong_leader(from, req.seq);
         }
-        if let Some(done) = self.store.dedup.get(&req.client) {
+        if let Some(done) = self.store.dedup().get(&req.client) {
             if done.seq == req.seq {
                 // Executed already (at a log position inside this call).
                 let value = req
@@ -225,19 +233,31 @@ impl KvServer {
     fn process(&mut self, _now: u64) {
         while self.raft.has_ready() {
             let rd = self.raft.take_ready();
+            // Raft's order within one Ready: role changes, log writes, commit, applies.
+            let (roles, commits): (Vec<raft::Event>, Vec<raft::Event>) = rd
+                .events
+                .into_iter()
+                .partition(|e| !matches!(e, raft::Event::CommitAdvanced { .. }));
+            for e in roles {
+                self.event(ServerEvent::Raft(e));
+            }
             self.ready.storage.extend(rd.storage);
             self.ready.messages.extend(
                 rd.messages
                     .into_iter()
                     .map(|(to, m)| (to, KvMessage::Raft(m))),
             );
-            self.ready
-                .events
-                .extend(rd.events.into_iter().map(ServerEvent::Raft));
+            for e in commits {
+                self.event(ServerEvent::Raft(e));
+            }
             let applied_any = !rd.applies.is_empty();
             for a in rd.applies {
                 match a {
-                    raft::Apply::Command { index, command, .. } => self.apply(index, command),
+                    raft::Apply::Command {
+                        index,
+                        term,
+                        command,
+                    } => self.apply(index, term, command),
                     raft::Apply::Snapshot { snapshot } => self.restore(snapshot),
                 }
             }
@@ -250,19 +270,31 @@ impl KvServer {
         debug_assert!(self.pending.keys().next().is_none_or(|i| *i > self.applied));
     }
 
-    fn apply(&mut self, index: u64, cmd: KvCommand) {
+    /// Report `event`, after the storage writes made so far.
+    fn event(&mut self, event: ServerEvent) {
+        self.ready.stored_before.push(self.ready.storage.len());
+        self.ready.events.push(event);
+    }
+
+    fn apply(&mut self, index: u64, term: u64, cmd: KvCommand) {
         if index <= self.applied {
             return;
         }
         debug_assert_eq!(index, self.applied + 1, "applies must be consecutive");
-        let out = self.store.apply(&cmd);
+        let out = if self.bug == ServerBug::FollowerSkipsDedup && !self.raft.is_leader() {
+            self.store.apply_with(&cmd, false)
+        } else {
+            self.store.apply(&cmd)
+        };
         self.applied = index;
-        self.ready.events.push(ServerEvent::Applied {
+        self.event(ServerEvent::Applied {
             index,
+            term,
             client: cmd.client,
             seq: cmd.seq,
             op: cmd.op,
             duplicate: out.duplicate,
+            state: self.store.digest(),
         });
         if let Some(p) = self.pending.remove(&index) {
             if p.client == cmd.client && p.seq == cmd.seq {
@@ -282,9 +314,11 @@ impl KvServer {
         }
         self.store = snapshot::decode(&snap.data);
         self.applied = index;
-        self.ready
-            .events
-            .push(ServerEvent::SnapshotRestored { index });
+        self.event(ServerEvent::SnapshotRestored {
+            index,
+            term: snap.last_included_term,
+            state: self.store.digest(),
+        });
         // Entries we awaited are now inside a snapshot we did not apply
         // one by one: the clerk must retry (the duplicate table answers it).
         let rest = self.pending.split_off(&(index + 1));
@@ -320,7 +354,7 @@ impl KvServer {
         let data = snapshot::encode(&self.store, self.bug != ServerBug::DedupNotInSnapshot);
         let bytes = data.len();
         self.raft.snapshot(self.applied, data);
-        self.ready.events.push(ServerEvent::SnapshotTaken {
+        self.event(ServerEvent::SnapshotTaken {
             index: self.applied,
             bytes,
         });

@@ -24,8 +24,8 @@ pub fn encode(store: &KvStore, with_dedup: bool) -> Vec<u8> {
         dedup: Option<&'a BTreeMap<crate::ClientId, crate::store::Executed>>,
     }
     serde_json::to_vec(&Borrowed {
-        data: &store.data,
-        dedup: with_dedup.then_some(&store.dedup),
+        data: store.data(),
+        dedup: with_dedup.then_some(store.dedup()),
     })
     .expect("the store serializes")
 }
@@ -35,10 +35,7 @@ pub fn encode(store: &KvStore, with_dedup: bool) -> Vec<u8> {
 pub fn decode(bytes: &[u8]) -> KvStore {
     let e: Encoded =
         serde_json::from_slice(bytes).expect("snapshot written by kv::snapshot::encode");
-    KvStore {
-        data: e.data,
-        dedup: e.dedup.unwrap_or_default(),
-    }
+    KvStore::from_parts(e.data, e.dedup.unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -63,7 +60,7 @@ mod tests {
         });
         assert_eq!(decode(&encode(&s, true)), s);
         let lossy = decode(&encode(&s, false));
-        assert_eq!(lossy.data, s.data);
-        assert!(lossy.dedup.is_empty());
+        assert_eq!(lossy.data(), s.data());
+        assert!(lossy.dedup().is_empty());
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::command::{ClientId, KvCommand, Op};
+use crate::digest::{self, Poly};
 
 /// The last request a client had executed, and its result.
 /// Invariant: `value` is `Some` iff that request was a `Get`.
@@ -25,18 +26,54 @@ pub struct Outcome {
     pub duplicate: bool,
 }
 
-/// Key/value map plus the at-most-once table. Invariant: for every client,
-/// `dedup[client].seq` is the highest seq of that client ever executed, and a
-/// `Put`/`Append` with `seq <= dedup[client].seq` never changes `data`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Key/value map plus the at-most-once table, and a digest of both kept up to date.
+/// Invariants: for every client, `dedup[client].seq` is the highest seq of that client ever
+/// executed, and a `Put`/`Append` with `seq <= dedup[client].seq` never changes `data`;
+/// `digest()` equals [`KvStore::from_parts`] of the same map and table's digest.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KvStore {
-    /// The key/value map.
-    pub data: BTreeMap<String, String>,
-    /// One entry per client.
-    pub dedup: BTreeMap<ClientId, Executed>,
+    data: BTreeMap<String, String>,
+    dedup: BTreeMap<ClientId, Executed>,
+    /// The rolling hash of every value of `data`.
+    hashes: BTreeMap<String, Poly>,
+    /// The digest term of every entry of `dedup`.
+    dedup_terms: BTreeMap<ClientId, u64>,
+    /// Wrapping sum of the key terms and the duplicate-table terms.
+    digest: u64,
 }
 
 impl KvStore {
+    /// A store holding `data` and `dedup` (a restored snapshot).
+    pub fn from_parts(
+        data: BTreeMap<String, String>,
+        dedup: BTreeMap<ClientId, Executed>,
+    ) -> KvStore {
+        let mut s = KvStore::default();
+        for (key, value) in data {
+            s.put(key, value);
+        }
+        for (client, done) in dedup {
+            let hash = done.value.as_deref().map(Poly::of);
+            s.record(client, done, hash);
+        }
+        s
+    }
+
+    /// The key/value map.
+    pub fn data(&self) -> &BTreeMap<String, String> {
+        &self.data
+    }
+
+    /// The duplicate table: each client's last executed request.
+    pub fn dedup(&self) -> &BTreeMap<ClientId, Executed> {
+        &self.dedup
+    }
+
+    /// A digest of the whole state (map and duplicate table): equal states, equal digests.
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
+
     /// The value of `key` as a `Get` sees it (`""` when missing).
     pub fn read(&self, key: &str) -> String {
         self.data.get(key).cloned().unwrap_or_default()
@@ -50,30 +87,76 @@ impl KvStore {
     /// Execute `cmd` unless it is a duplicate. A duplicate `Get` is re-read
     /// from the current state (its log position is inside the client's call).
     pub fn apply(&mut self, cmd: &KvCommand) -> Outcome {
+        let out = self.apply_with(cmd, true);
+        debug_assert!(self.executed(cmd.client, cmd.seq));
+        out
+    }
+
+    /// [`KvStore::apply`], but the duplicate table is left alone unless `record` (the
+    /// `FollowerSkipsDedup` bug).
+    pub(crate) fn apply_with(&mut self, cmd: &KvCommand, record: bool) -> Outcome {
         let duplicate = self.executed(cmd.client, cmd.seq);
         let value = match &cmd.op {
             Op::Get { key } => Some(self.read(key)),
             Op::Put { .. } | Op::Append { .. } if duplicate => None,
             Op::Put { key, value } => {
-                self.data.insert(key.clone(), value.clone());
+                self.put(key.clone(), value.clone());
                 None
             }
             Op::Append { key, value } => {
-                self.data.entry(key.clone()).or_default().push_str(value);
+                self.append(key, value);
                 None
             }
         };
-        if !duplicate {
-            self.dedup.insert(
-                cmd.client,
-                Executed {
-                    seq: cmd.seq,
-                    value: value.clone(),
-                },
-            );
+        if !duplicate && record {
+            let hash = match &cmd.op {
+                Op::Get { key } => Some(self.hashes.get(key).copied().unwrap_or_default()),
+                _ => None,
+            };
+            let done = Executed {
+                seq: cmd.seq,
+                value: value.clone(),
+            };
+            self.record(cmd.client, done, hash);
         }
-        debug_assert!(self.executed(cmd.client, cmd.seq));
         Outcome { value, duplicate }
+    }
+
+    fn put(&mut self, key: String, value: String) {
+        let hash = Poly::of(&value);
+        self.set_hash(&key, hash);
+        self.data.insert(key, value);
+    }
+
+    fn append(&mut self, key: &str, suffix: &str) {
+        let old = self.hashes.get(key).copied().unwrap_or_default();
+        self.set_hash(key, old.then(Poly::of(suffix)));
+        self.data
+            .entry(key.to_string())
+            .or_default()
+            .push_str(suffix);
+    }
+
+    /// Replace the key's hash and its digest term.
+    fn set_hash(&mut self, key: &str, hash: Poly) {
+        if let Some(old) = self.hashes.get_mut(key) {
+            self.digest = self.digest.wrapping_sub(digest::key_term(key, *old));
+            *old = hash;
+        } else {
+            self.hashes.insert(key.to_string(), hash);
+        }
+        self.digest = self.digest.wrapping_add(digest::key_term(key, hash));
+    }
+
+    /// Record `client`'s last executed request; `hash` is the hash of its `Get` result.
+    fn record(&mut self, client: ClientId, done: Executed, hash: Option<Poly>) {
+        debug_assert_eq!(hash.is_some(), done.value.is_some());
+        let term = digest::dedup_term(client, done.seq, hash);
+        if let Some(old) = self.dedup_terms.insert(client, term) {
+            self.digest = self.digest.wrapping_sub(old);
+        }
+        self.digest = self.digest.wrapping_add(term);
+        self.dedup.insert(client, done);
     }
 }
 
@@ -101,7 +184,56 @@ mod tests {
         assert_eq!(s.read("a"), "z");
         let g = s.apply(&cmd(2, 2, Op::get("a")));
         assert_eq!(g.value.as_deref(), Some("z"));
-        assert_eq!(s.dedup[&2].value.as_deref(), Some("z"));
-        assert_eq!(s.dedup[&1].value, None);
+        assert_eq!(s.dedup()[&2].value.as_deref(), Some("z"));
+        assert_eq!(s.dedup()[&1].value, None);
+    }
+
+    #[test]
+    fn the_digest_follows_every_change_and_tells_states_apart() {
+        let mut s = KvStore::default();
+        let ops = [
+            (1, 1, Op::put("a", "1")),
+            (1, 2, Op::append("a", "x 1 2 y")),
+            (2, 1, Op::append("b", "q")),
+            (2, 1, Op::append("b", "q")),
+            (1, 3, Op::get("a")),
+            (3, 1, Op::get("missing")),
+            (2, 2, Op::put("a", "")),
+            (1, 2, Op::put("a", "late")),
+            (2, 3, Op::append("a", "r")),
+        ];
+        let mut seen = vec![s.digest()];
+        for (client, seq, op) in ops {
+            s.apply(&KvCommand { client, seq, op });
+            let fresh = KvStore::from_parts(s.data().clone(), s.dedup().clone());
+            assert_eq!(s.digest(), fresh.digest());
+            assert_eq!(s, fresh);
+            seen.push(s.digest());
+        }
+        // Every op changed the digest but the two duplicate writes.
+        seen.dedup();
+        assert_eq!(seen.len(), 8);
+        // The same map with another duplicate table differs.
+        let mut t = s.clone();
+        t.apply_with(
+            &KvCommand {
+                client: 4,
+                seq: 1,
+                op: Op::get("a"),
+            },
+            true,
+        );
+        let mut u = s.clone();
+        u.apply_with(
+            &KvCommand {
+                client: 4,
+                seq: 1,
+                op: Op::get("a"),
+            },
+            false,
+        );
+        assert_eq!(t.data(), u.data());
+        assert_ne!(t.digest(), u.digest());
+        assert_eq!(u.digest(), s.digest());
     }
 }

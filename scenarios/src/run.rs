@@ -2,6 +2,7 @@
 //! checkers, and collects the outcome. Also replays traces of any system.
 
 use crate::kv::node::{KvActor, KvNodeConfig};
+use crate::kv::replicas::ReplicaAgreement;
 use crate::kv::tester::KvTester;
 use crate::raft::checks::RaftSafety;
 use crate::raft::node::{RaftNode, RaftNodeConfig};
@@ -104,6 +105,7 @@ fn kv_config(sc: &Scenario) -> KvNodeConfig {
             None => kv::ServerBug::None,
             Some(KvBug::StaleReads) => kv::ServerBug::StaleReads,
             Some(KvBug::DedupNotInSnapshot) => kv::ServerBug::DedupNotInSnapshot,
+            Some(KvBug::FollowerSkipsDedup) => kv::ServerBug::FollowerSkipsDedup,
         },
     }
 }
@@ -192,7 +194,10 @@ fn run_unguarded(
                 trace,
                 kv_config(sc),
                 Machine::new(tester, sc.steps.clone(), sc.servers),
-                vec![],
+                vec![
+                    Box::new(RaftSafety::new(sc.servers)),
+                    Box::new(ReplicaAgreement::new(sc.servers)),
+                ],
             )
         }
     }

@@ -80,8 +80,8 @@ pub struct KvSettings {
     pub retry_timeout_ms: f64,
     /// Check the whole history for linearizability at the end (default true).
     pub linearizability: bool,
-    /// A deliberate service bug, to show the checkers catch it: "stale_reads" or
-    /// "dedup_not_in_snapshot".
+    /// A deliberate service bug, to show the checkers catch it: "stale_reads",
+    /// "dedup_not_in_snapshot" or "follower_skips_dedup".
     pub bug: Option<KvBug>,
 }
 
@@ -104,6 +104,7 @@ impl Default for KvSettings {
 pub enum KvBug {
     StaleReads,
     DedupNotInSnapshot,
+    FollowerSkipsDedup,
 }
 
 /// Deliberate Raft bugs a scenario can inject.

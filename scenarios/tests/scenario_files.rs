@@ -96,7 +96,8 @@ fn injected_bugs_are_caught() {
                 "leader completeness",
                 "state machine safety",
                 "log matching",
-                "committed entry kept",
+                "committed prefix kept",
+                "committed entries agree",
             ],
         ),
         (
@@ -105,7 +106,8 @@ fn injected_bugs_are_caught() {
                 "leader completeness",
                 "state machine safety",
                 "log matching",
-                "committed entry kept",
+                "committed prefix kept",
+                "committed entries agree",
                 "durability",
             ],
         ),
@@ -120,6 +122,7 @@ fn injected_bugs_are_caught() {
         (
             "kv-dedup-not-in-snapshot.json",
             &[
+                "replica agreement",
                 "appends exactly once",
                 "get returns the latest value",
                 "linearizability",

@@ -1,9 +1,11 @@
 //! The KV service as engine nodes: servers (a `kv::KvServer` on Raft) and clients (a
 //! `kv::Clerk`), one node type so they share the network.
 
+use super::replicas::{command_id, op_id};
+use crate::raft::checks::{LogChange, RaftEvent, RaftEvents};
 use crate::wire::{DeadlineTimer, RaftDurable, Wire};
 use kv::{Clerk, KvCommand, KvMessage, KvServer, Op, ServerBug, ServerEvent};
-use raft::Event;
+use raft::{Event, StorageOp};
 use serde::{Deserialize, Serialize};
 use sim::{Ctx, Node, NodeId, Time, TimerId};
 
@@ -34,31 +36,47 @@ pub enum KvInput {
     Invoke(Op),
 }
 
-/// What KV nodes report. Clients report `invoke`/`complete` (the viewer draws them as
-/// operation intervals; the linearizability checker builds its history from them).
+/// What KV nodes report. Servers report their Raft events (for the Raft safety checker; log
+/// entries are identified by [`command_id`]) and every applied state's digest (for replica
+/// agreement). Clients report `invoke`/`complete` (the viewer draws them as operation
+/// intervals; the linearizability checker builds its history from them).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KvObs {
+    /// A server incarnation started with this commit index (its snapshot's last index).
+    Boot {
+        commit_index: u64,
+    },
     Role {
         role: String,
         term: u64,
     },
+    /// The commit index grew; `term` is the server's current term then.
     Commit {
         commit_index: u64,
+        term: u64,
     },
+    /// A durable log write (entries as `(index, term, command_id)`).
+    Log(LogChange),
+    /// The entry at `index` (of `term`) was applied; `state` is the service state's digest after.
     Applied {
         index: u64,
+        term: u64,
         client: u64,
         seq: u64,
         op: Op,
         duplicate: bool,
+        state: u64,
     },
     Snapshot {
         index: u64,
         bytes: usize,
     },
+    /// A snapshot through `index` (of `term`) was restored; `state` is its digest.
     Restored {
         index: u64,
+        term: u64,
+        state: u64,
     },
     Invoke {
         client: u64,
@@ -105,42 +123,22 @@ impl KvActor {
             KvActor::Server { server, timer } => {
                 while server.has_ready() {
                     let ready = server.take_ready();
-                    for op in ready.storage {
-                        ctx.persist(op);
-                    }
                     for (to, m) in ready.messages {
                         ctx.send(to, Wire(m));
                     }
-                    for e in ready.events {
-                        ctx.observe(match e {
-                            ServerEvent::Raft(Event::BecameLeader { term }) => role("leader", term),
-                            ServerEvent::Raft(Event::BecameCandidate { term }) => {
-                                role("candidate", term)
-                            }
-                            ServerEvent::Raft(Event::BecameFollower { term }) => {
-                                role("follower", term)
-                            }
-                            ServerEvent::Raft(Event::CommitAdvanced { commit_index }) => {
-                                KvObs::Commit { commit_index }
-                            }
-                            ServerEvent::Applied {
-                                index,
-                                client,
-                                seq,
-                                op,
-                                duplicate,
-                            } => KvObs::Applied {
-                                index,
-                                client,
-                                seq,
-                                op,
-                                duplicate,
-                            },
-                            ServerEvent::SnapshotTaken { index, bytes } => {
-                                KvObs::Snapshot { index, bytes }
-                            }
-                            ServerEvent::SnapshotRestored { index } => KvObs::Restored { index },
-                        });
+                    // Storage writes and events, merged in the order they happened.
+                    let mut storage = ready.storage.into_iter();
+                    let mut stored = 0;
+                    for (e, before) in ready.events.into_iter().zip(ready.stored_before) {
+                        for op in storage.by_ref().take(before - stored) {
+                            persist(ctx, op);
+                        }
+                        stored = stored.max(before);
+                        let term = server.raft().current_term();
+                        ctx.observe(server_obs(e, term));
+                    }
+                    for op in storage {
+                        persist(ctx, op);
                     }
                 }
                 let deadline = server.next_deadline().max(ctx.now());
@@ -169,6 +167,98 @@ impl KvActor {
     }
 }
 
+/// Observe the log change a durable write makes, then persist it.
+fn persist(ctx: &mut Ctx<'_, KvActor>, op: StorageOp<KvCommand>) {
+    let change = match &op {
+        StorageOp::HardState { .. } => None,
+        StorageOp::TruncateFrom { index } => Some(LogChange::Truncate { from: *index }),
+        StorageOp::Append { entries } => Some(LogChange::Append {
+            entries: entries
+                .iter()
+                .map(|e| (e.index, e.term, command_id(&e.command)))
+                .collect(),
+        }),
+        StorageOp::Snapshot { snapshot } => Some(LogChange::Snapshot {
+            index: snapshot.last_included_index,
+            term: snapshot.last_included_term,
+        }),
+    };
+    if let Some(change) = change {
+        ctx.observe(KvObs::Log(change));
+    }
+    ctx.persist(op);
+}
+
+/// The observation of a server event; `term` is the server's current term.
+fn server_obs(e: ServerEvent, term: u64) -> KvObs {
+    match e {
+        ServerEvent::Raft(Event::BecameLeader { term }) => role("leader", term),
+        ServerEvent::Raft(Event::BecameCandidate { term }) => role("candidate", term),
+        ServerEvent::Raft(Event::BecameFollower { term }) => role("follower", term),
+        ServerEvent::Raft(Event::CommitAdvanced { commit_index }) => {
+            KvObs::Commit { commit_index, term }
+        }
+        ServerEvent::Applied {
+            index,
+            term,
+            client,
+            seq,
+            op,
+            duplicate,
+            state,
+        } => KvObs::Applied {
+            index,
+            term,
+            client,
+            seq,
+            op,
+            duplicate,
+            state,
+        },
+        ServerEvent::SnapshotTaken { index, bytes } => KvObs::Snapshot { index, bytes },
+        ServerEvent::SnapshotRestored { index, term, state } => {
+            KvObs::Restored { index, term, state }
+        }
+    }
+}
+
+impl RaftEvents for KvActor {
+    fn raft_event(obs: &KvObs) -> Option<RaftEvent<'_>> {
+        Some(match obs {
+            KvObs::Boot { commit_index } => RaftEvent::Boot {
+                commit_index: *commit_index,
+            },
+            KvObs::Role { role, term } => RaftEvent::Role {
+                leader: role == "leader",
+                term: *term,
+            },
+            KvObs::Commit { commit_index, term } => RaftEvent::Commit {
+                commit_index: *commit_index,
+                term: *term,
+            },
+            KvObs::Log(change) => RaftEvent::Log(change),
+            KvObs::Applied {
+                index,
+                term,
+                client,
+                seq,
+                op,
+                ..
+            } => RaftEvent::Applied {
+                index: *index,
+                term: *term,
+                entry: op_id(*client, *seq, op),
+            },
+            KvObs::Restored { index, term, .. } => RaftEvent::Restored {
+                index: *index,
+                term: *term,
+                entries: None,
+            },
+            KvObs::Snapshot { .. } | KvObs::Invoke { .. } | KvObs::Complete { .. } => return None,
+        })
+    }
+}
+
 fn role(name: &str, term: u64) -> KvObs {
     KvObs::Role {
         role: name.to_string(),
@@ -194,6 +284,9 @@ impl Node for KvActor {
             config.heartbeat_interval = cfg.heartbeat_us;
             let mut server = KvServer::new(config, &durable.0, cfg.maxraftstate, now, ctx.rng());
             server.bug(cfg.bug);
+            ctx.observe(KvObs::Boot {
+                commit_index: server.raft().commit_index(),
+            });
             KvActor::Server {
                 server,
                 timer: DeadlineTimer::default(),

@@ -23,6 +23,24 @@ struct ClientLoop {
     /// What the client's key should hold (without random keys).
     last: String,
     next: u64,
+    /// Compare the loop's Gets with `last` (its own key, no random keys).
+    expect: bool,
+    /// The client's outstanding operation is one of this loop's: compare it when it
+    /// completes, even after `kv_clients_stop`.
+    in_flight: bool,
+    /// A new round started while that operation was outstanding: start over after it.
+    restart: bool,
+}
+
+impl ClientLoop {
+    /// A new round of client `c`'s loop: its key, emptied by the first operation.
+    fn round(c: usize, random_keys: bool) -> Self {
+        ClientLoop {
+            key: c.to_string(),
+            expect: !random_keys,
+            ..ClientLoop::default()
+        }
+    }
 }
 
 /// One client operation: client node, call time, op, and (return time, Get result) once done.
@@ -221,15 +239,15 @@ impl System<KvActor> for KvTester {
                 self.appended.clear();
                 self.random_keys = start.random_keys;
                 for c in 0..self.clients {
-                    self.loops[c] = ClientLoop {
-                        key: c.to_string(),
-                        ..ClientLoop::default()
-                    };
                     if self.busy(world, self.servers + c) {
-                        continue; // still finishing an earlier op: it will pick up the loop
+                        // Still finishing an earlier op: compare it, then start the round.
+                        self.loops[c].restart = true;
+                        continue;
                     }
+                    self.loops[c] = ClientLoop::round(c, self.random_keys);
                     let key = self.loops[c].key.clone();
                     tryf!(self.invoke(world, c, Op::put(key, "")));
+                    self.loops[c].in_flight = true;
                 }
                 Flow::Next
             }
@@ -388,6 +406,27 @@ impl System<KvActor> for KvTester {
                 }
                 Flow::Next
             }
+            Step::KvCheckReplicas(w) => {
+                let t0 = match state {
+                    Some(KvState::Waiting { t0 }) => *t0,
+                    _ => {
+                        *state = Some(KvState::Waiting { t0: now });
+                        now
+                    }
+                };
+                match super::replicas::lagging(world, self.servers) {
+                    Err(f) => Flow::Fail(f),
+                    Ok(None) => {
+                        world.note(|| "every server caught up with the leader".into());
+                        Flow::Next
+                    }
+                    Ok(Some(why)) if now - t0 >= ms_to_us(w.within_ms) => fail(
+                        "replicas caught up",
+                        format!("after {} ms: {why}", w.within_ms),
+                    ),
+                    Ok(Some(_)) => Flow::Wait(10_000),
+                }
+            }
             Step::KvCheckSize(sz) => {
                 for i in 0..self.servers {
                     let d = &world.durable(i).0;
@@ -434,8 +473,10 @@ impl System<KvActor> for KvTester {
                 }
                 self.results.insert(node, result.clone());
                 let c = node - self.servers;
-                if !self.random_keys && self.looping {
-                    let lp = &mut self.loops[c];
+                let lp = &mut self.loops[c];
+                // Every loop operation is compared, also the one that completes after
+                // kv_clients_stop (6.824's client goroutine checks its last Get too).
+                if std::mem::take(&mut lp.in_flight) && lp.expect {
                     match op {
                         Op::Get { key } if *key == lp.key => {
                             let got = result.clone().unwrap_or_default();
@@ -463,8 +504,14 @@ impl System<KvActor> for KvTester {
                         .push(value.clone());
                 }
                 if self.looping {
-                    let next = self.next_op(world, c);
+                    let next = if self.loops[c].restart {
+                        self.loops[c] = ClientLoop::round(c, self.random_keys);
+                        Op::put(self.loops[c].key.clone(), "")
+                    } else {
+                        self.next_op(world, c)
+                    };
                     self.invoke(world, c, next)?;
+                    self.loops[c].in_flight = true;
                 }
             }
             _ => {}

@@ -1,432 +1,457 @@
-//! Online Raft safety checks (the extended paper's Figure 3 properties and more), generic over
-//! any Raft run: they read only the servers' observations, after every event.
+//! Online Raft safety checks: the five properties of Figure 3 of the extended Raft paper
+//! ("In Search of an Understandable Consensus Algorithm (Extended Version)", Ongaro and
+//! Ousterhout), each stated as the paper states it, plus checks derived from Figure 2. They
+//! read only the servers' observations, after every event, through [`RaftEvents`], so any
+//! service built on `raft::Raft` (the Raft tester's, the KV service) feeds the same checker.
+//!
+//! The observations of one call into a server must come in the order Raft made them: role
+//! changes, then log writes, then commit index changes, then applies (the adapters emit each
+//! `Ready` in that order).
 
-use super::node::{LogChange, RaftObs};
-use sim::{Checker, Failure, NodeId, Time};
+#[path = "mirror.rs"]
+mod mirror;
+
+pub use super::node::LogChange;
+use mirror::MirrorLog;
+use sim::{Checker, Failure, Node, NodeId, Time};
 use std::collections::BTreeMap;
 
-/// A server's durable log as the checker mirrors it from its writes.
-#[derive(Clone, Debug, Default)]
-struct MirrorLog {
-    snap_index: u64,
-    snap_term: u64,
-    /// `(term, value)` of entries `snap_index + 1 ..`.
-    entries: Vec<(u64, u64)>,
+/// One Raft event as the safety checker reads it. An `entry` is a 64-bit identity of a
+/// command (equal commands, equal identities), so services with any command type can feed it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RaftEvent<'a> {
+    /// A new incarnation started with this commit index (its snapshot's last index).
+    Boot { commit_index: u64 },
+    /// The server changed role (`leader` or not) in `term`.
+    Role { leader: bool, term: u64 },
+    /// The server's commitIndex grew to `commit_index` while its currentTerm was `term`.
+    Commit { commit_index: u64, term: u64 },
+    /// The service applied log entry `index` (of `term`).
+    Applied { index: u64, term: u64, entry: u64 },
+    /// The service restored a snapshot through `index` (of `term`); `entries` lists the
+    /// identities of entries `1..=index` when the service can tell them.
+    Restored {
+        index: u64,
+        term: u64,
+        entries: Option<&'a [u64]>,
+    },
+    /// The server's durable log changed.
+    Log(&'a LogChange),
 }
 
-impl MirrorLog {
-    fn last_index(&self) -> u64 {
-        self.snap_index + self.entries.len() as u64
-    }
-    fn get(&self, index: u64) -> Option<(u64, u64)> {
-        if index == self.snap_index {
-            return Some((self.snap_term, 0));
-        }
-        let i = index.checked_sub(self.snap_index + 1)?;
-        self.entries.get(usize::try_from(i).ok()?).copied()
-    }
+/// A node type whose observations include Raft events.
+pub trait RaftEvents: Node {
+    /// The Raft event `obs` reports, if any.
+    fn raft_event(obs: &Self::Obs) -> Option<RaftEvent<'_>>;
 }
 
-/// What is known to be committed at an index: its value, and its term when an apply said so.
+/// An entry known to be committed, and the earliest term it is known committed in.
 #[derive(Clone, Copy, Debug)]
 struct Committed {
-    term: Option<u64>,
-    value: u64,
+    term: u64,
+    entry: u64,
+    /// A server's currentTerm when its commitIndex covered the entry (the least seen). The
+    /// leader that committed it did so in this term or an earlier one: a follower learns a
+    /// commitIndex from an AppendEntries or InstallSnapshot of its current term.
+    in_term: u64,
 }
 
-/// Election safety, log matching, leader completeness, state machine safety, and commit and
-/// apply indices that never go backwards within an incarnation.
+/// Figure 3's properties and the Figure 2 rules derived below, over servers `0..servers`.
 pub struct RaftSafety {
-    leaders: BTreeMap<u64, NodeId>,
+    /// Who was elected in each term.
+    elected: BTreeMap<u64, NodeId>,
+    /// Servers that are leader now, with their term.
+    in_office: BTreeMap<NodeId, u64>,
     logs: Vec<MirrorLog>,
-    /// `(index, term)` → `(value, term of the previous entry)`, over all servers, ever.
+    /// `(index, term)` → `(entry, term of the previous entry)`, over all servers, ever.
     entries: BTreeMap<(u64, u64), (u64, u64)>,
     committed: BTreeMap<u64, Committed>,
+    /// What was applied at each index: `(term if known, entry)`.
+    applied_at: BTreeMap<u64, (Option<u64>, u64)>,
     commit: Vec<u64>,
     applied: Vec<u64>,
+}
+
+fn fail(property: &str, nodes: Vec<NodeId>, detail: String) -> Result<(), Failure> {
+    Err(Failure::new(property, nodes, detail))
 }
 
 impl RaftSafety {
     /// A checker for `servers` servers (ids 0..servers); observations of others are ignored.
     pub fn new(servers: usize) -> Self {
         RaftSafety {
-            leaders: BTreeMap::new(),
+            elected: BTreeMap::new(),
+            in_office: BTreeMap::new(),
             logs: vec![MirrorLog::default(); servers],
             entries: BTreeMap::new(),
             committed: BTreeMap::new(),
+            applied_at: BTreeMap::new(),
             commit: vec![0; servers],
             applied: vec![0; servers],
         }
     }
 
-    fn log_change(&mut self, node: NodeId, change: &LogChange) -> Result<(), Failure> {
-        let log = &mut self.logs[node];
-        match change {
-            LogChange::Append { entries } => {
-                for &(index, term, value) in entries {
-                    if index != log.last_index() + 1 {
-                        return Err(Failure::new(
-                            "log continuity",
-                            vec![node],
-                            format!(
-                                "s{node} appended index {index} after its last index {}",
-                                log.last_index()
-                            ),
-                        ));
-                    }
-                    let prev_term = log.get(index - 1).map_or(0, |(t, _)| t);
-                    match self.entries.get(&(index, term)) {
-                        Some(&(v, pt)) if v != value || pt != prev_term => {
-                            return Err(Failure::new(
-                                "log matching",
-                                vec![node],
-                                format!(
-                                    "s{node} holds index {index} term {term} = {value} after an entry of term {prev_term}, \
-                                     but another server held index {index} term {term} = {v} after term {pt}"
-                                ),
-                            ));
-                        }
-                        Some(_) => {}
-                        None => {
-                            self.entries.insert((index, term), (value, prev_term));
-                        }
-                    }
-                    log.entries.push((term, value));
-                }
-            }
-            LogChange::Truncate { from } => {
-                let keep = from.saturating_sub(log.snap_index + 1) as usize;
-                for (offset, &(term, value)) in log.entries.iter().enumerate().skip(keep) {
-                    let index = log.snap_index + 1 + offset as u64;
-                    if let Some(c) = self.committed.get(&index) {
-                        if c.term == Some(term) && c.value == value {
-                            return Err(Failure::new(
-                                "committed entry kept",
-                                vec![node],
-                                format!("s{node} truncated committed entry {index} (term {term}, value {value})"),
-                            ));
-                        }
-                    }
-                }
-                log.entries.truncate(keep);
-            }
-            LogChange::Snapshot { index, term } => {
-                if *index <= log.snap_index {
-                    return Ok(());
-                }
-                if log.get(*index).map(|(t, _)| t) == Some(*term) {
-                    let drop = (index - log.snap_index) as usize;
-                    log.entries.drain(..drop.min(log.entries.len()));
-                } else {
-                    log.entries.clear();
-                }
-                log.snap_index = *index;
-                log.snap_term = *term;
-            }
+    /// Feeds one event of server `node` (what [`Checker::on_observation`] does).
+    pub fn event(&mut self, node: NodeId, event: RaftEvent<'_>) -> Result<(), Failure> {
+        if node >= self.logs.len() {
+            return Ok(());
         }
-        Ok(())
+        match event {
+            RaftEvent::Boot { commit_index } => {
+                self.in_office.remove(&node);
+                self.commit[node] = commit_index;
+                self.applied[node] = 0;
+                Ok(())
+            }
+            RaftEvent::Role { leader: true, term } => {
+                self.election_safety(node, term)?;
+                self.in_office.insert(node, term);
+                self.leader_completeness_at_election(node, term)
+            }
+            RaftEvent::Role { leader: false, .. } => {
+                self.in_office.remove(&node);
+                Ok(())
+            }
+            RaftEvent::Commit { commit_index, term } => self.commit(node, commit_index, term),
+            RaftEvent::Applied { index, term, entry } => self.applied(node, index, term, entry),
+            RaftEvent::Restored {
+                index,
+                term,
+                entries,
+            } => self.restored(node, index, term, entries),
+            RaftEvent::Log(change) => self.log_change(node, change),
+        }
     }
 
-    fn became_leader(&mut self, node: NodeId, term: u64) -> Result<(), Failure> {
-        if let Some(&other) = self.leaders.get(&term) {
-            if other != node {
-                return Err(Failure::new(
-                    "election safety",
-                    vec![other, node],
-                    format!("s{other} and s{node} were both leader in term {term}"),
-                ));
-            }
+    /// **Election Safety**: "at most one leader can be elected in a given term" (§5.2).
+    fn election_safety(&mut self, node: NodeId, term: u64) -> Result<(), Failure> {
+        match self.elected.insert(term, node) {
+            Some(other) if other != node => fail(
+                "election safety",
+                vec![other, node],
+                format!("s{other} and s{node} were both elected leader in term {term}"),
+            ),
+            _ => Ok(()),
         }
-        self.leaders.insert(term, node);
+    }
+
+    /// **Leader Completeness**: "if a log entry is committed in a given term, then that entry
+    /// will be present in the logs of the leaders for all higher-numbered terms" (§5.4).
+    /// Checked when a server becomes leader of `term`: it must hold every entry committed in
+    /// an earlier term. (A leader of an earlier term may be elected late, by a delayed vote,
+    /// after a later term committed entries it lacks: the property says nothing of it.)
+    fn leader_completeness_at_election(&self, node: NodeId, term: u64) -> Result<(), Failure> {
         let log = &self.logs[node];
-        for (&index, c) in self.committed.range(log.snap_index + 1..) {
-            let held = log.get(index);
-            let ok = match (held, c.term) {
-                (Some((t, v)), Some(ct)) => t == ct && v == c.value,
-                (Some((_, v)), None) => v == c.value,
-                (None, _) => false,
-            };
-            if !ok {
-                return Err(Failure::new(
-                    "leader completeness",
-                    vec![node],
-                    format!(
-                        "s{node} became leader of term {term} without committed entry {index} (value {}); its log has {held:?}",
-                        c.value
-                    ),
-                ));
+        for (&index, c) in self.committed.range(log.snap_index..) {
+            if c.in_term < term && !log.holds(index, c.term, c.entry) {
+                return self.incomplete_leader(node, term, index, c);
             }
         }
         Ok(())
     }
 
-    fn commit_value(
+    /// **Leader Completeness**, for leaders already in office when an entry is seen committed
+    /// in `c.in_term`: every one of a higher term must hold it (Leader Append-Only keeps it).
+    fn leader_completeness_at_commit(&self, index: u64, c: &Committed) -> Result<(), Failure> {
+        for (&leader, &term) in &self.in_office {
+            if term > c.in_term && !self.logs[leader].holds(index, c.term, c.entry) {
+                return self.incomplete_leader(leader, term, index, c);
+            }
+        }
+        Ok(())
+    }
+
+    fn incomplete_leader(
+        &self,
+        node: NodeId,
+        term: u64,
+        index: u64,
+        c: &Committed,
+    ) -> Result<(), Failure> {
+        let held = self.logs[node].held(index);
+        fail(
+            "leader completeness",
+            vec![node],
+            format!(
+                "s{node}, leader of term {term}, lacks entry {index} (term {}, entry {:#x}) committed in term {}; its log has {held:?}",
+                c.term, c.entry, c.in_term
+            ),
+        )
+    }
+
+    /// Commit observations. Derived checks (Figure 2): commitIndex "increases monotonically"
+    /// within an incarnation (it is volatile), and stays within the log (a follower sets it to
+    /// "min(leaderCommit, index of last new entry)"). Two servers whose commitIndex covers an
+    /// index hold the same entry there ("committed entries agree"): an entry a leader commits
+    /// is in the logs of all later leaders (Leader Completeness), and a follower only commits
+    /// entries its leader's AppendEntries made match the leader's log (Log Matching).
+    fn commit(&mut self, node: NodeId, commit_index: u64, term: u64) -> Result<(), Failure> {
+        let from = self.commit[node];
+        if commit_index < from {
+            return fail(
+                "commit index monotonic",
+                vec![node],
+                format!("s{node}'s commitIndex went from {from} back to {commit_index}"),
+            );
+        }
+        let last = self.logs[node].last_index();
+        if commit_index > last {
+            return fail(
+                "commit within log",
+                vec![node],
+                format!("s{node}'s commitIndex {commit_index} is past its last log index {last}"),
+            );
+        }
+        self.commit[node] = commit_index;
+        for index in from + 1..=commit_index {
+            let mirror::Held::Entry(t, e) = self.logs[node].held(index) else {
+                continue; // compacted: committed (and recorded) by whoever snapshotted it
+            };
+            let c = match self.committed.get_mut(&index) {
+                None => {
+                    let c = Committed {
+                        term: t,
+                        entry: e,
+                        in_term: term,
+                    };
+                    self.committed.insert(index, c);
+                    c
+                }
+                Some(c) if (c.term, c.entry) != (t, e) => {
+                    return fail(
+                        "committed entries agree",
+                        vec![node],
+                        format!(
+                            "s{node} committed entry {index} as (term {t}, entry {e:#x}), but it was committed before as (term {}, entry {:#x})",
+                            c.term, c.entry
+                        ),
+                    );
+                }
+                Some(c) if term < c.in_term => {
+                    c.in_term = term;
+                    *c
+                }
+                Some(_) => continue,
+            };
+            self.leader_completeness_at_commit(index, &c)?;
+        }
+        Ok(())
+    }
+
+    /// Applies. **State Machine Safety**: "if a server has applied a log entry at a given
+    /// index to its state machine, no other server will ever apply a different log entry for
+    /// the same index" (§5.4.3). Derived from Figure 2 ("If commitIndex > lastApplied:
+    /// increment lastApplied, apply log[lastApplied] to state machine"): lastApplied grows by
+    /// one ("apply order"), never past commitIndex ("apply only committed"), and what is
+    /// applied is the server's own log entry ("apply log entry").
+    fn applied(&mut self, node: NodeId, index: u64, term: u64, entry: u64) -> Result<(), Failure> {
+        let last = self.applied[node];
+        if index != last + 1 {
+            return fail(
+                "apply order",
+                vec![node],
+                format!("s{node} applied index {index} right after index {last}"),
+            );
+        }
+        let commit = self.commit[node];
+        if index > commit {
+            return fail(
+                "apply only committed",
+                vec![node],
+                format!("s{node} applied index {index} above its commitIndex {commit}"),
+            );
+        }
+        let held = self.logs[node].held(index);
+        if matches!(held, mirror::Held::Entry(..) | mirror::Held::Missing)
+            && held != mirror::Held::Entry(term, entry)
+        {
+            return fail(
+                "apply log entry",
+                vec![node],
+                format!("s{node} applied (term {term}, entry {entry:#x}) at index {index}, but its log has {held:?}"),
+            );
+        }
+        self.applied[node] = index;
+        self.state_machine_safety(node, index, Some(term), entry)
+    }
+
+    fn state_machine_safety(
         &mut self,
         node: NodeId,
         index: u64,
         term: Option<u64>,
-        value: u64,
+        entry: u64,
     ) -> Result<(), Failure> {
-        match self.committed.get_mut(&index) {
-            Some(c) if c.value != value || matches!((c.term, term), (Some(a), Some(b)) if a != b) => {
-                Err(Failure::new(
+        match self.applied_at.get_mut(&index) {
+            Some((t, e)) if *e != entry || matches!((*t, term), (Some(a), Some(b)) if a != b) => {
+                fail(
                     "state machine safety",
                     vec![node],
                     format!(
-                        "s{node} applied {value} (term {term:?}) at index {index}, but {} (term {:?}) was applied there before",
-                        c.value, c.term
+                        "s{node} applied entry {entry:#x} (term {term:?}) at index {index}, but entry {e:#x} (term {t:?}) was applied there before"
                     ),
-                ))
+                )
             }
-            Some(c) => {
-                c.term = c.term.or(term);
+            Some((t, _)) => {
+                *t = t.or(term);
                 Ok(())
             }
             None => {
-                self.committed.insert(index, Committed { term, value });
+                self.applied_at.insert(index, (term, entry));
                 Ok(())
             }
         }
     }
-}
 
-impl Checker<super::node::RaftNode> for RaftSafety {
-    fn name(&self) -> &'static str {
-        "raft safety"
+    /// A restored snapshot stands for applying entries `1..=index`: State Machine Safety for
+    /// the entries the service can tell (the term of the last one at least), and lastApplied
+    /// never goes back within an incarnation ("apply order").
+    fn restored(
+        &mut self,
+        node: NodeId,
+        index: u64,
+        term: u64,
+        entries: Option<&[u64]>,
+    ) -> Result<(), Failure> {
+        let last = self.applied[node];
+        if index < last {
+            return fail(
+                "apply order",
+                vec![node],
+                format!("s{node} restored a snapshot through {index} after applying {last}"),
+            );
+        }
+        if let Some(entries) = entries {
+            for (i, &e) in entries.iter().enumerate() {
+                let at = i as u64 + 1;
+                self.state_machine_safety(node, at, (at == index).then_some(term), e)?;
+            }
+        } else if let Some((Some(t), _)) = self.applied_at.get(&index) {
+            if *t != term {
+                return fail(
+                    "state machine safety",
+                    vec![node],
+                    format!("s{node} restored a snapshot through index {index} of term {term}, but an entry of term {t} was applied there"),
+                );
+            }
+        }
+        self.applied[node] = index;
+        self.commit[node] = self.commit[node].max(index);
+        Ok(())
     }
 
-    fn on_observation(&mut self, _now: Time, node: NodeId, obs: &RaftObs) -> Result<(), Failure> {
-        if node >= self.logs.len() {
-            return Ok(());
+    /// Log writes. **Leader Append-Only**: "a leader never overwrites or deletes entries in
+    /// its log; it only appends new entries" (§5.3). **Log Matching**: "if two logs contain
+    /// an entry with the same index and term, then the logs are identical in all entries up
+    /// through the given index" (§5.3), checked inductively: every `(index, term)` ever
+    /// written anywhere has one entry and one previous term. Derived: a server never deletes
+    /// an entry at or below its own commitIndex ("committed prefix kept"): such an entry is
+    /// committed in a term no later than the server's currentTerm, so every leader the
+    /// server still accepts AppendEntries from (one of its term or later) holds it (Leader
+    /// Completeness, or it is the leader that committed it) and never conflicts with it.
+    /// commitIndex is volatile: after a restart a server may lose entries that a majority
+    /// without it committed (it does not know), so this is per incarnation.
+    fn log_change(&mut self, node: NodeId, change: &LogChange) -> Result<(), Failure> {
+        let leader = self.in_office.get(&node).copied();
+        match change {
+            LogChange::Append { entries } => {
+                for &(index, term, entry) in entries {
+                    self.append(node, index, term, entry)?;
+                }
+                Ok(())
+            }
+            LogChange::Truncate { from } => {
+                let log = &self.logs[node];
+                if *from > log.last_index() {
+                    return Ok(());
+                }
+                if let Some(term) = leader {
+                    return fail(
+                        "leader append-only",
+                        vec![node],
+                        format!(
+                            "s{node}, leader of term {term}, deleted its entries from index {from} (its last is {})",
+                            log.last_index()
+                        ),
+                    );
+                }
+                let commit = self.commit[node];
+                if *from <= commit {
+                    return fail(
+                        "committed prefix kept",
+                        vec![node],
+                        format!("s{node} deleted its entries from index {from}, at or below its commitIndex {commit}"),
+                    );
+                }
+                self.logs[node].truncate(*from);
+                Ok(())
+            }
+            LogChange::Snapshot { index, term } => {
+                let log = &self.logs[node];
+                if let Some(lt) = leader {
+                    if *index > log.snap_index && log.term_at(*index) != Some(*term) {
+                        return fail(
+                            "leader append-only",
+                            vec![node],
+                            format!(
+                                "s{node}, leader of term {lt}, replaced its log with a snapshot through index {index} (term {term}) that its log does not hold"
+                            ),
+                        );
+                    }
+                }
+                self.logs[node].snapshot(*index, *term);
+                Ok(())
+            }
         }
-        match obs {
-            RaftObs::Boot { commit_index } => {
-                self.commit[node] = *commit_index;
-                self.applied[node] = 0;
-            }
-            RaftObs::Role { role, term } if role == "leader" => self.became_leader(node, *term)?,
-            RaftObs::Role { .. } => {}
-            RaftObs::Commit { commit_index } => {
-                if *commit_index < self.commit[node] {
-                    return Err(Failure::new(
-                        "commit index monotonic",
-                        vec![node],
-                        format!(
-                            "s{node}'s commit index went from {} back to {commit_index}",
-                            self.commit[node]
-                        ),
-                    ));
-                }
-                self.commit[node] = *commit_index;
-            }
-            RaftObs::Applied { index, term, value } => {
-                if *index != self.applied[node] + 1 {
-                    return Err(Failure::new(
-                        "apply order",
-                        vec![node],
-                        format!(
-                            "s{node} applied index {index} right after index {}",
-                            self.applied[node]
-                        ),
-                    ));
-                }
-                if *index > self.commit[node] {
-                    return Err(Failure::new(
-                        "apply only committed",
-                        vec![node],
-                        format!(
-                            "s{node} applied index {index} above its commit index {}",
-                            self.commit[node]
-                        ),
-                    ));
-                }
-                self.applied[node] = *index;
-                self.commit_value(node, *index, Some(*term), *value)?;
-            }
-            RaftObs::Restored {
-                index,
-                term,
-                values,
-            } => {
-                if *index < self.applied[node] {
-                    return Err(Failure::new(
-                        "apply order",
-                        vec![node],
-                        format!(
-                            "s{node} restored a snapshot through {index} after applying {}",
-                            self.applied[node]
-                        ),
-                    ));
-                }
-                for (i, v) in values.iter().enumerate() {
-                    let at = i as u64 + 1;
-                    let t = (at == *index).then_some(*term);
-                    self.commit_value(node, at, t, *v)?;
-                }
-                self.applied[node] = *index;
-                self.commit[node] = self.commit[node].max(*index);
-            }
-            RaftObs::Log(change) => self.log_change(node, change)?,
+    }
+
+    fn append(&mut self, node: NodeId, index: u64, term: u64, entry: u64) -> Result<(), Failure> {
+        let log = &mut self.logs[node];
+        if index != log.last_index() + 1 {
+            return fail(
+                "log continuity",
+                vec![node],
+                format!(
+                    "s{node} appended index {index} after its last index {}",
+                    log.last_index()
+                ),
+            );
         }
+        let prev_term = log.term_at(index - 1).unwrap_or(0);
+        match self.entries.get(&(index, term)) {
+            Some(&(e, pt)) if e != entry || pt != prev_term => {
+                return fail(
+                    "log matching",
+                    vec![node],
+                    format!(
+                        "s{node} holds index {index} term {term} = {entry:#x} after an entry of term {prev_term}, \
+                         but another log held index {index} term {term} = {e:#x} after term {pt}"
+                    ),
+                );
+            }
+            Some(_) => {}
+            None => {
+                self.entries.insert((index, term), (entry, prev_term));
+            }
+        }
+        log.entries.push((term, entry));
         Ok(())
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn append(
-        c: &mut RaftSafety,
-        node: NodeId,
-        entries: &[(u64, u64, u64)],
-    ) -> Result<(), Failure> {
-        c.on_observation(
-            0,
-            node,
-            &RaftObs::Log(LogChange::Append {
-                entries: entries.to_vec(),
-            }),
-        )
-    }
-    fn leader(c: &mut RaftSafety, node: NodeId, term: u64) -> Result<(), Failure> {
-        c.on_observation(
-            0,
-            node,
-            &RaftObs::Role {
-                role: "leader".into(),
-                term,
-            },
-        )
-    }
-    fn applied(
-        c: &mut RaftSafety,
-        node: NodeId,
-        index: u64,
-        term: u64,
-        value: u64,
-    ) -> Result<(), Failure> {
-        c.on_observation(
-            0,
-            node,
-            &RaftObs::Commit {
-                commit_index: index,
-            },
-        )?;
-        c.on_observation(0, node, &RaftObs::Applied { index, term, value })
+impl<N: RaftEvents> Checker<N> for RaftSafety {
+    fn name(&self) -> &'static str {
+        "raft safety"
     }
 
-    #[test]
-    fn two_leaders_in_one_term() {
-        let mut c = RaftSafety::new(3);
-        leader(&mut c, 0, 2).unwrap();
-        leader(&mut c, 0, 2).unwrap();
-        assert_eq!(
-            leader(&mut c, 1, 2).unwrap_err().property,
-            "election safety"
-        );
-    }
-
-    #[test]
-    fn log_matching_catches_different_values_at_the_same_index_and_term() {
-        let mut c = RaftSafety::new(3);
-        append(&mut c, 0, &[(1, 1, 10), (2, 1, 20)]).unwrap();
-        append(&mut c, 1, &[(1, 1, 10)]).unwrap();
-        assert_eq!(
-            append(&mut c, 1, &[(2, 1, 21)]).unwrap_err().property,
-            "log matching"
-        );
-    }
-
-    #[test]
-    fn log_matching_catches_a_different_prefix() {
-        let mut c = RaftSafety::new(3);
-        append(&mut c, 0, &[(1, 1, 10), (2, 2, 20)]).unwrap();
-        append(&mut c, 1, &[(1, 2, 11)]).unwrap();
-        assert_eq!(
-            append(&mut c, 1, &[(2, 2, 20)]).unwrap_err().property,
-            "log matching"
-        );
-    }
-
-    #[test]
-    fn state_machine_safety_and_apply_order() {
-        let mut c = RaftSafety::new(3);
-        applied(&mut c, 0, 1, 1, 10).unwrap();
-        assert_eq!(
-            applied(&mut c, 1, 1, 1, 11).unwrap_err().property,
-            "state machine safety"
-        );
-        let mut c = RaftSafety::new(3);
-        applied(&mut c, 0, 1, 1, 10).unwrap();
-        assert_eq!(
-            applied(&mut c, 0, 3, 1, 30).unwrap_err().property,
-            "apply order"
-        );
-        let mut c = RaftSafety::new(3);
-        c.on_observation(0, 0, &RaftObs::Commit { commit_index: 3 })
-            .unwrap();
-        let e = c
-            .on_observation(0, 0, &RaftObs::Commit { commit_index: 2 })
-            .unwrap_err();
-        assert_eq!(e.property, "commit index monotonic");
-        let e = c
-            .on_observation(
-                0,
-                1,
-                &RaftObs::Applied {
-                    index: 1,
-                    term: 1,
-                    value: 1,
-                },
-            )
-            .unwrap_err();
-        assert_eq!(e.property, "apply only committed");
-    }
-
-    #[test]
-    fn leader_completeness() {
-        let mut c = RaftSafety::new(3);
-        append(&mut c, 0, &[(1, 1, 10)]).unwrap();
-        append(&mut c, 1, &[(1, 1, 10)]).unwrap();
-        applied(&mut c, 0, 1, 1, 10).unwrap();
-        leader(&mut c, 1, 2).unwrap();
-        let e = leader(&mut c, 2, 3).unwrap_err();
-        assert_eq!(e.property, "leader completeness");
-    }
-
-    #[test]
-    fn truncating_a_committed_entry() {
-        let mut c = RaftSafety::new(3);
-        append(&mut c, 0, &[(1, 1, 10), (2, 1, 20)]).unwrap();
-        applied(&mut c, 0, 1, 1, 10).unwrap();
-        c.on_observation(0, 0, &RaftObs::Log(LogChange::Truncate { from: 2 }))
-            .unwrap();
-        let e = c
-            .on_observation(0, 0, &RaftObs::Log(LogChange::Truncate { from: 1 }))
-            .unwrap_err();
-        assert_eq!(e.property, "committed entry kept");
-    }
-
-    #[test]
-    fn snapshots_shift_the_mirror() {
-        let mut c = RaftSafety::new(3);
-        append(&mut c, 0, &[(1, 1, 10), (2, 1, 20), (3, 1, 30)]).unwrap();
-        c.on_observation(
-            0,
-            0,
-            &RaftObs::Log(LogChange::Snapshot { index: 2, term: 1 }),
-        )
-        .unwrap();
-        append(&mut c, 0, &[(4, 1, 40)]).unwrap();
-        assert_eq!(c.logs[0].get(3), Some((1, 30)));
-        c.on_observation(
-            0,
-            1,
-            &RaftObs::Log(LogChange::Snapshot { index: 5, term: 2 }),
-        )
-        .unwrap();
-        assert_eq!(c.logs[1].last_index(), 5);
-        append(&mut c, 1, &[(6, 2, 60)]).unwrap();
+    fn on_observation(&mut self, _now: Time, node: NodeId, obs: &N::Obs) -> Result<(), Failure> {
+        match N::raft_event(obs) {
+            Some(event) => self.event(node, event),
+            None => Ok(()),
+        }
     }
 }
+
+#[cfg(test)]
+#[path = "checks_tests.rs"]
+mod tests;

@@ -2,6 +2,7 @@
 //! top: it applies committed commands, reports them, and (for the snapshot tests) hands Raft
 //! a snapshot every `snapshot_every` applied entries.
 
+use super::checks::{RaftEvent, RaftEvents};
 use crate::wire::{DeadlineTimer, RaftDurable, Wire};
 use raft::{Apply, Event, Raft, Role, StorageOp};
 use serde::{Deserialize, Serialize};
@@ -81,8 +82,10 @@ pub enum RaftObs {
         role: String,
         term: u64,
     },
+    /// The commit index grew; `term` is the server's current term then.
     Commit {
         commit_index: u64,
+        term: u64,
     },
     /// The service applied a command.
     Applied {
@@ -143,6 +146,19 @@ impl RaftNode {
     fn flush(&mut self, ctx: &mut Ctx<'_, Self>) {
         while self.raft.has_ready() {
             let ready = self.raft.take_ready();
+            // Raft's order within one Ready: role changes, log writes, commit, applies.
+            let (roles, commits): (Vec<Event>, Vec<Event>) = ready
+                .events
+                .into_iter()
+                .partition(|e| !matches!(e, Event::CommitAdvanced { .. }));
+            for event in roles {
+                ctx.observe(match event {
+                    Event::BecameFollower { term } => role("follower", term),
+                    Event::BecameCandidate { term } => role("candidate", term),
+                    Event::BecameLeader { term } => role("leader", term),
+                    Event::CommitAdvanced { .. } => unreachable!("partitioned out"),
+                });
+            }
             for op in ready.storage {
                 if let Some(change) = log_change(&op) {
                     ctx.observe(RaftObs::Log(change));
@@ -152,13 +168,11 @@ impl RaftNode {
             for (to, msg) in ready.messages {
                 ctx.send(to, Wire(msg));
             }
-            for event in ready.events {
-                ctx.observe(match event {
-                    Event::BecameFollower { term } => role("follower", term),
-                    Event::BecameCandidate { term } => role("candidate", term),
-                    Event::BecameLeader { term } => role("leader", term),
-                    Event::CommitAdvanced { commit_index } => RaftObs::Commit { commit_index },
-                });
+            let term = self.raft.current_term();
+            for event in commits {
+                if let Event::CommitAdvanced { commit_index } = event {
+                    ctx.observe(RaftObs::Commit { commit_index, term });
+                }
             }
             for apply in ready.applies {
                 self.apply(ctx, apply);
@@ -281,6 +295,39 @@ impl Node for RaftNode {
                 res
             }
         }
+    }
+}
+
+impl RaftEvents for RaftNode {
+    fn raft_event(obs: &RaftObs) -> Option<RaftEvent<'_>> {
+        Some(match obs {
+            RaftObs::Boot { commit_index } => RaftEvent::Boot {
+                commit_index: *commit_index,
+            },
+            RaftObs::Role { role, term } => RaftEvent::Role {
+                leader: role == "leader",
+                term: *term,
+            },
+            RaftObs::Commit { commit_index, term } => RaftEvent::Commit {
+                commit_index: *commit_index,
+                term: *term,
+            },
+            RaftObs::Applied { index, term, value } => RaftEvent::Applied {
+                index: *index,
+                term: *term,
+                entry: *value,
+            },
+            RaftObs::Restored {
+                index,
+                term,
+                values,
+            } => RaftEvent::Restored {
+                index: *index,
+                term: *term,
+                entries: Some(values),
+            },
+            RaftObs::Log(change) => RaftEvent::Log(change),
+        })
     }
 }
 

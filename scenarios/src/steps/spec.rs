@@ -223,6 +223,10 @@ pub enum Step {
     /// Read every key clients appended to since `kv_clients_start`: each client's appends must
     /// appear exactly once and in the order it made them.
     KvCheckAppends(Within),
+    /// After a healed, quiet end (every server up and connected, clients stopped): within
+    /// `within_ms`, every server's applied index reaches the leader's commit index and its
+    /// service state (map and duplicate table) equals the leader's.
+    KvCheckReplicas(Within),
     /// One operation by one client; with `wait` (default), until it completes.
     KvOp(KvOp),
     /// Wait until the client's outstanding operation completes.

@@ -241,8 +241,11 @@ impl Validator {
             }
             Step::KvClientsStart(_) => self.kv_only(place, "kv_clients_start"),
             Step::KvClientsStop {} => self.kv_only(place, "kv_clients_stop"),
-            Step::KvClientsWait(w) | Step::KvCheckAppends(w) => {
-                self.kv_only(place, "kv_clients_wait / kv_check_appends")?;
+            Step::KvClientsWait(w) | Step::KvCheckAppends(w) | Step::KvCheckReplicas(w) => {
+                self.kv_only(
+                    place,
+                    "kv_clients_wait / kv_check_appends / kv_check_replicas",
+                )?;
                 self.positive(w.within_ms, place)
             }
             Step::KvOp(op) => {

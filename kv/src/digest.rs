@@ -1,0 +1,108 @@
+//! A 64-bit digest of the service state (the key/value map and the duplicate table) that the
+//! store keeps up to date as it changes, so replicas can compare states after every apply
+//! without hashing the whole state each time.
+//!
+//! The digest is a wrapping sum of one term per key and one per client, so it does not depend
+//! on the order of changes. A value is hashed with a polynomial rolling hash, which extends by
+//! an appended suffix without re-reading the value. Not cryptographic: it detects accidental
+//! divergence, not an adversary.
+
+/// The rolling-hash modulus: the Mersenne prime 2^61 - 1.
+const P: u64 = (1 << 61) - 1;
+/// The rolling-hash base (any number in 2..P).
+const BASE: u64 = 0x0dd5_2c4e_9a1b_3f67 % P;
+
+fn mul(a: u64, b: u64) -> u64 {
+    ((u128::from(a) * u128::from(b)) % u128::from(P)) as u64
+}
+
+fn pow(mut base: u64, mut exp: u64) -> u64 {
+    let mut acc = 1;
+    while exp > 0 {
+        if exp & 1 == 1 {
+            acc = mul(acc, base);
+        }
+        base = mul(base, base);
+        exp >>= 1;
+    }
+    acc
+}
+
+/// The polynomial hash of a string and its length: `hash(s) = Σ (s[i] + 1) · BASE^(n-1-i)`
+/// mod P. Invariant: `of(a + b) == of(a).then(of(b))`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Poly {
+    hash: u64,
+    len: u64,
+}
+
+impl Poly {
+    /// The hash of `s`.
+    pub fn of(s: &str) -> Poly {
+        let hash = s
+            .bytes()
+            .fold(0, |h, b| (mul(h, BASE) + u64::from(b) + 1) % P);
+        Poly {
+            hash,
+            len: s.len() as u64,
+        }
+    }
+
+    /// The hash of `self`'s string followed by `next`'s.
+    pub fn then(self, next: Poly) -> Poly {
+        Poly {
+            hash: (mul(self.hash, pow(BASE, next.len)) + next.hash) % P,
+            len: self.len + next.len,
+        }
+    }
+}
+
+/// A 64-bit finalizer (splitmix64's): spreads every input bit over the output.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn combine(parts: &[u64]) -> u64 {
+    parts
+        .iter()
+        .fold(0x243f_6a88_85a3_08d3, |acc, &p| mix(acc ^ mix(p)))
+}
+
+/// The digest term of key `key` holding a value hashed `value`.
+pub fn key_term(key: &str, value: Poly) -> u64 {
+    let k = Poly::of(key);
+    combine(&[1, k.hash, k.len, value.hash, value.len])
+}
+
+/// The digest term of a client's duplicate-table entry: its last request `seq` and, for a
+/// `Get`, the hash of the value it returned.
+pub fn dedup_term(client: u64, seq: u64, value: Option<Poly>) -> u64 {
+    match value {
+        Some(v) => combine(&[2, client, seq, 1, v.hash, v.len]),
+        None => combine(&[2, client, seq, 0]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rolling_hash_extends_and_separates() {
+        let parts = ["", "x 0 1 y", "ab", "", "ünï"];
+        let mut acc = Poly::of("");
+        let mut s = String::new();
+        for p in parts {
+            acc = acc.then(Poly::of(p));
+            s.push_str(p);
+            assert_eq!(acc, Poly::of(&s));
+        }
+        assert_ne!(Poly::of("ab"), Poly::of("ba"));
+        assert_ne!(Poly::of(""), Poly::of("\0"));
+        assert_ne!(key_term("a", Poly::of("b")), key_term("b", Poly::of("a")));
+        assert_ne!(dedup_term(1, 2, None), dedup_term(1, 2, Some(Poly::of(""))));
+        assert_ne!(dedup_term(1, 2, None), dedup_term(2, 1, None));
+    }
+}
