@@ -361,3 +361,6 @@ fn partition<M: Model>(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_inference;
