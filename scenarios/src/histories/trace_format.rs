@@ -1,6 +1,8 @@
 //! KV histories read from a simulator trace (`sim run --trace` of a KV scenario): each client's
 //! `invoke` and `complete` observations become operations, timed by the trace's virtual clock.
-//! Operations that never completed are open to the end (their effect is unknown).
+//! Operations that never completed are open to the end (their effect is unknown). A client
+//! invokes its next operation in the instant its previous one completed; the checker keeps the
+//! two in program order.
 
 use super::ParseError;
 use kv::model::{KvOperation, KvOutput};
