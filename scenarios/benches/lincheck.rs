@@ -8,15 +8,11 @@
 //! checking time per seed (median and max; add `--per-seed` for every seed), e.g.
 //! `cargo bench -p scenarios --bench lincheck -- --kv-seeds 1..50 scenarios/kv/unreliable-one-key.json`.
 
-use scenarios::histories::trace_format::parse_trace_history;
+use scenarios::histories::trace_format::run_kv_history;
 use scenarios::histories::{check_history, check_kv, load};
-use scenarios::run::run_scenario;
 use scenarios::scenario::Scenario;
 use sim::linearizability::Verdict;
-use std::cell::RefCell;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 fn shared_dir() -> PathBuf {
@@ -40,38 +36,6 @@ fn main() {
         return kv_runs(seeds, &files, args.iter().any(|a| a == "--per-seed"));
     }
     shared_histories();
-}
-
-/// Keeps only the trace lines the history needs (the header, invokes and completions), so that
-/// snapshot-heavy runs need not hold gigabytes.
-struct OpLines {
-    kept: Rc<RefCell<String>>,
-    line: Vec<u8>,
-    first: bool,
-}
-
-impl Write for OpLines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        for &b in buf {
-            if b != b'\n' {
-                self.line.push(b);
-                continue;
-            }
-            let text = String::from_utf8_lossy(&self.line);
-            if self.first || text.contains("\"invoke\"") || text.contains("\"complete\"") {
-                let mut kept = self.kept.borrow_mut();
-                kept.push_str(&text);
-                kept.push('\n');
-            }
-            self.first = false;
-            self.line.clear();
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 fn workspace_path(file: &str) -> PathBuf {
@@ -106,17 +70,7 @@ fn kv_runs(seeds: &str, files: &[&String], per_seed: bool) {
         let mut counts = [0usize; 3];
         let mut ops = 0;
         for seed in from..=to {
-            let kept = Rc::new(RefCell::new(String::new()));
-            let sink = OpLines {
-                kept: kept.clone(),
-                line: Vec::new(),
-                first: true,
-            };
-            if let Err(e) = run_scenario(&sc, seed, file, Some(Box::new(sink))) {
-                println!("{file} seed {seed}: {e}");
-                continue;
-            }
-            let history = match parse_trace_history(&kept.borrow()) {
+            let history = match run_kv_history(&sc, seed, file) {
                 Ok(h) => h,
                 Err(e) => {
                     println!("{file} seed {seed}: {e}");
@@ -145,7 +99,9 @@ fn kv_runs(seeds: &str, files: &[&String], per_seed: bool) {
         times.sort_by(f64::total_cmp);
         let median = times.get(times.len() / 2).copied().unwrap_or(0.0);
         let max = times.last().copied().unwrap_or(0.0);
-        let name = path.file_name().map_or(file.to_string(), |n| n.to_string_lossy().into());
+        let name = path
+            .file_name()
+            .map_or(file.to_string(), |n| n.to_string_lossy().into());
         println!(
             "{name:<52} {:>5} {ops:>7} {:>5} {:>5} {:>7} {median:>10.3} {max:>10.3}",
             times.len(),

@@ -271,3 +271,59 @@ INFO  jepsen.util - 5\t:ok\t:read\t1
     let report = check_history(&history, Duration::from_secs(10));
     assert_eq!(report.verdict, Verdict::NotLinearizable);
 }
+
+/// TestUnreliableOneKey's histories (50 concurrent appends to one key, one final read) used to
+/// exhaust any search budget; what the read reveals about the appends decides them at once.
+#[test]
+fn unreliable_one_key_histories_are_decided() {
+    use kv::model::KvModel;
+    use scenarios::histories::trace_format::run_kv_history;
+    use scenarios::kv::tester::LINEARIZABILITY_STEPS;
+    use scenarios::scenario::Scenario;
+    use sim::linearizability::{check_with, Budget, CheckOptions};
+    let path = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/kv/unreliable-one-key.json"
+    ));
+    let sc = Scenario::load(path).unwrap();
+    let check = |ops: &[Operation<KvInput, KvOutput>]| {
+        let mut budget = Budget::unlimited().max_steps(LINEARIZABILITY_STEPS);
+        check_with(&KvModel, ops, &mut budget, CheckOptions::default())
+    };
+    for seed in 1..=3 {
+        let ops = run_kv_history(&sc, seed, "unreliable-one-key").unwrap();
+        assert_eq!(ops.len(), 52);
+        let report = check(&ops);
+        assert_eq!(report.verdict, Verdict::Linearizable, "seed {seed}");
+        assert!(report.steps < 1_000, "seed {seed}: {} steps", report.steps);
+        // A broken service that loses one acknowledged append from the final read.
+        let mut lost = ops.clone();
+        let read = lost
+            .iter_mut()
+            .rev()
+            .find(|o| o.input.key == "k" && matches!(o.output, KvOutput::Value(_)))
+            .unwrap();
+        let KvOutput::Value(v) = &read.output else {
+            unreachable!()
+        };
+        read.output = KvOutput::Value(v.replacen("x 2 5 y", "", 1));
+        let report = check(&lost);
+        assert_eq!(report.verdict, Verdict::NotLinearizable, "seed {seed}");
+        // One that applies an append twice.
+        let mut twice = ops.clone();
+        let read = twice
+            .iter_mut()
+            .rev()
+            .find(|o| matches!(o.output, KvOutput::Value(_)))
+            .unwrap();
+        let KvOutput::Value(v) = &read.output else {
+            unreachable!()
+        };
+        read.output = KvOutput::Value(format!("{v}x 1 9 y"));
+        assert_eq!(
+            check(&twice).verdict,
+            Verdict::NotLinearizable,
+            "seed {seed}"
+        );
+    }
+}
