@@ -5,7 +5,7 @@
 //! `append` concatenates to it (appending to a missing key acts like `put`).
 
 use serde::{Deserialize, Serialize};
-use sim::linearizability::{Model, Operation};
+use sim::linearizability::{AppendView, Model, Operation};
 
 /// The kind of a key/value operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -117,6 +117,17 @@ impl Model for KvModel {
             KvOutput::Value(v) => format!("{call} -> {v:?}"),
             KvOutput::Unknown => format!("{call} -> ?"),
         }
+    }
+
+    fn append_view<'a>(&self, input: &'a KvInput, output: &'a KvOutput) -> Option<AppendView<'a>> {
+        Some(match (input.op, output) {
+            (KvOp::Get, KvOutput::Value(v)) => AppendView::Read(v),
+            (KvOp::Get, KvOutput::Unknown) => AppendView::Nothing,
+            (KvOp::Put, KvOutput::Done | KvOutput::Unknown) => AppendView::Put(&input.value),
+            (KvOp::Append, KvOutput::Done | KvOutput::Unknown) => AppendView::Append(&input.value),
+            // Never legal (see `step`): no view, so the search alone decides.
+            _ => return None,
+        })
     }
 }
 

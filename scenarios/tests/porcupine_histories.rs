@@ -194,22 +194,15 @@ fn lincheck_command_exit_codes() {
         40,
         50,
     ));
-    // Many concurrent appends and an impossible read: far more than one poll interval of search.
+    // Many concurrent appends of one value and a read missing one of them: reads of repeated
+    // values teach the search nothing, so it takes far more than one poll interval.
     let mut hard: Vec<_> = (0..14)
-        .map(|c| {
-            kv_op(
-                c,
-                KvInput::append("k", format!("{c},")),
-                KvOutput::Done,
-                0,
-                100,
-            )
-        })
+        .map(|c| kv_op(c, KvInput::append("k", "a,"), KvOutput::Done, 0, 100))
         .collect();
     hard.push(kv_op(
         99,
         KvInput::get("k"),
-        KvOutput::Value("nope".into()),
+        KvOutput::Value("a,".repeat(13)),
         200,
         300,
     ));
@@ -225,5 +218,112 @@ fn lincheck_command_exit_codes() {
     assert_eq!(exit(&ok, 10.0), 0);
     assert_eq!(exit(&bad, 10.0), 1);
     assert_eq!(exit(&hard, 0.0), 3);
+    assert_eq!(exit(&hard, 60.0), 1);
     assert_eq!(exit(&ok, -1.0), 2);
+}
+
+/// Each client's operations are sequential whatever the timestamps: a client that invokes a get
+/// in the microsecond its append returned must see that append.
+#[test]
+fn program_order_holds_at_equal_timestamps() {
+    let sees = vec![
+        kv_op(0, KvInput::append("k", "x"), KvOutput::Done, 0, 5),
+        kv_op(0, KvInput::get("k"), KvOutput::Value("x".into()), 5, 5),
+        kv_op(0, KvInput::append("k", "y"), KvOutput::Done, 5, 8),
+        kv_op(1, KvInput::get("k"), KvOutput::Value("x".into()), 8, 9),
+    ];
+    let misses = vec![
+        kv_op(0, KvInput::append("k", "x"), KvOutput::Done, 0, 5),
+        kv_op(0, KvInput::get("k"), KvOutput::Value("".into()), 5, 6),
+    ];
+    let other_client = vec![
+        kv_op(0, KvInput::append("k", "x"), KvOutput::Done, 0, 5),
+        kv_op(1, KvInput::get("k"), KvOutput::Value("".into()), 5, 6),
+    ];
+    let verdict = |ops: &[Operation<KvInput, KvOutput>]| {
+        let text = write_sim_history(ops);
+        let history = parse(HistoryFormat::Sim, &text).unwrap();
+        check_history(&history, Duration::from_secs(10)).verdict
+    };
+    assert_eq!(verdict(&sees), Verdict::Linearizable);
+    assert_eq!(verdict(&misses), Verdict::NotLinearizable);
+    assert_eq!(verdict(&other_client), Verdict::Linearizable);
+}
+
+/// Jepsen gives a process a fresh id after an `:info`, and the op stays open; if a log reuses the
+/// id anyway, the open op still does not order the process's later ones (it may land late).
+#[test]
+fn an_info_op_stays_open_past_its_process_next_ops() {
+    let log = "\
+INFO  jepsen.util - 0\t:invoke\t:write\t1
+INFO  jepsen.util - 0\t:info\t:write\t:timed-out
+INFO  jepsen.util - 0\t:invoke\t:read\tnil
+INFO  jepsen.util - 0\t:ok\t:read\tnil
+INFO  jepsen.util - 5\t:invoke\t:read\tnil
+INFO  jepsen.util - 5\t:ok\t:read\t1
+";
+    let history = parse(HistoryFormat::Etcd, log).unwrap();
+    let report = check_history(&history, Duration::from_secs(10));
+    assert_eq!(report.verdict, Verdict::Linearizable);
+    // But a returned write orders the same process's next read.
+    let log = log.replace(":info\t:write\t:timed-out", ":ok\t:write\t1");
+    let history = parse(HistoryFormat::Etcd, &log).unwrap();
+    let report = check_history(&history, Duration::from_secs(10));
+    assert_eq!(report.verdict, Verdict::NotLinearizable);
+}
+
+/// TestUnreliableOneKey's histories (50 concurrent appends to one key, one final read) used to
+/// exhaust any search budget; what the read reveals about the appends decides them at once.
+#[test]
+fn unreliable_one_key_histories_are_decided() {
+    use kv::model::KvModel;
+    use scenarios::histories::trace_format::run_kv_history;
+    use scenarios::kv::tester::LINEARIZABILITY_STEPS;
+    use scenarios::scenario::Scenario;
+    use sim::linearizability::{check_with, Budget, CheckOptions};
+    let path = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/kv/unreliable-one-key.json"
+    ));
+    let sc = Scenario::load(path).unwrap();
+    let check = |ops: &[Operation<KvInput, KvOutput>]| {
+        let mut budget = Budget::unlimited().max_steps(LINEARIZABILITY_STEPS);
+        check_with(&KvModel, ops, &mut budget, CheckOptions::default())
+    };
+    for seed in 1..=3 {
+        let ops = run_kv_history(&sc, seed, "unreliable-one-key").unwrap();
+        assert_eq!(ops.len(), 52);
+        let report = check(&ops);
+        assert_eq!(report.verdict, Verdict::Linearizable, "seed {seed}");
+        assert!(report.steps < 1_000, "seed {seed}: {} steps", report.steps);
+        // A broken service that loses one acknowledged append from the final read.
+        let mut lost = ops.clone();
+        let read = lost
+            .iter_mut()
+            .rev()
+            .find(|o| o.input.key == "k" && matches!(o.output, KvOutput::Value(_)))
+            .unwrap();
+        let KvOutput::Value(v) = &read.output else {
+            unreachable!()
+        };
+        read.output = KvOutput::Value(v.replacen("x 2 5 y", "", 1));
+        let report = check(&lost);
+        assert_eq!(report.verdict, Verdict::NotLinearizable, "seed {seed}");
+        // One that applies an append twice.
+        let mut twice = ops.clone();
+        let read = twice
+            .iter_mut()
+            .rev()
+            .find(|o| matches!(o.output, KvOutput::Value(_)))
+            .unwrap();
+        let KvOutput::Value(v) = &read.output else {
+            unreachable!()
+        };
+        read.output = KvOutput::Value(format!("{v}x 1 9 y"));
+        assert_eq!(
+            check(&twice).verdict,
+            Verdict::NotLinearizable,
+            "seed {seed}"
+        );
+    }
 }

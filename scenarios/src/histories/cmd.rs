@@ -39,14 +39,20 @@ pub fn run(args: &LincheckArgs) -> i32 {
             return 2;
         }
     };
+    let check_start = Instant::now();
     let report = check_history(&history, limit);
+    let check_time = check_start.elapsed();
     let elapsed = start.elapsed();
     println!("file: {} (format {format})", args.file.display());
     println!(
         "operations: {}, partitions: {}, search steps: {}",
         report.operations, report.partitions, report.steps
     );
-    println!("time: {:.3} s", elapsed.as_secs_f64());
+    println!(
+        "time: {:.3} s (checking {:.3} ms)",
+        elapsed.as_secs_f64(),
+        check_time.as_secs_f64() * 1e3
+    );
     match report.verdict {
         Verdict::Linearizable => {
             println!("verdict: linearizable");

@@ -5,7 +5,9 @@
 //! (`:read`, `:write`, `:cas`) and the value (`nil`, an integer, or `[from to]` for cas).
 //! A `:fail` of a cas means the comparison failed; a `:fail` of a read or write, or any `:fail`
 //! with value `:timed-out`, had no effect and is dropped; an `:info` leaves the operation open
-//! to the end of the history (outcome unknown). The register starts as `nil`.
+//! to the end of the history (outcome unknown). The register starts as `nil`. The process id is
+//! the client: its returned operations are sequential (program order); Jepsen gives a process a
+//! fresh id after an `:info`, and an open operation never orders its process's later ones.
 
 use super::{Completion, OpBuilder, ParseError};
 use sim::linearizability::{Model, Operation};

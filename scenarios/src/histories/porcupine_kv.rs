@@ -9,7 +9,7 @@
 //!
 //! `:ok` of a get carries the value read (`nil` = empty). `:fail` means no effect (dropped);
 //! `:info` leaves the operation open to the end (outcome unknown). Other keys (e.g. `:time`) are
-//! ignored.
+//! ignored. `:process` is the client: its returned operations are sequential (program order).
 
 use super::{Completion, OpBuilder, ParseError};
 use kv::model::{KvInput, KvOp, KvOperation, KvOutput};

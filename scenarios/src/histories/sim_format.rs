@@ -7,13 +7,17 @@
 //! ```
 //!
 //! Times are virtual microseconds. `ret: null` marks an operation that never returned (its
-//! outcome is unknown). A get has `value: null` and, once returned, a string `output`; put and
+//! outcome is unknown). A client's operations are sequential (program order): the checker
+//! linearizes each returned operation before the same client's next one even when the next is
+//! called in the same microsecond, so a client may not call again before its previous operation
+//! returned (after one that never returned it may: that one stays open, as in Jepsen). A get has `value: null` and, once returned, a string `output`; put and
 //! append have a string `value` and `output: null`.
 
 use super::ParseError;
 use kv::model::{KvInput, KvOp, KvOperation, KvOutput};
 use serde::{Deserialize, Serialize};
 use sim::linearizability::Operation;
+use std::collections::BTreeMap;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -104,6 +108,7 @@ fn convert(line: Line) -> Result<KvOperation, String> {
 /// Parses a history in the simulator's format (blank lines are skipped).
 pub fn parse_sim_history(text: &str) -> Result<Vec<KvOperation>, ParseError> {
     let mut ops = Vec::new();
+    let mut lines = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         if raw.trim().is_empty() {
             continue;
@@ -111,8 +116,38 @@ pub fn parse_sim_history(text: &str) -> Result<Vec<KvOperation>, ParseError> {
         let fail = |m: String| ParseError::new(index + 1, m);
         let line: Line = serde_json::from_str(raw).map_err(|e| fail(json_error(&e)))?;
         ops.push(convert(line).map_err(fail)?);
+        lines.push(index + 1);
     }
+    check_program_order(&ops, &lines)?;
     Ok(ops)
+}
+
+/// A client's operations are sequential: none is called before the client's previous returned
+/// operation (in call order) returned.
+fn check_program_order(ops: &[KvOperation], lines: &[usize]) -> Result<(), ParseError> {
+    let mut order: Vec<usize> = (0..ops.len()).collect();
+    order.sort_by_key(|&i| (ops[i].client, ops[i].call, i));
+    // The latest returned operation of the current client.
+    let mut busy: BTreeMap<u64, usize> = BTreeMap::new();
+    for i in order {
+        let op = &ops[i];
+        if let Some(&j) = busy.get(&op.client) {
+            let ret = ops[j].ret.unwrap_or(0);
+            if op.call < ret {
+                return Err(ParseError::new(
+                    lines[i],
+                    format!(
+                        "client {} calls at {} before its operation on line {} returned (at {ret}); a client's operations are sequential",
+                        op.client, op.call, lines[j]
+                    ),
+                ));
+            }
+        }
+        if op.ret.is_some() {
+            busy.insert(op.client, i);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -193,5 +228,13 @@ mod tests {
             "1: a put must have \"output\": null"
         );
         assert!(err("{\"client\":0").starts_with("1: EOF while parsing"));
+        assert_eq!(
+            err(concat!(
+                r#"{"client":3,"call":1,"ret":9,"op":"get","key":"k","value":null,"output":""}"#,
+                "\n",
+                r#"{"client":3,"call":5,"ret":7,"op":"get","key":"k","value":null,"output":""}"#
+            )),
+            "2: client 3 calls at 5 before its operation on line 1 returned (at 9); a client's operations are sequential"
+        );
     }
 }

@@ -7,13 +7,20 @@
 //! just-in-time algorithm of Wing & Gong as improved by Lowe (memoizing already explored
 //! `(set of linearized operations, model state)` configurations).
 //!
+//! Each client's operations are sequential (program order): an operation that returned is
+//! linearized before the same client's next operation even when the timestamps touch. The search
+//! also honours what reads reveal about appends ([`Model::append_view`]), which prunes histories
+//! of many concurrent appends from exponential to near-linear work.
+//!
 //! Operations that never returned (`ret: None`) may take effect at any point after their call, or
 //! not at all. The search is bounded by a [`Budget`]: when it runs out the verdict is
 //! [`Verdict::Unknown`]; `Linearizable` is only ever returned with a linearization in hand.
 //!
 //! This module is clock-free: callers that want a wall-clock limit pass a `should_stop` closure.
 
+mod append_infer;
 mod bitset;
+mod constraints;
 mod report;
 mod search;
 
@@ -54,6 +61,34 @@ pub trait Model {
 
     /// A short human-readable description of an operation, e.g. `get("k") -> "abc"`.
     fn describe(&self, input: &Self::Input, output: &Self::Output) -> String;
+
+    /// How the operation acts on a state that is one string, which puts replace, appends extend
+    /// and reads return whole. A model of that shape that answers for every operation lets the
+    /// search use what reads reveal about the order of appends (see [`AppendView`]); the default,
+    /// `None`, turns that off.
+    fn append_view<'a>(
+        &self,
+        _input: &'a Self::Input,
+        _output: &'a Self::Output,
+    ) -> Option<AppendView<'a>> {
+        None
+    }
+}
+
+/// An operation seen as an action on a string state (for [`Model::append_view`]). The contract:
+/// in every state, `step` of a `Put(v)` leads to `v`, of an `Append(v)` to the state followed by
+/// `v`, a `Read(v)` is legal exactly when the state is `v` and leaves it unchanged, and a
+/// `Nothing` is always legal and changes nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppendView<'a> {
+    /// Replaces the state (a pending put too: it may or may not take effect).
+    Put(&'a str),
+    /// Extends the state (a pending append too).
+    Append(&'a str),
+    /// Returned the whole state.
+    Read(&'a str),
+    /// Neither changes nor observes the state (e.g. a read that never returned).
+    Nothing,
 }
 
 /// One operation of a concurrent history.
@@ -204,7 +239,7 @@ pub fn check_with<M: Model>(
         .enumerate()
         .map(|(p, (_, indices))| {
             let ops = indices.iter().map(|&i| &history[i]).collect();
-            (p, search::Search::new(model, ops))
+            (p, search::Search::new(model, ops, true))
         })
         .collect();
     'rounds: while !active.is_empty() {
@@ -226,6 +261,24 @@ pub fn check_with<M: Model>(
                     summaries[p].linearization = order.iter().map(|&q| indices[q]).collect();
                 }
                 search::Outcome::NotLinearizable(prefix) => {
+                    let explained = if search.inferred() {
+                        explain(model, search.ops(), prefix)
+                    } else {
+                        Ok(prefix)
+                    };
+                    let prefix = match explained {
+                        Ok(prefix) => prefix,
+                        Err(order) => {
+                            // Program order and real time alone admit a linearization: an
+                            // inference was wrong. Never report a failure that is not one.
+                            debug_assert!(false, "append inference refuted by {order:?}");
+                            summaries[p].verdict = Verdict::Linearizable;
+                            summaries[p].linearization =
+                                order.iter().map(|&q| indices[q]).collect();
+                            active.swap_remove(k);
+                            continue;
+                        }
+                    };
                     summaries[p].verdict = Verdict::NotLinearizable;
                     failures.push(report::failure_report(
                         model,
@@ -261,6 +314,33 @@ pub fn check_with<M: Model>(
     }
 }
 
+/// How many search steps [`explain`] may take (not counted in the caller's budget).
+pub const EXPLAIN_STEPS: u64 = 20_000;
+
+/// The longest linearizable prefix for the report of a partition found not linearizable with
+/// the help of inferred constraints (`found` is the prefix that search ended with): a search
+/// with real time and program order only, which is what a reader of the report can check,
+/// within [`EXPLAIN_STEPS`]. `Err(linearization)` if that search finds the partition
+/// linearizable after all (an inference was wrong).
+fn explain<M: Model>(
+    model: &M,
+    ops: &[&Operation<M::Input, M::Output>],
+    found: Vec<usize>,
+) -> Result<Vec<usize>, Vec<usize>> {
+    let mut search = search::Search::new(model, ops.to_vec(), false);
+    let mut budget = Budget::unlimited().max_steps(EXPLAIN_STEPS);
+    let prefix = match search.run(model, &mut budget, EXPLAIN_STEPS + 1) {
+        Some(search::Outcome::Linearizable(order)) => return Err(order),
+        Some(search::Outcome::NotLinearizable(prefix)) => prefix,
+        _ => search.best().to_vec(),
+    };
+    Ok(if prefix.len() >= found.len() {
+        prefix
+    } else {
+        found
+    })
+}
+
 /// How many search steps one partition gets before the next one's turn.
 pub const SLICE_STEPS: u64 = 4096;
 
@@ -281,3 +361,6 @@ fn partition<M: Model>(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_inference;

@@ -9,9 +9,14 @@
 //! far cannot be extended, so the most recent choice is undone (its events are put back) and the
 //! walk resumes just after it. Operations that never returned have no return event, so they never
 //! force a backtrack: they may be linearized at any point after their call, or left out.
+//!
+//! On top of real time, the walk honours the partition's [`Constraints`] (program order and what
+//! reads reveal about appends): a call whose operation still waits for a predecessor is passed
+//! over. A partition the constraints already doom is not searched at all.
 
 use super::bitset::{Bitset, BuildMixHasher};
-use super::{Budget, Model, Operation};
+use super::constraints::{program_order, Constraints};
+use super::{append_infer, Budget, Model, Operation};
 use indexmap::{Equivalent, IndexSet};
 
 const NONE: u32 = u32::MAX;
@@ -152,13 +157,38 @@ pub(crate) struct Search<'h, M: Model> {
     linearized_completed: usize,
     best: Vec<usize>,
     entry: u32,
+    constraints: Constraints,
+    /// Per operation, how many of its predecessors are not linearized yet.
+    waiting: Vec<u32>,
+    /// The constraints doom the partition: it is not linearizable.
+    doomed: bool,
+    /// Whether the inference about appends added anything to program order.
+    inferred: bool,
 }
 
 impl<'h, M: Model> Search<'h, M> {
-    pub(crate) fn new(model: &M, ops: Vec<&'h Operation<M::Input, M::Output>>) -> Self {
+    /// A search that honours program order and, if `infer`, what reads reveal about appends.
+    pub(crate) fn new(
+        model: &M,
+        ops: Vec<&'h Operation<M::Input, M::Output>>,
+        infer: bool,
+    ) -> Self {
         let list = EventList::new(&ops);
         let entry = list.next[HEAD as usize];
+        let mut constraints = Constraints::new(ops.len());
+        program_order(&ops, &mut constraints);
+        let before = constraints.clone();
+        if infer {
+            append_infer::infer(model, &ops, &mut constraints);
+        }
+        let inferred = constraints.succs != before.succs || !constraints.doomed.is_empty();
+        constraints.finish(&ops);
+        let waiting = constraints.preds.clone();
         Search {
+            inferred,
+            doomed: !constraints.doomed.is_empty(),
+            constraints,
+            waiting,
             completed: ops.iter().filter(|o| o.ret.is_some()).count(),
             bits: Bitset::new(ops.len()),
             ops,
@@ -187,6 +217,9 @@ impl<'h, M: Model> Search<'h, M> {
         budget: &mut Budget<'_>,
         slice: u64,
     ) -> Option<Outcome> {
+        if self.doomed {
+            return Some(Outcome::NotLinearizable(Vec::new()));
+        }
         if self.linearized_completed == self.completed {
             return Some(Outcome::Linearizable(self.order()));
         }
@@ -202,6 +235,10 @@ impl<'h, M: Model> Search<'h, M> {
             if at_call {
                 let i = list.op[entry as usize] as usize;
                 let op = self.ops[i];
+                if self.waiting[i] > 0 {
+                    entry = list.next[entry as usize];
+                    continue;
+                }
                 if let Some(next_state) = model.step(&self.state, &op.input, &op.output) {
                     self.bits.set(i);
                     let seen = self.cache.contains(&CacheRef {
@@ -216,6 +253,9 @@ impl<'h, M: Model> Search<'h, M> {
                         let before = std::mem::replace(&mut self.state, next_state);
                         self.stack.push((entry, before));
                         list.lift(entry);
+                        for &j in &self.constraints.succs[i] {
+                            self.waiting[j as usize] -= 1;
+                        }
                         if op.ret.is_some() {
                             self.linearized_completed += 1;
                             if self.linearized_completed == self.completed {
@@ -244,6 +284,9 @@ impl<'h, M: Model> Search<'h, M> {
                     break;
                 };
                 let i = list.op[call as usize] as usize;
+                for &j in &self.constraints.succs[i] {
+                    self.waiting[j as usize] += 1;
+                }
                 self.bits.clear(i);
                 self.state = before;
                 if self.ops[i].ret.is_some() {
@@ -258,6 +301,16 @@ impl<'h, M: Model> Search<'h, M> {
             outcome = Some(Outcome::Linearizable(self.order()));
         }
         outcome
+    }
+
+    /// Whether inferred constraints (beyond program order) took part in the search.
+    pub(crate) fn inferred(&self) -> bool {
+        self.inferred
+    }
+
+    /// The longest linearizable prefix found so far.
+    pub(crate) fn best(&self) -> &[usize] {
+        &self.best
     }
 
     /// The partition's operations.

@@ -1,0 +1,122 @@
+//! Precedence constraints for the search: "operation `x` must be linearized before `y`".
+//!
+//! A constraint is only ever added when it holds in *every* linearization of the partition, so
+//! the search may refuse any order that breaks one without losing a linearization. Two sources:
+//! per-client program order (here) and what reads reveal about list appends
+//! ([`super::append_infer`]). The graph is also examined up front: a completed operation that can
+//! never be linearized (it sits on or after a cycle, or must follow an operation called after its
+//! own return) dooms the partition.
+
+use super::Operation;
+
+/// Constraints over the operations of one partition (indices into its operation slice).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Constraints {
+    /// For each operation, the operations that must be linearized right after it may be.
+    pub(crate) succs: Vec<Vec<u32>>,
+    /// For each operation, how many operations must be linearized before it.
+    pub(crate) preds: Vec<u32>,
+    /// Completed operations no linearization can contain: the partition is not linearizable.
+    pub(crate) doomed: Vec<usize>,
+}
+
+impl Constraints {
+    pub(crate) fn new(n: usize) -> Self {
+        Constraints {
+            succs: vec![Vec::new(); n],
+            preds: vec![0; n],
+            doomed: Vec::new(),
+        }
+    }
+
+    /// Records that `before` must be linearized before `after` (duplicates are dropped later).
+    pub(crate) fn add(&mut self, before: usize, after: usize) {
+        self.succs[before].push(after as u32);
+    }
+
+    /// Records a completed operation that no linearization can contain.
+    pub(crate) fn doom(&mut self, op: usize) {
+        self.doomed.push(op);
+    }
+
+    /// Deduplicates the edges, counts predecessors and dooms the completed operations that can
+    /// never be linearized (see the module doc).
+    pub(crate) fn finish<I, O>(&mut self, ops: &[&Operation<I, O>]) {
+        for s in &mut self.succs {
+            s.sort_unstable();
+            s.dedup();
+        }
+        self.preds.iter_mut().for_each(|p| *p = 0);
+        for s in &self.succs {
+            for &j in s {
+                self.preds[j as usize] += 1;
+            }
+        }
+        // Kahn's topological order; `earliest[i]` is the latest call time among `i` and all its
+        // ancestors: `i` can only be linearized at or after it.
+        let n = ops.len();
+        let mut waiting = self.preds.clone();
+        let mut earliest: Vec<u64> = ops.iter().map(|o| o.call).collect();
+        let mut ready: Vec<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
+        let mut placed = vec![false; n];
+        while let Some(i) = ready.pop() {
+            placed[i] = true;
+            for &j in &self.succs[i] {
+                let j = j as usize;
+                earliest[j] = earliest[j].max(earliest[i]);
+                waiting[j] -= 1;
+                if waiting[j] == 0 {
+                    ready.push(j);
+                }
+            }
+        }
+        for (i, op) in ops.iter().enumerate() {
+            let Some(ret) = op.ret else { continue };
+            // Calls come before returns at equal times, so `earliest == ret` is still possible.
+            if !placed[i] || earliest[i] > ret.max(op.call) {
+                self.doomed.push(i);
+            }
+        }
+        self.doomed.sort_unstable();
+        self.doomed.dedup();
+    }
+}
+
+/// Per-client program order: a client issues its operations one at a time, so each operation
+/// that returned precedes the same client's next operation, whatever the timestamps say (a client
+/// typically invokes its next operation in the very instant its previous one returned). An
+/// operation that never returned constrains nothing: its client gave up on it, and it may still
+/// take effect at any later time (Jepsen gives such a process a fresh id for the same reason).
+///
+/// A client's operations are ordered by call time, then by position in the history.
+pub(crate) fn program_order<I, O>(ops: &[&Operation<I, O>], constraints: &mut Constraints) {
+    let mut by_client: Vec<(u64, u64, usize)> = ops
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.client, o.call, i))
+        .collect();
+    by_client.sort_unstable();
+    // The last returned operation of the current client so far.
+    let mut last: Option<(u64, usize)> = None;
+    for &(client, _, i) in &by_client {
+        if let Some((c, prev)) = last {
+            if c == client {
+                constraints.add(prev, i);
+            }
+        }
+        if ops[i].ret.is_some() {
+            last = Some((client, i));
+        } else if last.is_some_and(|(c, _)| c != client) {
+            last = None;
+        }
+    }
+}
+
+/// True if `x` precedes `y` in every linearization by real time or program order alone: `x`
+/// returned strictly before `y` was called, or `x` returned and is an earlier operation of the
+/// same client (`x < y` as indices breaks call-time ties, as in [`program_order`]).
+pub(crate) fn must_precede<I, O>(ops: &[&Operation<I, O>], x: usize, y: usize) -> bool {
+    let (a, b) = (ops[x], ops[y]);
+    let Some(ret) = a.ret else { return false };
+    ret < b.call || (a.client == b.client && (a.call, x) < (b.call, y))
+}
