@@ -45,6 +45,8 @@ pub struct Sim<N: Node, H: Harness<N>> {
     world: World<N>,
     harness: H,
     checkers: Vec<Box<dyn Checker<N>>>,
+    /// What the run is doing, to describe a panic of harness or checker code.
+    phase: Phase,
 }
 
 impl<N: Node, H: Harness<N>> Sim<N, H> {
@@ -54,6 +56,7 @@ impl<N: Node, H: Harness<N>> Sim<N, H> {
             world: World::new(cfg, node_config),
             harness,
             checkers: Vec::new(),
+            phase: Phase::Start,
         }
     }
     /// Add an invariant checker.
@@ -87,12 +90,14 @@ impl<N: Node, H: Harness<N>> Sim<N, H> {
     }
 
     /// Runs `f`; a panic in it (the harness, a checker, or the engine itself: node steps catch
-    /// their own) becomes a "panic" violation and halts the run.
-    fn guarded(&mut self, phase: Phase, f: impl FnOnce(&mut Self)) {
+    /// their own) becomes a "panic" violation and halts the run. Any panic ends the run, so one
+    /// guard covers the whole event loop (`self.phase` says where it was), which costs less
+    /// than one per event.
+    fn guarded(&mut self, f: impl FnOnce(&mut Self)) {
         if let Err(panic) = catch(|| f(self)) {
             let detail = format!(
                 "harness or checker code {panic} (during {})",
-                phase.describe(&self.world.specs)
+                self.phase.describe(&self.world.specs)
             );
             self.world.panicked(vec![], detail, panic);
         }
@@ -101,13 +106,19 @@ impl<N: Node, H: Harness<N>> Sim<N, H> {
     /// Runs until the deadline, an empty queue, a stop or a violation (a panic is one). Returns
     /// the result and the trace sink's outcome; the trace always ends with a result record.
     pub fn run(mut self) -> (RunResult, H, std::io::Result<()>) {
-        self.guarded(Phase::Start, |sim| {
+        self.guarded(|sim| {
             for id in 0..sim.world.len() {
                 sim.world.step(id, StepIn::Start);
             }
             sim.harness.start(&mut sim.world);
             sim.drain_observations();
+            sim.event_loop();
         });
+        self.finish()
+    }
+
+    /// Pops and handles events until the deadline, an empty queue, a stop or a violation.
+    fn event_loop(&mut self) {
         let mut stalled = 0u64;
         while self.world.failure.is_none() && !self.world.stopped {
             let Some(&Reverse((at, _, slot))) = self.world.queue.peek() else {
@@ -133,32 +144,39 @@ impl<N: Node, H: Harness<N>> Sim<N, H> {
             }
             self.world.now = at;
             let event = self.world.slab.take(slot);
-            let phase = match &event {
-                Event::Deliver { to, .. } => Phase::Deliver(*to),
-                Event::Timer { node, .. } => Phase::Timer(*node),
-                Event::Wake { .. } => Phase::Wake,
-                Event::Fault(_) => Phase::Fault,
-            };
-            self.guarded(phase, |sim| {
-                match event {
-                    Event::Deliver { from, to, id, msg } => sim.world.deliver(from, to, id, msg),
-                    Event::Timer { node, inc, id, tag } => sim.world.fire_timer(node, inc, id, tag),
-                    Event::Wake { tag } => sim.harness.on_wake(&mut sim.world, tag),
-                    Event::Fault(fault) => {
-                        let fault = *fault;
-                        for checker in &mut sim.checkers {
-                            if let Err(f) = checker.on_fault(sim.world.now, &fault) {
-                                sim.world.fail(f);
-                            }
-                        }
-                        sim.world.apply_fault(fault);
-                    }
+            match event {
+                Event::Deliver { from, to, id, msg } => {
+                    self.phase = Phase::Deliver(to);
+                    self.world.deliver(from, to, id, msg)
                 }
-                sim.drain_observations();
-            });
+                Event::Timer { node, inc, id, tag } => {
+                    self.phase = Phase::Timer(node);
+                    self.world.fire_timer(node, inc, id, tag)
+                }
+                Event::Wake { tag } => {
+                    self.phase = Phase::Wake;
+                    self.harness.on_wake(&mut self.world, tag)
+                }
+                Event::Fault(fault) => {
+                    self.phase = Phase::Fault;
+                    let fault = *fault;
+                    for checker in &mut self.checkers {
+                        if let Err(f) = checker.on_fault(self.world.now, &fault) {
+                            self.world.fail(f);
+                        }
+                    }
+                    self.world.apply_fault(fault);
+                }
+            }
+            self.drain_observations();
         }
+    }
+
+    /// End-of-run checks, the verdict and the result record.
+    fn finish(mut self) -> (RunResult, H, std::io::Result<()>) {
         if self.world.failure.is_none() {
-            self.guarded(Phase::Finish, |sim| {
+            self.phase = Phase::Finish;
+            self.guarded(|sim| {
                 if let Err(f) = sim.harness.finish(&mut sim.world) {
                     sim.world.fail(f);
                 }
