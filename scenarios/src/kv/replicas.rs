@@ -3,7 +3,9 @@
 //! command that the Raft safety checker compares log entries by.
 
 use super::node::{KvActor, KvObs};
+use crate::steps::Flow;
 use kv::{KvCommand, Op};
+use sim::network::ms_to_us;
 use sim::{Checker, Failure, NodeId, Time, World};
 use std::collections::BTreeMap;
 
@@ -156,6 +158,28 @@ pub fn lagging(world: &World<KvActor>, servers: usize) -> Result<Option<String>,
         }
     }
     Ok(None)
+}
+
+/// One poll of `kv_check_replicas`, `waited` µs after it began.
+pub(super) fn check_step(
+    world: &mut World<KvActor>,
+    servers: usize,
+    waited: Time,
+    within_ms: f64,
+) -> Flow {
+    match lagging(world, servers) {
+        Err(f) => Flow::Fail(f),
+        Ok(None) => {
+            world.note(|| "every server caught up with the leader".into());
+            Flow::Next
+        }
+        Ok(Some(why)) if waited >= ms_to_us(within_ms) => Flow::Fail(Failure::new(
+            "replicas caught up",
+            vec![],
+            format!("after {within_ms} ms: {why}"),
+        )),
+        Ok(Some(_)) => Flow::Wait(10_000),
+    }
 }
 
 fn scenario(why: String) -> Failure {

@@ -414,18 +414,7 @@ impl System<KvActor> for KvTester {
                         now
                     }
                 };
-                match super::replicas::lagging(world, self.servers) {
-                    Err(f) => Flow::Fail(f),
-                    Ok(None) => {
-                        world.note(|| "every server caught up with the leader".into());
-                        Flow::Next
-                    }
-                    Ok(Some(why)) if now - t0 >= ms_to_us(w.within_ms) => fail(
-                        "replicas caught up",
-                        format!("after {} ms: {why}", w.within_ms),
-                    ),
-                    Ok(Some(_)) => Flow::Wait(10_000),
-                }
+                super::replicas::check_step(world, self.servers, now - t0, w.within_ms)
             }
             Step::KvCheckSize(sz) => {
                 for i in 0..self.servers {
