@@ -162,7 +162,8 @@ pub(crate) struct Search<'h, M: Model> {
     waiting: Vec<u32>,
     /// The constraints doom the partition: it is not linearizable.
     doomed: bool,
-    /// Whether the inference about appends added anything to program order.
+    /// Whether the inference about appends added anything to program order, or the partition
+    /// is doomed without a search.
     inferred: bool,
 }
 
@@ -181,8 +182,10 @@ impl<'h, M: Model> Search<'h, M> {
         if infer {
             append_infer::infer(model, &ops, &mut constraints);
         }
-        let inferred = constraints.succs != before.succs || !constraints.doomed.is_empty();
+        let added = constraints.succs != before.succs;
         constraints.finish(&ops);
+        // A doomed partition's report needs the explaining search too.
+        let inferred = added || !constraints.doomed.is_empty();
         let waiting = constraints.preds.clone();
         Search {
             inferred,
@@ -303,7 +306,7 @@ impl<'h, M: Model> Search<'h, M> {
         outcome
     }
 
-    /// Whether inferred constraints (beyond program order) took part in the search.
+    /// Whether inferred constraints (beyond program order) took part in the verdict.
     pub(crate) fn inferred(&self) -> bool {
         self.inferred
     }
