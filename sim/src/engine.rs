@@ -286,8 +286,10 @@ impl<N: Node> World<N> {
     }
     /// Leave a remark in the trace (what the driver did or checked).
     pub fn note(&mut self, text: impl FnOnce() -> String) {
+        // A note takes its event number whether or not the run is traced, so event numbers
+        // (in violations, fuzz reports and summaries) are the same with and without a trace.
+        let n = self.next_event_no();
         if self.trace.is_some() {
-            let n = self.next_event_no();
             let t = self.now;
             self.trace(|| Record::Note { n, t, text: text() });
         }
