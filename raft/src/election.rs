@@ -70,18 +70,11 @@ impl<C: Command> Raft<C> {
         );
     }
 
-    /// RequestVoteReply: count a vote for the current election; a majority
-    /// makes us leader. Only answers to this election's requests
-    /// (`request_term == current_term`) count; stale or duplicate replies are
-    /// harmless.
-    pub(crate) fn handle_request_vote_reply(
-        &mut self,
-        now: u64,
-        from: NodeId,
-        request_term: u64,
-        granted: bool,
-    ) {
-        if self.role != Role::Candidate || request_term != self.current_term || !granted {
+    /// RequestVoteReply to this election's request (`handle_message` drops
+    /// answers to earlier terms): count the vote; a majority makes us leader.
+    /// Duplicate replies are harmless.
+    pub(crate) fn handle_request_vote_reply(&mut self, now: u64, from: NodeId, granted: bool) {
+        if self.role != Role::Candidate || !granted {
             return;
         }
         if !self.votes.contains(&from) {

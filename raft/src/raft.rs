@@ -201,6 +201,19 @@ impl<C: Command> Raft<C> {
             // Any newer term makes us a follower of that term (leader unknown yet).
             self.become_follower(now, rng, msg.term(), None);
         }
+        // A reply answers the request whose term it names. One that answers a request of an
+        // earlier term (late, duplicated, or from before this node led again in the
+        // replier's newer term) says nothing about the current term's progress or votes.
+        if msg.request_term().is_none_or(|t| t == self.current_term) {
+            self.dispatch(now, rng, from, msg);
+        }
+        self.sizes.sync(&self.log);
+        self.check_invariants();
+    }
+
+    /// Hand a message to its handler (replies only if they answer a request of the current
+    /// term).
+    fn dispatch(&mut self, now: u64, rng: &mut dyn RngCore, from: NodeId, msg: Message<C>) {
         match msg {
             Message::RequestVote {
                 term,
@@ -212,11 +225,9 @@ impl<C: Command> Raft<C> {
                     self.handle_request_vote(now, rng, from, term, last_log_index, last_log_term);
                 }
             }
-            Message::RequestVoteReply {
-                request_term,
-                vote_granted,
-                ..
-            } => self.handle_request_vote_reply(now, from, request_term, vote_granted),
+            Message::RequestVoteReply { vote_granted, .. } => {
+                self.handle_request_vote_reply(now, from, vote_granted)
+            }
             Message::AppendEntries {
                 term,
                 leader_id,
@@ -239,7 +250,6 @@ impl<C: Command> Raft<C> {
                 }
             }
             Message::AppendEntriesReply {
-                request_term,
                 success,
                 match_index,
                 conflict_term,
@@ -248,7 +258,6 @@ impl<C: Command> Raft<C> {
             } => self.handle_append_entries_reply(
                 now,
                 from,
-                request_term,
                 success,
                 match_index,
                 conflict_term,
@@ -263,14 +272,10 @@ impl<C: Command> Raft<C> {
                     self.handle_install_snapshot(now, rng, from, term, snapshot);
                 }
             }
-            Message::InstallSnapshotReply {
-                request_term,
-                match_index,
-                ..
-            } => self.handle_install_snapshot_reply(now, from, request_term, match_index),
+            Message::InstallSnapshotReply { match_index, .. } => {
+                self.handle_install_snapshot_reply(now, from, match_index)
+            }
         }
-        self.sizes.sync(&self.log);
-        self.check_invariants();
     }
 
     /// Called when `now >= next_deadline()` (calling it early is harmless):

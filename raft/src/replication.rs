@@ -196,24 +196,22 @@ impl<C: Command> Raft<C> {
         );
     }
 
-    /// AppendEntriesReply on the leader. Only answers to requests of the
-    /// current term count (`request_term`; the replier's own term may be newer
-    /// than the request's and equal ours if we lead again); progress only
-    /// moves forward on success and `next_index` only moves backward on
-    /// failure (never below `match_index + 1`), so late, duplicated and
-    /// reordered replies are harmless.
-    #[allow(clippy::too_many_arguments)]
+    /// AppendEntriesReply on the leader, to a request of the current term
+    /// (`handle_message` drops answers to earlier terms: the replier's own
+    /// term may be newer than the request's and equal ours if we lead again).
+    /// Progress only moves forward on success and `next_index` only moves
+    /// backward on failure (never below `match_index + 1`), so late,
+    /// duplicated and reordered replies are harmless.
     pub(crate) fn handle_append_entries_reply(
         &mut self,
         now: u64,
         from: NodeId,
-        request_term: u64,
         success: bool,
         match_index: u64,
         conflict_term: Option<u64>,
         conflict_index: u64,
     ) {
-        if self.role != Role::Leader || request_term != self.current_term {
+        if self.role != Role::Leader {
             return;
         }
         let last_index = self.log.last_index();

@@ -95,17 +95,17 @@ impl<C: Command> Raft<C> {
         self.send(leader, msg);
     }
 
-    /// InstallSnapshotReply on the leader: only an answer to a request of
-    /// the current term counts, and it moves the follower's match index only
-    /// to what the follower says it holds (`match_index`, 0 for a rejection).
+    /// InstallSnapshotReply on the leader, to a request of the current term
+    /// (`handle_message` drops answers to earlier terms): it moves the
+    /// follower's match index only to what the follower says it holds
+    /// (`match_index`, 0 for a rejection).
     pub(crate) fn handle_install_snapshot_reply(
         &mut self,
         now: u64,
         from: NodeId,
-        request_term: u64,
         match_index: u64,
     ) {
-        if self.role != Role::Leader || request_term != self.current_term {
+        if self.role != Role::Leader {
             return;
         }
         if !self.advance_match(from, match_index) {

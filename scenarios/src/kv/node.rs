@@ -2,7 +2,8 @@
 //! `kv::Clerk`), one node type so they share the network.
 
 use super::replicas::{command_id, op_id};
-use crate::raft::checks::{LogChange, RaftEvent, RaftEvents};
+use crate::raft::checks::{RaftEvent, RaftEvents};
+use crate::raft::node::{log_change, LogChange};
 use crate::wire::{DeadlineTimer, RaftDurable, Wire};
 use kv::{Clerk, KvCommand, KvMessage, KvServer, Op, ServerBug, ServerEvent};
 use raft::{Event, StorageOp};
@@ -169,21 +170,7 @@ impl KvActor {
 
 /// Observe the log change a durable write makes, then persist it.
 fn persist(ctx: &mut Ctx<'_, KvActor>, op: StorageOp<KvCommand>) {
-    let change = match &op {
-        StorageOp::HardState { .. } => None,
-        StorageOp::TruncateFrom { index } => Some(LogChange::Truncate { from: *index }),
-        StorageOp::Append { entries } => Some(LogChange::Append {
-            entries: entries
-                .iter()
-                .map(|e| (e.index, e.term, command_id(&e.command)))
-                .collect(),
-        }),
-        StorageOp::Snapshot { snapshot } => Some(LogChange::Snapshot {
-            index: snapshot.last_included_index,
-            term: snapshot.last_included_term,
-        }),
-    };
-    if let Some(change) = change {
+    if let Some(change) = log_change(&op, command_id) {
         ctx.observe(KvObs::Log(change));
     }
     ctx.persist(op);

@@ -160,7 +160,7 @@ impl RaftNode {
                 });
             }
             for op in ready.storage {
-                if let Some(change) = log_change(&op) {
+                if let Some(change) = log_change(&op, |c: &Cmd| c.value) {
                     ctx.observe(RaftObs::Log(change));
                 }
                 ctx.persist(op);
@@ -225,15 +225,16 @@ fn role(name: &str, term: u64) -> RaftObs {
     }
 }
 
-/// The change a durable write makes to the log; None for term and vote.
-fn log_change(op: &StorageOp<Cmd>) -> Option<LogChange> {
+/// The change a durable write makes to the log, each appended command named by
+/// `command_id`; None for term and vote. Shared by the Raft and KV adapters.
+pub fn log_change<C>(op: &StorageOp<C>, command_id: impl Fn(&C) -> u64) -> Option<LogChange> {
     Some(match op {
         StorageOp::HardState { .. } => return None,
         StorageOp::TruncateFrom { index } => LogChange::Truncate { from: *index },
         StorageOp::Append { entries } => LogChange::Append {
             entries: entries
                 .iter()
-                .map(|e| (e.index, e.term, e.command.value))
+                .map(|e| (e.index, e.term, command_id(&e.command)))
                 .collect(),
         },
         StorageOp::Snapshot { snapshot } => LogChange::Snapshot {
