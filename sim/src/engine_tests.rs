@@ -10,8 +10,9 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;
 
+/// An in-memory trace sink the test can read back while the run holds a clone.
 #[derive(Clone, Default)]
-struct Buf(Rc<RefCell<Vec<u8>>>);
+pub(crate) struct Buf(pub(crate) Rc<RefCell<Vec<u8>>>);
 impl Write for Buf {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
         self.0.borrow_mut().extend_from_slice(b);

@@ -9,21 +9,8 @@ use crate::network::NetworkConfig;
 use crate::node::{NodeId, Time};
 use crate::replay::replay;
 use crate::trace::{NodeSpec, Record, Trace, TraceSink, Verdict};
-use std::cell::RefCell;
-use std::io::Write;
-use std::rc::Rc;
 
-#[derive(Clone, Default)]
-struct Buf(Rc<RefCell<Vec<u8>>>);
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use crate::engine_tests::Buf;
 
 fn config(seed: u64) -> SimConfig {
     SimConfig {
