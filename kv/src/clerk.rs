@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::bugs::Bugs;
 use crate::command::{ClientId, Op};
 use crate::messages::{ClientReply, ClientRequest, KvMessage};
 
@@ -47,6 +48,8 @@ pub struct Clerk {
     leader: usize,
     next_seq: u64,
     outstanding: Option<Outstanding>,
+    /// Deliberate bugs (none by default).
+    bugs: Bugs,
     ready: ClerkReady,
 }
 
@@ -63,8 +66,14 @@ impl Clerk {
             leader: 0,
             next_seq: 1,
             outstanding: None,
+            bugs: Bugs::NONE,
             ready: ClerkReady::default(),
         }
+    }
+
+    /// Switch on deliberate bugs (`Bugs::NONE`, the default, is the correct clerk).
+    pub fn set_bugs(&mut self, bugs: Bugs) {
+        self.bugs = bugs;
     }
 
     /// This clerk's client id.

@@ -6,6 +6,7 @@
 //! virtual time (`now`, µs) and, for servers, an rng; outputs are buffered
 //! and drained with `take_ready()`.
 
+mod bugs;
 mod clerk;
 mod command;
 pub mod digest;
@@ -20,8 +21,9 @@ mod testing;
 #[cfg(test)]
 mod tests;
 
+pub use crate::bugs::{Bug, Bugs, Layer};
 pub use crate::clerk::{Clerk, ClerkReady};
 pub use crate::command::{ClientId, KvCommand, Op};
 pub use crate::messages::{ClientReply, ClientRequest, KvMessage, ServerEvent, ServerReady};
-pub use crate::server::{KvServer, ServerBug};
+pub use crate::server::KvServer;
 pub use crate::store::{Executed, KvStore, Outcome};

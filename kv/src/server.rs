@@ -9,29 +9,12 @@
 use std::collections::BTreeMap;
 
 use rand_core::RngCore;
-use serde::{Deserialize, Serialize};
 
+use crate::bugs::{Bug, Bugs};
 use crate::command::{ClientId, KvCommand, Op};
 use crate::messages::{ClientReply, ClientRequest, KvMessage, ServerEvent, ServerReady};
 use crate::snapshot;
 use crate::store::KvStore;
-
-/// Deliberate bugs, for checking that the scenario checkers catch them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ServerBug {
-    /// Correct behaviour.
-    #[default]
-    None,
-    /// A leader answers `Get` from local state without going through the log
-    /// (a deposed leader in a minority then serves stale data).
-    StaleReads,
-    /// The duplicate table is left out of snapshots (so a retried write may
-    /// execute twice after a restore).
-    DedupNotInSnapshot,
-    /// A server that is not leader when it applies an entry leaves the duplicate
-    /// table unchanged (replicas then hold different service states).
-    FollowerSkipsDedup,
-}
 
 /// A request the leader proposed and still has to answer.
 #[derive(Clone, Debug)]
@@ -59,7 +42,7 @@ pub struct KvServer {
     applied: u64,
     pending: BTreeMap<u64, Pending>,
     maxraftstate: Option<usize>,
-    bug: ServerBug,
+    bugs: Bugs,
     ready: ServerReady,
 }
 
@@ -82,7 +65,7 @@ impl KvServer {
             applied: 0,
             pending: BTreeMap::new(),
             maxraftstate,
-            bug: ServerBug::None,
+            bugs: Bugs::NONE,
             ready: ServerReady::default(),
         };
         s.process(now);
@@ -152,9 +135,9 @@ impl KvServer {
         self.applied
     }
 
-    /// Turn on a deliberate bug (`ServerBug::None` turns it off).
-    pub fn bug(&mut self, bug: ServerBug) {
-        self.bug = bug;
+    /// Switch on deliberate bugs (`Bugs::NONE`, the default, is the correct service).
+    pub fn set_bugs(&mut self, bugs: Bugs) {
+        self.bugs = bugs;
     }
 
     fn reply(&mut self, to: usize, reply: ClientReply) {
@@ -185,7 +168,7 @@ impl KvServer {
                 return;
             }
         }
-        if self.bug == ServerBug::StaleReads {
+        if self.bugs.has(Bug::StaleReads) {
             if let Op::Get { key } = &req.op {
                 let value = Some(self.store.read(key));
                 return self.reply(
@@ -281,7 +264,7 @@ impl KvServer {
             return;
         }
         debug_assert_eq!(index, self.applied + 1, "applies must be consecutive");
-        let out = if self.bug == ServerBug::FollowerSkipsDedup && !self.raft.is_leader() {
+        let out = if self.bugs.has(Bug::FollowerSkipsDedup) && !self.raft.is_leader() {
             self.store.apply_with(&cmd, false)
         } else {
             self.store.apply(&cmd)
@@ -351,7 +334,7 @@ impl KvServer {
         {
             return;
         }
-        let data = snapshot::encode(&self.store, self.bug != ServerBug::DedupNotInSnapshot);
+        let data = snapshot::encode(&self.store, !self.bugs.has(Bug::DedupNotInSnapshot));
         let bytes = data.len();
         self.raft.snapshot(self.applied, data);
         self.event(ServerEvent::SnapshotTaken {

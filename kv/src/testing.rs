@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use sim::linearizability::{check, Operation, Verdict};
 
 use crate::model::{KvModel, KvOperation, KvOutput};
-use crate::{Clerk, ClientId, KvCommand, KvMessage, KvServer, Op, ServerBug, ServerEvent};
+use crate::{Bugs, Clerk, ClientId, KvCommand, KvMessage, KvServer, Op, ServerEvent};
 
 /// Decides whether to drop a message (from, to, msg).
 pub(crate) type DropFilter = Box<dyn FnMut(usize, usize, &KvMessage) -> bool>;
@@ -36,7 +36,7 @@ pub(crate) struct World {
     pub max_delay: u64,
     pub drop_filter: Option<DropFilter>,
     pub maxraftstate: Option<usize>,
-    pub bug: ServerBug,
+    pub bugs: Bugs,
     /// Every server event, with the server it came from.
     pub events: Vec<(usize, ServerEvent)>,
     /// (client, seq) applied at each index, first seen on any server.
@@ -71,7 +71,7 @@ impl World {
             max_delay: 5_000,
             drop_filter: None,
             maxraftstate,
-            bug: ServerBug::None,
+            bugs: Bugs::NONE,
             events: Vec::new(),
             applied_at: BTreeMap::new(),
             max_persisted: 0,
@@ -121,15 +121,15 @@ impl World {
             now,
             &mut self.rng,
         );
-        s.bug(self.bug);
+        s.set_bugs(self.bugs);
         self.servers[i] = Some(s);
         self.process_server(i);
     }
 
-    pub fn set_bug(&mut self, bug: ServerBug) {
-        self.bug = bug;
+    pub fn set_bugs(&mut self, bugs: Bugs) {
+        self.bugs = bugs;
         for s in self.servers.iter_mut().flatten() {
-            s.bug(bug);
+            s.set_bugs(bugs);
         }
     }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use rand::Rng;
 
 use crate::testing::{World, RETRY_TIMEOUT};
-use crate::{ClientReply, KvMessage, Op, ServerBug, ServerEvent};
+use crate::{Bug, Bugs, ClientReply, KvMessage, Op, ServerEvent};
 
 fn leader(w: &mut World) -> usize {
     assert!(
@@ -140,9 +140,9 @@ fn leader_change_in_the_middle_of_a_request() {
 /// Old leader isolated with clerk 0; clerk 1 writes in the majority; then
 /// clerk 0 reads through the old leader. Returns what clerk 0's get saw
 /// while partitioned (None if it did not complete).
-fn read_from_deposed_leader(bug: ServerBug) -> (World, Option<Option<String>>) {
+fn read_from_deposed_leader(bugs: Bugs) -> (World, Option<Option<String>>) {
     let mut w = World::new(5, 2, None, 5);
-    w.set_bug(bug);
+    w.set_bugs(bugs);
     w.op(1, Op::put("k", "v1"));
     let old = leader(&mut w);
     // Clerk 0 learns who leads.
@@ -158,7 +158,7 @@ fn read_from_deposed_leader(bug: ServerBug) -> (World, Option<Option<String>>) {
 
 #[test]
 fn deposed_leader_does_not_answer() {
-    let (mut w, during) = read_from_deposed_leader(ServerBug::None);
+    let (mut w, during) = read_from_deposed_leader(Bugs::NONE);
     assert_eq!(during, None, "a minority leader answered");
     w.heal();
     assert!(w.run_until(5_000_000, |w| !w.clerks[0].busy()));
@@ -168,7 +168,7 @@ fn deposed_leader_does_not_answer() {
 
 #[test]
 fn stale_reads_bug_serves_stale_data_from_deposed_leader() {
-    let (w, during) = read_from_deposed_leader(ServerBug::StaleReads);
+    let (w, during) = read_from_deposed_leader(Bugs::NONE.with(Bug::StaleReads));
     assert_eq!(during, Some(Some("v1".to_string())));
     let report = sim::linearizability::check(&crate::model::KvModel, &w_history(&w));
     assert_eq!(
@@ -230,9 +230,9 @@ fn snapshots_bound_the_log_and_restore_restarted_and_lagging_servers() {
 /// Clerk 0's append executes but every reply to it is lost; clerk 1's
 /// writes push it into snapshots; all servers restart from their snapshots;
 /// then clerk 0's retries get through. Returns the final value of "a".
-fn retried_append_after_restore(bug: ServerBug) -> (World, String) {
+fn retried_append_after_restore(bugs: Bugs) -> (World, String) {
     let mut w = World::new(3, 2, Some(800), 7);
-    w.set_bug(bug);
+    w.set_bugs(bugs);
     w.op(0, Op::put("a", "x"));
     let c0 = w.clerk_node(0);
     w.drop_filter = Some(Box::new(move |_, to, m| {
@@ -259,7 +259,7 @@ fn retried_append_after_restore(bug: ServerBug) -> (World, String) {
 
 #[test]
 fn duplicate_table_survives_snapshots() {
-    let (w, v) = retried_append_after_restore(ServerBug::None);
+    let (w, v) = retried_append_after_restore(Bugs::NONE);
     assert_eq!(v, "xy");
     assert!(w.count_events(|e| matches!(e, ServerEvent::SnapshotRestored { .. })) >= 3);
     w.assert_linearizable();
@@ -267,7 +267,7 @@ fn duplicate_table_survives_snapshots() {
 
 #[test]
 fn dedup_not_in_snapshot_bug_applies_a_retried_append_twice() {
-    let (w, v) = retried_append_after_restore(ServerBug::DedupNotInSnapshot);
+    let (w, v) = retried_append_after_restore(Bugs::NONE.with(Bug::DedupNotInSnapshot));
     assert_eq!(v, "xyy");
     let report = sim::linearizability::check(&crate::model::KvModel, &w_history(&w));
     assert_eq!(

@@ -15,7 +15,7 @@ impl<C: Command> Raft<C> {
         matched.sort_unstable_by(|a, b| b.cmp(a));
         let candidate = matched[self.config.quorum() - 1];
         let current = self.log.term_at(candidate) == Some(self.current_term);
-        let buggy = self.config.injected_bug == Some(crate::InjectedBug::CommitOldTerms);
+        let buggy = self.config.bugs.has(crate::Bug::CommitOldTerms);
         if candidate > self.commit_index && (current || buggy) {
             self.commit_to(candidate);
         }

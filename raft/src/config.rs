@@ -1,5 +1,6 @@
 //! Static configuration of one Raft node.
 
+use crate::bugs::Bugs;
 use crate::NodeId;
 
 /// Static configuration of one node. Invariant: `peers` contains `id`, has no
@@ -18,19 +19,9 @@ pub struct Config {
     pub heartbeat_interval: u64,
     /// Cap on the number of entries carried by one AppendEntries.
     pub max_entries_per_append: usize,
-    /// A deliberate protocol bug, so tests can show that the checkers catch it. Always None
-    /// outside such tests.
-    pub injected_bug: Option<InjectedBug>,
-}
-
-/// Deliberate protocol bugs for testing the testers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InjectedBug {
-    /// The leader commits an entry of an earlier term by counting replicas (the Figure 8 bug
-    /// that Section 5.4.2 forbids).
-    CommitOldTerms,
-    /// Votes are granted without the election restriction of Section 5.4.1.
-    NoElectionRestriction,
+    /// Deliberate protocol bugs, so a testbed can show that its checks catch them. Empty
+    /// (the correct protocol) unless a power campaign switches one on.
+    pub bugs: Bugs,
 }
 
 impl Config {
@@ -45,7 +36,7 @@ impl Config {
             election_timeout_max: 600_000,
             heartbeat_interval: 100_000,
             max_entries_per_append: 512,
-            injected_bug: None,
+            bugs: Bugs::NONE,
         }
     }
 

@@ -50,7 +50,7 @@ impl<C: Command> Raft<C> {
         let grant = term == self.current_term
             && self.voted_for.is_none_or(|v| v == candidate)
             && (self.log.is_up_to_date(last_log_index, last_log_term)
-                || self.config.injected_bug == Some(crate::InjectedBug::NoElectionRestriction));
+                || self.config.bugs.has(crate::Bug::NoElectionRestriction));
         if grant {
             debug_assert_eq!(self.role, Role::Follower);
             if self.voted_for != Some(candidate) {

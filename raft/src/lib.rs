@@ -17,6 +17,7 @@
 //! 3. hand the [`Apply`]s to the service, in order,
 //! 4. optionally record the [`Event`]s.
 
+mod bugs;
 mod commit;
 mod config;
 mod election;
@@ -32,7 +33,8 @@ mod storage;
 #[cfg(test)]
 mod testing;
 
-pub use crate::config::{Config, InjectedBug};
+pub use crate::bugs::{Area, Bug, Bugs};
+pub use crate::config::Config;
 pub use crate::log::RaftLog;
 pub use crate::message::Message;
 pub use crate::raft::{Raft, Role};

@@ -7,7 +7,7 @@ use crate::kv::tester::KvTester;
 use crate::raft::checks::RaftSafety;
 use crate::raft::node::{RaftNode, RaftNodeConfig};
 use crate::raft::tester::RaftTester;
-use crate::scenario::{KvBug, RaftBug, Scenario, SystemKind};
+use crate::scenario::{Scenario, SystemKind};
 use crate::steps::Machine;
 use serde_json::{json, Value};
 use sim::example::{PingNode, PingPongConfig, PongCountChecker, PongHarness};
@@ -83,11 +83,13 @@ fn raft_config(sc: &Scenario) -> RaftNodeConfig {
         heartbeat_us: ms_to_us(r.heartbeat_ms),
         max_entries_per_append: r.max_entries_per_append,
         snapshot_every: r.snapshot_every,
-        bug: r.bug.map(|b| match b {
-            RaftBug::CommitOldTerms => raft::InjectedBug::CommitOldTerms,
-            RaftBug::NoElectionRestriction => raft::InjectedBug::NoElectionRestriction,
-        }),
+        bugs: bug_switches(sc).0,
     }
+}
+
+/// The Raft and KV switches of the scenario's `bugs` (validated when the file was read).
+fn bug_switches(sc: &Scenario) -> (raft::Bugs, kv::Bugs) {
+    crate::catalog::switches(&sc.bugs).expect("bug ids are validated with the scenario")
 }
 
 fn kv_config(sc: &Scenario) -> KvNodeConfig {
@@ -101,12 +103,8 @@ fn kv_config(sc: &Scenario) -> KvNodeConfig {
         heartbeat_us: ms_to_us(k.heartbeat_ms),
         maxraftstate: usize::try_from(k.maxraftstate).ok(),
         retry_timeout_us: ms_to_us(k.retry_timeout_ms),
-        bug: match k.bug {
-            None => kv::ServerBug::None,
-            Some(KvBug::StaleReads) => kv::ServerBug::StaleReads,
-            Some(KvBug::DedupNotInSnapshot) => kv::ServerBug::DedupNotInSnapshot,
-            Some(KvBug::FollowerSkipsDedup) => kv::ServerBug::FollowerSkipsDedup,
-        },
+        raft_bugs: bug_switches(sc).0,
+        bugs: bug_switches(sc).1,
     }
 }
 

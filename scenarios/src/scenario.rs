@@ -41,6 +41,10 @@ pub struct Scenario {
     /// Settings of the KV service (system "kv").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv: Option<KvSettings>,
+    /// Deliberate bugs to switch on, by catalog id (`sim power --list`); none by default.
+    /// Raft bugs apply to Raft and KV scenarios, KV bugs to KV scenarios.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bugs: Vec<String>,
     /// The test driver's program (see `steps`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<Step>,
@@ -60,9 +64,6 @@ pub struct RaftSettings {
     pub snapshot_every: Option<u64>,
     /// Fail as soon as a server persists more Raft state than this (6.824 2D: 2000 bytes).
     pub max_raft_state_bytes: Option<u64>,
-    /// A deliberate protocol bug, to show the checkers catch it: "commit_old_terms" (the
-    /// Figure 8 bug) or "no_election_restriction".
-    pub bug: Option<RaftBug>,
 }
 
 /// KV service settings; every field has the default shown.
@@ -80,9 +81,6 @@ pub struct KvSettings {
     pub retry_timeout_ms: f64,
     /// Check the whole history for linearizability at the end (default true).
     pub linearizability: bool,
-    /// A deliberate service bug, to show the checkers catch it: "stale_reads",
-    /// "dedup_not_in_snapshot" or "follower_skips_dedup".
-    pub bug: Option<KvBug>,
 }
 
 impl Default for KvSettings {
@@ -93,26 +91,8 @@ impl Default for KvSettings {
             heartbeat_ms: 100.0,
             retry_timeout_ms: 100.0,
             linearizability: true,
-            bug: None,
         }
     }
-}
-
-/// Deliberate KV service bugs a scenario can inject.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KvBug {
-    StaleReads,
-    DedupNotInSnapshot,
-    FollowerSkipsDedup,
-}
-
-/// Deliberate Raft bugs a scenario can inject.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RaftBug {
-    CommitOldTerms,
-    NoElectionRestriction,
 }
 
 impl Default for RaftSettings {
@@ -123,7 +103,6 @@ impl Default for RaftSettings {
             max_entries_per_append: 512,
             snapshot_every: None,
             max_raft_state_bytes: None,
-            bug: None,
         }
     }
 }
@@ -263,6 +242,25 @@ impl Scenario {
         }
         if let Err(e) = self.network.validate() {
             return err("network", e);
+        }
+        for (i, id) in self.bugs.iter().enumerate() {
+            let place = format!("bugs[{i}]");
+            match id.parse::<crate::catalog::CatalogBug>() {
+                Err(e) => return err(&place, e),
+                Ok(bug) if self.system == SystemKind::Pingpong => {
+                    return err(
+                        &place,
+                        format!("{bug} is not a bug of the ping-pong system"),
+                    )
+                }
+                Ok(bug) if bug.kv_only() && self.system != SystemKind::Kv => {
+                    return err(
+                        &place,
+                        format!("{bug} is a KV bug; this is a {:?} scenario", self.system),
+                    )
+                }
+                Ok(_) => {}
+            }
         }
         for (i, sf) in self.faults.schedule.iter().enumerate() {
             let place = format!("faults.schedule[{i}]");

@@ -11,12 +11,12 @@ use sim::{ms_to_us, Sim, Violation};
 
 /// GenericTest, one round without faults on 3 servers and 3 clients; `bug` as in scenario files.
 fn quiet_round(bug: Option<&str>) -> Scenario {
-    let bug = bug.map_or(String::new(), |b| format!(r#", "bug": "{b}""#));
+    let bugs = bug.map_or(String::new(), |b| format!(r#""bugs": ["{b}"],"#));
     let text = format!(
         r#"{{
         "name": "test/quiet-round", "system": "kv", "servers": 3, "clients": 3,
         "duration_ms": 120000, "network": {{"latency_ms": [1, 3]}},
-        "kv": {{"maxraftstate": -1, "linearizability": false{bug}}},
+        "kv": {{"maxraftstate": -1, "linearizability": false}}, {bugs}
         "steps": [
             {{"kv_clients_start": {{"random_keys": false}}}},
             {{"sleep_ms": 2000}},
@@ -39,7 +39,7 @@ fn violation(sc: &Scenario, seed: u64) -> Option<Violation> {
 #[test]
 fn replica_agreement_catches_a_follower_that_skips_the_duplicate_table() {
     let correct = quiet_round(None);
-    let broken = quiet_round(Some("follower_skips_dedup"));
+    let broken = quiet_round(Some("follower-skips-dedup"));
     for seed in 1..=5 {
         assert_eq!(violation(&correct, seed).map(|v| v.to_string()), None);
         let v = violation(&broken, seed).expect("the bug is caught");
@@ -58,11 +58,8 @@ fn the_final_replica_check_catches_divergent_states_on_its_own() {
             heartbeat_us: ms_to_us(100.0),
             maxraftstate: None,
             retry_timeout_us: ms_to_us(100.0),
-            bug: if sc.kv.as_ref().is_some_and(|k| k.bug.is_some()) {
-                kv::ServerBug::FollowerSkipsDedup
-            } else {
-                kv::ServerBug::None
-            },
+            raft_bugs: raft::Bugs::NONE,
+            bugs: crate::catalog::switches(&sc.bugs).unwrap().1,
         };
         let tester = KvTester::new(3, 3, false);
         let machine = Machine::new(tester, sc.steps.clone(), 3);
@@ -70,7 +67,7 @@ fn the_final_replica_check_catches_divergent_states_on_its_own() {
         sim.run().0.violation
     };
     assert_eq!(run(&quiet_round(None)).map(|v| v.to_string()), None);
-    let v = run(&quiet_round(Some("follower_skips_dedup"))).expect("caught");
+    let v = run(&quiet_round(Some("follower-skips-dedup"))).expect("caught");
     assert_eq!(v.failure.property, "replicas caught up", "{v}");
     assert!(v.failure.detail.contains("differs"), "{v}");
 }
@@ -97,7 +94,7 @@ fn the_get_in_flight_when_clients_stop_is_compared() {
             r#"{{
             "name": "test/get-across-restart", "system": "kv", "servers": 5, "clients": 5,
             "duration_ms": 120000, "network": {{"latency_ms": [1, 3]}},
-            "kv": {{"maxraftstate": -1, "linearizability": false{bug}}},
+            "kv": {{"maxraftstate": -1, "linearizability": false}}{bug},
             "steps": [
                 {{"kv_clients_start": {{"random_keys": false}}}},
                 {{"sleep_ms": 2000}},
@@ -112,7 +109,7 @@ fn the_get_in_flight_when_clients_stop_is_compared() {
         Scenario::parse(&text, "get-across-restart.json").unwrap_or_else(|e| panic!("{e}"))
     };
     let correct = scenario("");
-    let broken = scenario(r#", "bug": "stale_reads""#);
+    let broken = scenario(r#", "bugs": ["stale-reads"]"#);
     let mut caught = 0;
     for seed in 1..=10 {
         assert_eq!(violation(&correct, seed).map(|v| v.to_string()), None);

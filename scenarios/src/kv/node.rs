@@ -5,7 +5,7 @@ use super::replicas::{command_id, op_id};
 use crate::raft::checks::{RaftEvent, RaftEvents};
 use crate::raft::node::{log_change, LogChange};
 use crate::wire::{DeadlineTimer, RaftDurable, Wire};
-use kv::{Clerk, KvCommand, KvMessage, KvServer, Op, ServerBug, ServerEvent};
+use kv::{Clerk, KvCommand, KvMessage, KvServer, Op, ServerEvent};
 use raft::{Event, StorageOp};
 use serde::{Deserialize, Serialize};
 use sim::{Ctx, Node, NodeId, Time, TimerId};
@@ -27,7 +27,10 @@ pub struct KvNodeConfig {
     pub maxraftstate: Option<usize>,
     /// How long a clerk waits for a reply before trying the next server.
     pub retry_timeout_us: Time,
-    pub bug: ServerBug,
+    /// Deliberate Raft bugs in the servers' Raft (none outside power campaigns).
+    pub raft_bugs: raft::Bugs,
+    /// Deliberate service and clerk bugs (none outside power campaigns).
+    pub bugs: kv::Bugs,
 }
 
 /// A harness request: clients take operations.
@@ -269,8 +272,9 @@ impl Node for KvActor {
             config.election_timeout_min = cfg.election_timeout_us.0;
             config.election_timeout_max = cfg.election_timeout_us.1;
             config.heartbeat_interval = cfg.heartbeat_us;
+            config.bugs = cfg.raft_bugs;
             let mut server = KvServer::new(config, &durable.0, cfg.maxraftstate, now, ctx.rng());
-            server.bug(cfg.bug);
+            server.set_bugs(cfg.bugs);
             ctx.observe(KvObs::Boot {
                 commit_index: server.raft().commit_index(),
             });
@@ -279,7 +283,8 @@ impl Node for KvActor {
                 timer: DeadlineTimer::default(),
             }
         } else {
-            let clerk = Clerk::new(id as u64, (0..cfg.servers).collect(), cfg.retry_timeout_us);
+            let mut clerk = Clerk::new(id as u64, (0..cfg.servers).collect(), cfg.retry_timeout_us);
+            clerk.set_bugs(cfg.bugs);
             KvActor::Client {
                 clerk,
                 op: None,

@@ -43,8 +43,8 @@ pub struct RaftNodeConfig {
     pub max_entries_per_append: usize,
     /// The service snapshots when the applied index is a multiple of this (6.824: 10).
     pub snapshot_every: Option<u64>,
-    /// A deliberate bug to inject (testing the checkers).
-    pub bug: Option<raft::InjectedBug>,
+    /// Deliberate bugs to switch on (none outside power campaigns).
+    pub bugs: raft::Bugs,
 }
 
 /// A harness request to a server.
@@ -258,7 +258,7 @@ impl Node for RaftNode {
         config.election_timeout_max = cfg.election_timeout_us.1;
         config.heartbeat_interval = cfg.heartbeat_us;
         config.max_entries_per_append = cfg.max_entries_per_append;
-        config.injected_bug = cfg.bug;
+        config.bugs = cfg.bugs;
         let now = ctx.now();
         let raft = Raft::new(config, &durable.0, now, ctx.rng());
         ctx.observe(RaftObs::Boot {

@@ -1,0 +1,247 @@
+//! Deliberate protocol bugs, one switch per rule, so that a testbed can measure whether its
+//! checks and faults would catch a mistake a careful programmer makes.
+//!
+//! A [`Bugs`] value is a small bit set carried in [`crate::Config`]; it is empty by default.
+//! Each switch is tested at the one place the rule it breaks lives (named after the rule), so
+//! the protocol code reads as the correct protocol plus one `bugs.has(..)` test per rule.
+//! Testing a bit of a `Copy` word is free next to everything else a step does.
+
+use std::fmt;
+
+/// The area of the protocol a bug belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Area {
+    /// Leader election (Sections 5.2, 5.4.1).
+    Election,
+    /// What is persisted and when (Figure 2, "Persistent state on all servers").
+    Persistence,
+    /// Log replication and commitment (Sections 5.3, 5.4.2).
+    Replication,
+    /// Log compaction (Section 7, Figure 13).
+    Snapshot,
+}
+
+impl Area {
+    /// Lower-case name, as the catalog prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Area::Election => "election",
+            Area::Persistence => "persistence",
+            Area::Replication => "replication",
+            Area::Snapshot => "snapshot",
+        }
+    }
+}
+
+macro_rules! bugs {
+    ($( $(#[$doc:meta])* $variant:ident = $id:literal, $area:ident, $rule:literal; )*) => {
+        /// One deliberate Raft bug. Each breaks exactly one rule of the paper.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Bug {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl Bug {
+            /// Every Raft bug, in catalog order.
+            pub const ALL: &'static [Bug] = &[$(Bug::$variant),*];
+
+            /// Stable kebab-case id, used in scenario files and `sim power`.
+            pub fn id(self) -> &'static str {
+                match self { $(Bug::$variant => $id,)* }
+            }
+
+            /// The area of the protocol it belongs to.
+            pub fn area(self) -> Area {
+                match self { $(Bug::$variant => Area::$area,)* }
+            }
+
+            /// One line: the rule it breaks, with the paper section.
+            pub fn rule(self) -> &'static str {
+                match self { $(Bug::$variant => $rule,)* }
+            }
+        }
+    };
+}
+
+bugs! {
+    // ---- election ----
+    /// A vote is granted although `voted_for` already names another candidate in this term.
+    VoteTwiceInTerm = "vote-twice-in-term", Election,
+        "RequestVote receiver: grant only if votedFor is null or candidateId (Figure 2)";
+    /// Votes are granted without the election restriction.
+    NoElectionRestriction = "no-election-restriction", Election,
+        "a vote needs the candidate's log at least as up-to-date as the voter's (Section 5.4.1)";
+    /// "Up-to-date" compares log lengths only, ignoring the last entries' terms.
+    UpToDateByLength = "up-to-date-by-length", Election,
+        "up-to-date compares the last entries' terms first, then lengths (Section 5.4.1)";
+    /// A candidate does not record its vote for itself, so it can vote for another candidate
+    /// of the same term.
+    CandidateForgetsSelfVote = "candidate-forgets-self-vote", Election,
+        "a candidate votes for itself: votedFor = self on starting an election (Figure 2, Candidates)";
+    /// A candidate counts every granting reply, so a duplicated reply counts twice.
+    VotesNotDeduplicated = "votes-not-deduplicated", Election,
+        "a candidate needs votes from a majority of servers, each counted once (Section 5.2)";
+    /// A follower does not restart its election timer when it hears from the current leader.
+    HeartbeatKeepsTimer = "heartbeat-keeps-timer", Election,
+        "a follower restarts its election timer on AppendEntries from the current leader (Figure 2, Followers)";
+
+    // ---- persistence ----
+    /// A granted vote is not written to stable storage.
+    VoteNotPersisted = "vote-not-persisted", Persistence,
+        "votedFor is persistent state, updated on stable storage before responding (Figure 2)";
+    /// A new current term is not written to stable storage.
+    TermNotPersisted = "term-not-persisted", Persistence,
+        "currentTerm is persistent state, updated on stable storage before responding (Figure 2)";
+    /// A follower acknowledges appended entries without writing them to stable storage.
+    FollowerLogNotPersisted = "follower-log-not-persisted", Persistence,
+        "log[] is persistent state, stable before the AppendEntries reply (Figure 2)";
+    /// A leader counts its own new entry towards a majority without writing it to storage.
+    LeaderLogNotPersisted = "leader-log-not-persisted", Persistence,
+        "a leader's own entries count for commitment only once stable (Figure 2, Section 5.3)";
+    /// An installed snapshot replaces the log in storage, but the snapshot itself is not saved.
+    InstalledSnapshotNotPersisted = "installed-snapshot-not-persisted", Persistence,
+        "InstallSnapshot: save the snapshot file before discarding the log it replaces (Figure 13)";
+
+    // ---- replication ----
+    /// Replies to requests of an earlier term are acted upon.
+    AcceptStaleReplies = "accept-stale-replies", Replication,
+        "a reply to an RPC sent in an earlier term is stale and must be ignored (Section 5.1)";
+    /// The match index is set from each success reply, so a late reply moves it backwards.
+    MatchIndexRegresses = "match-index-regresses", Replication,
+        "matchIndex increases monotonically (Figure 2, Leaders)";
+    /// The match index after a success is computed from the leader's current nextIndex rather
+    /// than from the request that succeeded.
+    MatchFromCurrentNext = "match-from-current-next", Replication,
+        "on success, matchIndex is the last index the acknowledged request carried (Figure 2, Leaders)";
+    /// A follower commits up to the leader's commit index even past the entries it has just
+    /// matched.
+    CommitPastNewEntries = "commit-past-new-entries", Replication,
+        "commitIndex = min(leaderCommit, index of last new entry) (Figure 2, AppendEntries receiver 5)";
+    /// A heartbeat with no entries is accepted without the consistency check.
+    HeartbeatSkipsConsistencyCheck = "heartbeat-skips-consistency-check", Replication,
+        "every AppendEntries, heartbeats included, checks prevLogIndex/prevLogTerm (Figure 2, receiver 2)";
+    /// The consistency check looks at prevLogIndex only, not at the entry's term.
+    PrevLogTermUnchecked = "prev-log-term-unchecked", Replication,
+        "reply false if the log has no entry at prevLogIndex whose term matches prevLogTerm (Figure 2, receiver 2)";
+    /// A follower truncates its log after the new entries even when they all matched.
+    TruncateMatchingSuffix = "truncate-matching-suffix", Replication,
+        "delete entries only from the first conflict on; a matching suffix stays (Figure 2, receiver 3)";
+    /// A conflicting entry is overwritten, but the entries after it are kept.
+    ConflictSuffixKept = "conflict-suffix-kept", Replication,
+        "on a conflict, delete the existing entry and all that follow it (Figure 2, receiver 3)";
+    /// The leader commits entries of earlier terms by counting replicas (the Figure 8 bug).
+    CommitOldTerms = "commit-old-terms", Replication,
+        "only entries of the leader's current term are committed by counting replicas (Section 5.4.2)";
+    /// The quorum is computed as half the cluster, not a strict majority.
+    QuorumOffByOne = "quorum-off-by-one", Replication,
+        "commitment needs a majority: more than half of the servers (Section 5.3)";
+    /// A follower takes the leader's commit index even when it is lower than its own.
+    CommitIndexRegresses = "commit-index-regresses", Replication,
+        "commitIndex only increases: set it only if leaderCommit > commitIndex (Figure 2, receiver 5)";
+
+    // ---- snapshots ----
+    /// A snapshot older than what the follower has already committed is installed.
+    InstallOlderSnapshot = "install-older-snapshot", Snapshot,
+        "a snapshot that does not extend past the commit index must not roll the state back (Section 7)";
+    /// Installing a snapshot discards the whole log, even a suffix that matches the snapshot.
+    InstallDropsMatchingSuffix = "install-drops-matching-suffix", Snapshot,
+        "if an entry matches the snapshot's last included entry, retain the entries after it (Figure 13, receiver 6)";
+    /// The leader takes its own last index as the follower's match after an InstallSnapshot.
+    SnapshotReplyMatchesLeaderLog = "snapshot-reply-matches-leader-log", Snapshot,
+        "after InstallSnapshot, the follower matches up to the snapshot's last included index only (Section 7)";
+    /// Compaction trims one entry too many: the entry after the snapshot point is dropped.
+    CompactionOffByOne = "compaction-off-by-one", Snapshot,
+        "the snapshot replaces entries up through lastIncludedIndex, no further (Section 7)";
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl std::str::FromStr for Bug {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Bug::ALL
+            .iter()
+            .copied()
+            .find(|b| b.id() == s)
+            .ok_or_else(|| format!("unknown Raft bug {s:?}"))
+    }
+}
+
+/// A set of [`Bug`]s; empty (the correct protocol) by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bugs(u64);
+
+const _: () = assert!(Bug::ALL.len() <= 64, "Bugs is one 64-bit word");
+
+impl Bugs {
+    /// No bug: the correct protocol.
+    pub const NONE: Bugs = Bugs(0);
+
+    /// This set plus `bug`.
+    pub fn with(self, bug: Bug) -> Bugs {
+        Bugs(self.0 | 1 << bug as u32)
+    }
+
+    /// Whether `bug` is switched on.
+    #[inline]
+    pub fn has(self, bug: Bug) -> bool {
+        self.0 & (1 << bug as u32) != 0
+    }
+
+    /// Whether no bug is switched on.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The bugs switched on, in catalog order.
+    pub fn iter(self) -> impl Iterator<Item = Bug> {
+        Bug::ALL.iter().copied().filter(move |b| self.has(*b))
+    }
+}
+
+impl FromIterator<Bug> for Bugs {
+    fn from_iter<I: IntoIterator<Item = Bug>>(iter: I) -> Self {
+        iter.into_iter().fold(Bugs::NONE, Bugs::with)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_kebab_case_and_parse_back() {
+        let mut ids: Vec<&str> = Bug::ALL.iter().map(|b| b.id()).collect();
+        for (b, id) in Bug::ALL.iter().zip(&ids) {
+            assert_eq!(id.parse::<Bug>().unwrap(), *b);
+            assert!(id.chars().all(|c| c.is_ascii_lowercase() || c == '-'));
+            assert!(!b.rule().is_empty());
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), Bug::ALL.len());
+        assert!("no-such-bug".parse::<Bug>().is_err());
+    }
+
+    #[test]
+    fn a_set_holds_exactly_what_was_added() {
+        assert!(Bugs::default().is_empty());
+        let set: Bugs = [Bug::CommitOldTerms, Bug::VoteNotPersisted]
+            .into_iter()
+            .collect();
+        for b in Bug::ALL {
+            assert_eq!(
+                set.has(*b),
+                matches!(b, Bug::CommitOldTerms | Bug::VoteNotPersisted)
+            );
+        }
+        assert_eq!(
+            set.iter().collect::<Vec<_>>(),
+            vec![Bug::VoteNotPersisted, Bug::CommitOldTerms]
+        );
+    }
+}
