@@ -155,7 +155,12 @@ pub(crate) struct Search<'h, M: Model> {
     /// Each frame: the call entry that was lifted and the state before it was applied.
     stack: Vec<(u32, M::State)>,
     linearized_completed: usize,
+    /// The deepest stack reached so far, as operations (the explanation of a failure).
     best: Vec<usize>,
+    /// How many bottom frames of `stack` are also the first entries of `best`. Keeping it
+    /// lets a new depth extend `best` from there instead of copying the whole stack each
+    /// time, which made long partitions quadratic.
+    best_agrees: usize,
     entry: u32,
     constraints: Constraints,
     /// Per operation, how many of its predecessors are not linearized yet.
@@ -201,6 +206,7 @@ impl<'h, M: Model> Search<'h, M> {
             stack: Vec::new(),
             linearized_completed: 0,
             best: Vec::new(),
+            best_agrees: 0,
             entry,
         }
     }
@@ -254,6 +260,10 @@ impl<'h, M: Model> Search<'h, M> {
                             state: next_state.clone(),
                         });
                         let before = std::mem::replace(&mut self.state, next_state);
+                        let depth = self.stack.len();
+                        if self.best_agrees == depth && self.best.get(depth) == Some(&i) {
+                            self.best_agrees += 1;
+                        }
                         self.stack.push((entry, before));
                         list.lift(entry);
                         for &j in &self.constraints.succs[i] {
@@ -266,13 +276,15 @@ impl<'h, M: Model> Search<'h, M> {
                             }
                         }
                         if self.stack.len() > self.best.len() {
-                            self.best.clear();
+                            self.best.truncate(self.best_agrees);
                             self.best.extend(
-                                self.stack
+                                self.stack[self.best_agrees..]
                                     .iter()
                                     .map(|&(e, _)| list.op[e as usize] as usize),
                             );
+                            self.best_agrees = self.stack.len();
                         }
+                        debug_assert!(self.best_agrees <= self.stack.len().min(self.best.len()));
                         entry = list.next[HEAD as usize];
                         continue;
                     }
@@ -287,6 +299,7 @@ impl<'h, M: Model> Search<'h, M> {
                     break;
                 };
                 let i = list.op[call as usize] as usize;
+                self.best_agrees = self.best_agrees.min(self.stack.len());
                 for &j in &self.constraints.succs[i] {
                     self.waiting[j as usize] += 1;
                 }
