@@ -22,6 +22,7 @@ Examples:
   sim fuzz scenarios/raft/*.json --seeds 1..1000 --out failures/
   sim shrink failures/figure8-seed-17.jsonl
   sim lincheck ../shared/histories/porcupine/kv/c10-ok.txt
+  sim power --seeds 1..100 --report power.jsonl
 
 Exit codes: 0 all checks held, 1 a check failed (a panic counts; or a replay
             diverged), 2 bad input or usage (a truncated trace too), 3 unknown: no
@@ -76,6 +77,9 @@ pub enum Command {
     Merge(crate::fuzz::MergeArgs),
     /// Check one history file for linearizability.
     Lincheck(crate::histories::cmd::LincheckArgs),
+    /// Measure the testbed's power: run every catalog bug against scenarios over seeds, and
+    /// report which are caught, how often, how soon and by which check.
+    Power(crate::power::PowerArgs),
 }
 
 /// Parses the arguments and runs the command; returns the exit code.
@@ -101,6 +105,7 @@ pub fn main() -> i32 {
         Command::View(args) => crate::view::run(&args),
         Command::Shrink(args) => crate::shrink::run(&args),
         Command::Lincheck(args) => crate::histories::cmd::run(&args),
+        Command::Power(args) => crate::power::run(&args),
     }
 }
 

@@ -9,6 +9,8 @@ pub mod digest;
 pub mod fuzz;
 pub mod histories;
 pub mod kv;
+pub mod marks;
+pub mod power;
 pub mod raft;
 pub mod run;
 pub mod scenario;

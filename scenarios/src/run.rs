@@ -43,6 +43,7 @@ pub fn node_specs(sc: &Scenario) -> Vec<NodeSpec> {
 pub fn sim_config(sc: &Scenario, seed: u64) -> (SimConfig, Value) {
     let mut faults = sc.scheduled_faults();
     let mut drawn = json!({});
+    let mut reactive = None;
     if let Some(profile) = &sc.faults.random {
         let servers: Vec<usize> = (0..sc.servers).collect();
         let random = profile.draw(&servers, &mut stream(seed, Purpose::Faults));
@@ -51,14 +52,15 @@ pub fn sim_config(sc: &Scenario, seed: u64) -> (SimConfig, Value) {
     }
     if let Some(profile) = &sc.faults.swarm {
         let servers: Vec<usize> = (0..sc.servers).collect();
-        let (swarm, settings) = profile.draw(
+        let d = profile.draw_all(
             &sc.network,
             &servers,
             &mut stream(seed, Purpose::Swarm),
             &mut stream(seed, Purpose::SwarmFaults),
         );
-        drawn["swarm"] = settings;
-        faults.extend(swarm);
+        drawn["swarm"] = d.drawn;
+        faults.extend(d.faults);
+        reactive = d.reactive;
     }
     // Stable: faults at the same time keep their order (schedule, random, swarm).
     faults.sort_by_key(|(t, _)| *t);
@@ -68,6 +70,7 @@ pub fn sim_config(sc: &Scenario, seed: u64) -> (SimConfig, Value) {
         network: sc.network.clone(),
         deadline: sc.deadline(),
         faults,
+        reactive,
     };
     (cfg, drawn)
 }
@@ -144,6 +147,8 @@ pub fn run_scenario(
                 unknown: vec![],
                 end_time: 0,
                 stats: Default::default(),
+                marks: vec![],
+                reactive_faults: vec![],
             },
             checks: vec![],
             drawn: Value::Null,

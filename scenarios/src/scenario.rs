@@ -292,6 +292,29 @@ impl Scenario {
             if let Err(e) = p.validate() {
                 return err("faults.swarm", e);
             }
+            if let Some(r) = &p.reactive {
+                let known: &[&str] = match self.system {
+                    SystemKind::Pingpong => &[],
+                    SystemKind::Raft | SystemKind::Kv => crate::marks::MARKS,
+                };
+                for (i, rule) in r.rules.iter().enumerate() {
+                    for (field, name) in [
+                        ("mark", Some(&rule.mark)),
+                        ("release_on", rule.release_on.as_ref()),
+                    ] {
+                        let Some(name) = name else { continue };
+                        if !known.contains(&name.as_str()) {
+                            return err(
+                                &format!("faults.swarm.reactive.rules[{i}].{field}"),
+                                format!(
+                                    "no such mark {name:?} (this system reports: {})",
+                                    known.join(", ")
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
             if p.until_ms > self.duration_ms {
                 return err(
                     "faults.swarm.until_ms",

@@ -12,7 +12,7 @@ use crate::run::{run_scenario, sim_config};
 use crate::scenario::Scenario;
 use crate::steps::spec::{Expr, Step};
 use sim::trace::Trace;
-use sim::{ScheduledFault, Verdict, Violation};
+use sim::{Fault, ScheduledFault, Verdict, Violation};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -38,8 +38,16 @@ pub struct Shrunk {
     pub scenario: Scenario,
     pub property: String,
     pub runs: usize,
+    /// Events of the whole run, before and after.
     pub events_before: u64,
     pub events_after: u64,
+    /// The violation's event number (events up to it), before and after: a fairer measure of
+    /// the reduction than whole runs, which go on after a late failure's cause.
+    pub violation_event_before: u64,
+    pub violation_event_after: u64,
+    /// Faults applied up to the violation (scheduled, drawn and reactive), before and after.
+    pub faults_before: usize,
+    pub faults_after: usize,
 }
 
 struct Shrinker {
@@ -88,13 +96,27 @@ pub fn same_failure(target: &Violation, candidate: &Violation) -> bool {
 }
 
 /// The scenario with the seed's random and swarm faults written out as a fixed schedule.
+/// Faults that reacted to the run (a swarm profile's `reactive` part) are only known once it
+/// ran: the run is made once to learn them, and they join the schedule at the times they
+/// struck.
 pub fn materialize(sc: &Scenario, seed: u64) -> Scenario {
     let (cfg, _) = sim_config(sc, seed);
+    let mut faults = cfg.faults;
+    if sc
+        .faults
+        .swarm
+        .as_ref()
+        .is_some_and(|s| s.reactive.is_some())
+    {
+        if let Ok(o) = run_scenario(sc, seed, "shrink", None) {
+            faults.extend(o.result.reactive_faults);
+            faults.sort_by_key(|(t, _)| *t);
+        }
+    }
     let mut out = sc.clone();
     out.faults.random = None;
     out.faults.swarm = None;
-    out.faults.schedule = cfg
-        .faults
+    out.faults.schedule = faults
         .into_iter()
         .map(|(t, fault)| ScheduledFault {
             at_ms: t as f64 / 1000.0,
@@ -102,6 +124,17 @@ pub fn materialize(sc: &Scenario, seed: u64) -> Scenario {
         })
         .collect();
     out
+}
+
+/// Faults of a materialized scenario at or before the violation, network changes and
+/// releases left out (they are the storm's weather, not its blows).
+fn faults_upto(sc: &Scenario, v: &Violation) -> usize {
+    let t_ms = v.time as f64 / 1000.0;
+    sc.faults
+        .schedule
+        .iter()
+        .filter(|f| f.at_ms <= t_ms && !matches!(f.fault, Fault::Network(_) | Fault::Release))
+        .count()
 }
 
 /// Shrinks the failing run of `sc` with `seed`.
@@ -123,7 +156,9 @@ pub fn shrink(sc: &Scenario, seed: u64, max_runs: usize) -> Result<Shrunk, Strin
     };
     let mut best = sc.clone();
     // Materializing keeps the run as it was (fault draws have their own streams).
-    s.attempt(&mut best, materialize(sc, seed));
+    let materialized = materialize(sc, seed);
+    let faults_before = faults_upto(&materialized, &v);
+    s.attempt(&mut best, materialized);
     // The deadline: just after the violation.
     let mut cut = best.clone();
     cut.duration_ms = (v.time as f64 / 1000.0 + 1.0).min(best.duration_ms);
@@ -186,7 +221,17 @@ pub fn shrink(sc: &Scenario, seed: u64, max_runs: usize) -> Result<Shrunk, Strin
     }
     let last = run_scenario(&best, seed, "shrink", None)?;
     debug_assert!(last.result.verdict == Verdict::Violation);
+    let last_v = last.result.violation.clone().unwrap_or_else(|| v.clone());
+    let faults_after = if best.faults.swarm.is_some() || best.faults.random.is_some() {
+        faults_before
+    } else {
+        faults_upto(&best, &last_v)
+    };
     Ok(Shrunk {
+        violation_event_before: v.event,
+        violation_event_after: last_v.event,
+        faults_before,
+        faults_after,
         scenario: best,
         property: match &s.target.panic {
             Some(p) => format!("panic at {}", p.location),

@@ -3,10 +3,13 @@
 
 use crate::checker::{Failure, Undecided, Violation};
 use crate::faults::Fault;
-use crate::network::{Connectivity, DropCause, Fate, NetworkConfig, NetworkModel};
-use crate::node::{Ctx, Durable, Message, Node, NodeId, Output, Time, TimerId};
+use crate::network::{ms_to_us, Connectivity, DropCause, Fate, NetworkConfig, NetworkModel};
+use crate::node::{Ctx, Durable, Mark, Message, Node, NodeId, Output, Time, TimerId};
 use crate::panics::{catch, Panic};
 use crate::queue::{Event, QueueKey, Slab};
+use crate::reactive::{
+    capturing_hold, ActiveHold, Held, Reactive, ReactiveState, StepSummary, Strike,
+};
 use crate::rng::{stream, Purpose};
 use crate::stats::Stats;
 use crate::trace::{NodeSpec, Record, StepInput, TraceSink, Verdict};
@@ -27,6 +30,8 @@ pub struct SimConfig {
     pub deadline: Time,
     /// Faults at fixed times (from the scenario's schedule and its drawn fault profile).
     pub faults: Vec<(Time, Fault)>,
+    /// Faults that react to what the nodes do (this seed's probabilities), if any.
+    pub reactive: Option<Reactive>,
 }
 
 /// The result of one run.
@@ -40,6 +45,12 @@ pub struct RunResult {
     pub unknown: Vec<Undecided>,
     pub end_time: Time,
     pub stats: Stats,
+    /// How often each mark (name, context) was reported: the run's coverage.
+    pub marks: Vec<(Mark, u64)>,
+    /// The faults reactive rules made happen, in order, with their times: with the scheduled
+    /// faults they are everything that was done to the cluster (a shrinker replays them as a
+    /// fixed schedule).
+    pub reactive_faults: Vec<(Time, Fault)>,
 }
 
 struct Slot<N: Node> {
@@ -90,6 +101,19 @@ pub struct World<N: Node> {
     pub(crate) stopped: bool,
     /// Set by a panic: no node steps any more, the run ends after the current event.
     halted: bool,
+    reactive: Option<ReactiveState>,
+    /// Holds in force, by key, in the order they started.
+    holds: Vec<(u64, ActiveHold)>,
+    next_hold_key: u64,
+    /// Messages held back, in the order they were sent.
+    held: Vec<Held<N::Msg>>,
+    /// The earliest deadline of a hold in force (`Time::MAX` if none).
+    pub(crate) hold_deadline: Time,
+    /// Marks reported so far with their counts; few distinct ones, so a sorted vector.
+    pub(crate) marks: Vec<(Mark, u64)>,
+    /// Marks of the current step (reused buffer).
+    step_marks: Vec<&'static str>,
+    pub(crate) reactive_faults: Vec<(Time, Fault)>,
 }
 
 impl<N: Node> World<N> {
@@ -134,9 +158,25 @@ impl<N: Node> World<N> {
             undecided: Vec::new(),
             stopped: false,
             halted: false,
+            reactive: cfg
+                .reactive
+                .map(|r| ReactiveState::new(r, stream(cfg.seed, Purpose::Reactive), n)),
+            holds: Vec::new(),
+            next_hold_key: 0,
+            held: Vec::new(),
+            hold_deadline: Time::MAX,
+            marks: Vec::new(),
+            step_marks: Vec::new(),
+            reactive_faults: Vec::new(),
         };
         for (at, fault) in cfg.faults {
-            world.push(at, Event::Fault(Box::new(fault)));
+            world.push(
+                at,
+                Event::Fault {
+                    fault: Box::new(fault),
+                    reactive: false,
+                },
+            );
         }
         world
     }
@@ -305,6 +345,11 @@ impl<N: Node> World<N> {
     /// Apply a fault now. Crash drops the incarnation (its timers and volatile state); restart
     /// builds a new one from the durable state and runs its start step.
     pub fn apply_fault(&mut self, fault: Fault) {
+        self.apply_fault_from(fault, false);
+    }
+
+    /// Apply a fault now; `reactive` if a reactive rule made it happen (the trace says so).
+    pub(crate) fn apply_fault_from(&mut self, fault: Fault, reactive: bool) {
         let n = self.next_event_no();
         self.stats.faults += 1;
         let noop = match &fault {
@@ -344,13 +389,48 @@ impl<N: Node> World<N> {
                 self.model = NetworkModel::new(cfg);
                 false
             }
+            Fault::Hold {
+                node,
+                for_ms,
+                release_on,
+                same_node,
+                max_ms,
+            } => {
+                let key = self.next_hold_key;
+                self.next_hold_key += 1;
+                let deadline = self.now + ms_to_us(*max_ms).max(ms_to_us(*for_ms));
+                self.holds.push((
+                    key,
+                    ActiveHold {
+                        node: *node,
+                        window_end: self.now + ms_to_us(*for_ms),
+                        release_on: release_on.clone(),
+                        same_node: *same_node,
+                        deadline,
+                    },
+                ));
+                self.hold_deadline = self.hold_deadline.min(deadline);
+                false
+            }
+            Fault::Release => {
+                let keys: Vec<u64> = self.holds.iter().map(|(k, _)| *k).collect();
+                let released = !keys.is_empty() || !self.held.is_empty();
+                for key in keys {
+                    self.release_hold(key);
+                }
+                !released
+            }
         };
         let t = self.now;
+        if reactive && !noop {
+            self.reactive_faults.push((t, fault.clone()));
+        }
         self.trace(|| Record::Fault {
             n,
             t,
             fault: fault.clone(),
             noop,
+            reactive,
         });
         if let (Fault::Restart(id), false) = (&fault, noop) {
             let id = *id;
@@ -446,12 +526,14 @@ impl<N: Node> World<N> {
             }
         };
         let mut traced_out = Vec::new();
+        let mut summary = StepSummary::default();
         for out in outputs.drain(..) {
-            if tracing {
+            if tracing && !matches!(out, Output::Mark(_)) {
                 traced_out.push(out.to_value());
             }
             match out {
                 Output::Send { to, msg } => {
+                    summary.replied |= msg.is_reply();
                     let (msg_id, lost, dup) = self.send(id, to, msg);
                     if let Some(v) = traced_out.last_mut() {
                         v["send"]["id"] = json!(msg_id);
@@ -479,14 +561,22 @@ impl<N: Node> World<N> {
                     self.slots[id].live_timers.retain(|t| *t != timer);
                 }
                 Output::Persist(write) => {
+                    summary.persisted = true;
                     self.slots[id].durable.apply(&write);
                 }
                 Output::Observe(obs) => {
                     self.pending.push_back((id, obs));
                 }
+                Output::Mark(mark) => {
+                    self.count_mark(mark);
+                    self.step_marks.push(mark.name);
+                }
             }
         }
         self.outputs = outputs;
+        if !self.step_marks.is_empty() || self.reactive.is_some() {
+            self.react(id, summary);
+        }
         if let Some(input) = traced_input {
             let reply_value = reply.as_ref().map(|r| json!(r));
             self.trace(|| Record::Step {
@@ -501,6 +591,150 @@ impl<N: Node> World<N> {
             });
         }
         reply
+    }
+
+    fn count_mark(&mut self, mark: Mark) {
+        match self.marks.binary_search_by(|(m, _)| m.cmp(&mark)) {
+            Ok(i) => self.marks[i].1 += 1,
+            Err(i) => self.marks.insert(i, (mark, 1)),
+        }
+    }
+
+    /// After a step of `id`: release holds waiting for one of its marks, then let the reactive
+    /// rules strike (servers only).
+    fn react(&mut self, id: NodeId, summary: StepSummary) {
+        let marks = std::mem::take(&mut self.step_marks);
+        if !self.holds.is_empty() {
+            for &mark in &marks {
+                let due: Vec<u64> = self
+                    .holds
+                    .iter()
+                    .filter(|(_, h)| h.release_on == mark && (!h.same_node || h.node == id))
+                    .map(|(k, _)| *k)
+                    .collect();
+                for key in due {
+                    let name = self.specs[id].name.clone();
+                    let count = self.release_hold(key);
+                    self.note(|| {
+                        format!("released {count} held messages on mark {mark:?} of {name}")
+                    });
+                }
+            }
+        }
+        let strike = match &mut self.reactive {
+            Some(r) if !self.specs[id].client && self.slots[id].node.is_some() => {
+                r.after_step(id, self.now, summary, &marks)
+            }
+            _ => None,
+        };
+        self.step_marks = marks;
+        self.step_marks.clear();
+        let Some(strike) = strike else { return };
+        let at = self.now + 1;
+        let schedule = |world: &mut Self, t: Time, fault: Fault| {
+            world.push(
+                t,
+                Event::Fault {
+                    fault: Box::new(fault),
+                    reactive: true,
+                },
+            );
+        };
+        let us_to_ms = |us: Time| us as f64 / 1000.0;
+        match strike {
+            Strike::Crash { node, down } => {
+                schedule(self, at, Fault::Crash(node));
+                schedule(self, at + down, Fault::Restart(node));
+            }
+            Strike::Isolate { node, len } => {
+                schedule(self, at, Fault::Disconnect(node));
+                schedule(self, at + len, Fault::Reconnect(node));
+            }
+            Strike::Hold {
+                node,
+                len,
+                release_on,
+                same_node,
+                max,
+            } => schedule(
+                self,
+                at,
+                Fault::Hold {
+                    node,
+                    for_ms: us_to_ms(len),
+                    release_on,
+                    same_node,
+                    max_ms: us_to_ms(max),
+                },
+            ),
+        }
+    }
+
+    /// Ends the hold `key`: its messages are queued, each after the delay the network drew for
+    /// it. Returns how many were held.
+    fn release_hold(&mut self, key: u64) -> usize {
+        self.holds.retain(|(k, _)| *k != key);
+        self.hold_deadline = self
+            .holds
+            .iter()
+            .map(|(_, h)| h.deadline)
+            .min()
+            .unwrap_or(Time::MAX);
+        let held = std::mem::take(&mut self.held);
+        let mut count = 0;
+        for h in held {
+            if h.hold != key {
+                self.held.push(h);
+                continue;
+            }
+            count += 1;
+            if let Some(d2) = h.dup {
+                let copy = h.msg.clone();
+                self.push(
+                    self.now + d2,
+                    Event::Deliver {
+                        from: h.from,
+                        to: h.to,
+                        id: h.id,
+                        msg: copy,
+                    },
+                );
+            }
+            self.push(
+                self.now + h.delay,
+                Event::Deliver {
+                    from: h.from,
+                    to: h.to,
+                    id: h.id,
+                    msg: h.msg,
+                },
+            );
+        }
+        count
+    }
+
+    /// Releases the holds whose deadline has come.
+    pub(crate) fn release_due_holds(&mut self) {
+        let due: Vec<u64> = self
+            .holds
+            .iter()
+            .filter(|(_, h)| h.deadline <= self.now)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in due {
+            let node = self
+                .holds
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, h)| h.node);
+            let count = self.release_hold(key);
+            if let Some(node) = node {
+                let name = self.specs[node].name.clone();
+                self.note(|| {
+                    format!("released {count} held messages of {name}: the hold's time is up")
+                });
+            }
+        }
     }
 
     /// Hand a message to the network: decide its fate now, queue its delivery.
@@ -537,6 +771,24 @@ impl<N: Node> World<N> {
                 (id, Some(DropCause::Random), false)
             }
             Fate::Deliver { delay, duplicate } => {
+                if !self.holds.is_empty() {
+                    if let Some(hold) = capturing_hold(&self.holds, from, to, self.now) {
+                        self.stats.held += 1;
+                        if duplicate.is_some() {
+                            self.stats.duplicated += 1;
+                        }
+                        self.held.push(Held {
+                            hold,
+                            from,
+                            to,
+                            id,
+                            msg,
+                            delay,
+                            dup: duplicate,
+                        });
+                        return (id, None, duplicate.is_some());
+                    }
+                }
                 if let Some(d2) = duplicate {
                     self.stats.duplicated += 1;
                     let copy = msg.clone();

@@ -35,6 +35,7 @@ fn config(seed: u64, network: NetworkConfig, faults: Vec<(u64, Fault)>) -> SimCo
         network,
         deadline: 2_000_000,
         faults,
+        reactive: None,
     }
 }
 

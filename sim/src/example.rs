@@ -142,6 +142,7 @@ impl Node for PingNode {
                 }
                 self.state.pongs += if self.bug { 2 } else { 1 };
                 ctx.persist(PingWrite::Pongs(self.state.pongs));
+                ctx.mark("pong");
                 ctx.observe(PingObs::PongReceived {
                     from,
                     seq,

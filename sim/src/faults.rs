@@ -26,6 +26,20 @@ pub enum Fault {
     Heal,
     /// Change the network model.
     Network(NetworkConfig),
+    /// Hold back every message `node` sends or receives in the next `for_ms`; release them
+    /// (each after the delay the network drew for it) at the first `release_on` mark reported
+    /// after this point, by `node` itself if `same_node`, else by any node; at the latest
+    /// after `max_ms`.
+    Hold {
+        node: NodeId,
+        for_ms: f64,
+        release_on: String,
+        #[serde(default)]
+        same_node: bool,
+        max_ms: f64,
+    },
+    /// Release every held message now.
+    Release,
 }
 
 impl Fault {
@@ -37,7 +51,8 @@ impl Fault {
             }
             Fault::Partition(groups) => groups.iter().flatten().copied().collect(),
             Fault::Cut { from, to } => vec![*from, *to],
-            Fault::Heal | Fault::Network(_) => vec![],
+            Fault::Hold { node, .. } => vec![*node],
+            Fault::Heal | Fault::Network(_) | Fault::Release => vec![],
         }
     }
 
@@ -58,6 +73,15 @@ impl Fault {
         }
         if let Fault::Network(cfg) = self {
             cfg.validate()?;
+        }
+        if let Fault::Hold { for_ms, max_ms, .. } = self {
+            for (name, v) in [("for_ms", for_ms), ("max_ms", max_ms)] {
+                if !(v.is_finite() && *v >= 0.0) {
+                    return Err(format!(
+                        "hold.{name}: must be a non-negative number, got {v}"
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -80,6 +104,13 @@ pub struct FaultProfile {
     pub crashes_per_s: f64,
     /// How long a crashed node stays down, `[min, max]` ms.
     pub down_ms: [f64; 2],
+    /// Share of crashes that are flash crashes, down for `flash_ms` instead: the node is back
+    /// before the cluster noticed, with only what it had made durable.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub flash: f64,
+    /// Down time of a flash crash, `[min, max]` ms.
+    #[serde(skip_serializing_if = "is_default_flash_ms")]
+    pub flash_ms: [f64; 2],
     /// Mean partitions per second.
     pub partitions_per_s: f64,
     /// How long a partition lasts, `[min, max]` ms.
@@ -97,6 +128,8 @@ impl Default for FaultProfile {
         FaultProfile {
             crashes_per_s: 0.0,
             down_ms: [100.0, 2000.0],
+            flash: 0.0,
+            flash_ms: DEFAULT_FLASH_MS,
             partitions_per_s: 0.0,
             partition_ms: [100.0, 2000.0],
             one_way: 0.0,
@@ -121,6 +154,7 @@ impl FaultProfile {
         }
         for (name, [lo, hi]) in [
             ("down_ms", self.down_ms),
+            ("flash_ms", self.flash_ms),
             ("partition_ms", self.partition_ms),
         ] {
             if !(lo.is_finite() && hi.is_finite() && lo >= 0.0 && lo <= hi) {
@@ -128,6 +162,7 @@ impl FaultProfile {
             }
         }
         check_probability("one_way", self.one_way)?;
+        check_probability("flash", self.flash)?;
         if self.until_ms < self.from_ms {
             return Err(format!(
                 "until_ms: {} is before from_ms {}",
@@ -155,7 +190,11 @@ impl FaultProfile {
                 break;
             }
             let i = rng.random_range(0..servers.len());
-            let down = draw_range(rng, self.down_ms);
+            let mut down = draw_range(rng, self.down_ms);
+            // Drawn only when flash crashes are on, so older profiles keep their schedules.
+            if self.flash > 0.0 && rng.random_bool(self.flash) {
+                down = draw_range(rng, self.flash_ms);
+            }
             if down_until[i] > t {
                 continue; // already down
             }
@@ -193,6 +232,17 @@ impl FaultProfile {
         out.sort_by_key(|(t, _)| *t);
         out
     }
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+/// The default down time of a flash crash, `[0.1, 20]` ms.
+pub const DEFAULT_FLASH_MS: [f64; 2] = [0.1, 20.0];
+
+pub(crate) fn is_default_flash_ms(r: &[f64; 2]) -> bool {
+    *r == DEFAULT_FLASH_MS
 }
 
 fn exp_gap(rng: &mut ChaCha8Rng, rate_per_s: f64) -> Time {

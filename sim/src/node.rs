@@ -74,11 +74,33 @@ pub trait Node: Sized {
 /// One output of one step, in the order the node produced it.
 #[derive(Debug)]
 pub enum Output<N: Node> {
-    Send { to: NodeId, msg: N::Msg },
-    SetTimer { id: TimerId, at: Time, tag: u64 },
-    CancelTimer { id: TimerId },
+    Send {
+        to: NodeId,
+        msg: N::Msg,
+    },
+    SetTimer {
+        id: TimerId,
+        at: Time,
+        tag: u64,
+    },
+    CancelTimer {
+        id: TimerId,
+    },
     Persist(<N::Durable as Durable>::Write),
     Observe(N::Obs),
+    /// A "sometimes" mark: an abstract protocol event (say "became leader") with a small
+    /// context. Marks drive coverage and the faults that react to the run; they are not part
+    /// of the node's observable behaviour, so traces and replay leave them out.
+    Mark(Mark),
+}
+
+/// An abstract event a node reports about itself: a name from a small fixed vocabulary and a
+/// small context (e.g. how deep a log truncation went, bucketed). Coverage is the set of
+/// (name, context) pairs a run reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Mark {
+    pub name: &'static str,
+    pub context: u32,
 }
 
 /// The context of one step: clock, randomness and the output buffer.
@@ -146,11 +168,20 @@ impl<'a, N: Node> Ctx<'a, N> {
     pub fn observe(&mut self, obs: N::Obs) {
         self.out.push(Output::Observe(obs));
     }
+    /// Report an abstract protocol event (see [`Mark`]) with context 0.
+    pub fn mark(&mut self, name: &'static str) {
+        self.mark_with(name, 0);
+    }
+    /// Report an abstract protocol event with a small context.
+    pub fn mark_with(&mut self, name: &'static str, context: u32) {
+        self.out.push(Output::Mark(Mark { name, context }));
+    }
 }
 
 impl<N: Node> Output<N> {
     /// The output as a trace shows it: `{"send":{"to":1,"msg":..}}`, `{"timer":{..}}`,
-    /// `{"cancel":3}`, `{"persist":..}` or `{"obs":..}`. The engine adds a send's message id
+    /// `{"cancel":3}`, `{"persist":..}` or `{"obs":..}` (a mark, which traces leave out, as
+    /// `{"mark":..}`). The engine adds a send's message id
     /// and fate.
     pub fn to_value(&self) -> serde_json::Value {
         use serde_json::json;
@@ -160,6 +191,7 @@ impl<N: Node> Output<N> {
             Output::CancelTimer { id } => json!({ "cancel": id }),
             Output::Persist(w) => json!({ "persist": w }),
             Output::Observe(o) => json!({ "obs": o }),
+            Output::Mark(m) => json!({ "mark": m.name, "context": m.context }),
         }
     }
 }

@@ -24,6 +24,7 @@ fn config(seed: u64) -> SimConfig {
         network: NetworkConfig::reliable(),
         deadline: 1_000_000,
         faults: vec![],
+        reactive: None,
     }
 }
 

@@ -23,7 +23,11 @@ pub(crate) enum Event<N: Node> {
         tag: u64,
     },
     /// Boxed: faults are rare and large; keeping them out of line keeps queued events small.
-    Fault(Box<Fault>),
+    /// `reactive` if a reactive fault scheduled it (the trace says so).
+    Fault {
+        fault: Box<Fault>,
+        reactive: bool,
+    },
 }
 
 /// Queue entries are small keys, earliest first: (time, sequence number, index of the event

@@ -202,7 +202,12 @@ pub fn replay<N: Node>(
                     }
                 }
                 let mut actual: Vec<Value> = Vec::with_capacity(outputs.len());
-                for (i, o) in outputs.drain(..).enumerate() {
+                // Marks are not recorded (they are coverage, not behaviour).
+                for (i, o) in outputs
+                    .drain(..)
+                    .filter(|o| !matches!(o, Output::Mark(_)))
+                    .enumerate()
+                {
                     let mut v = o.to_value();
                     // The message id and fate are the network's, not the node's: take them
                     // from the record.

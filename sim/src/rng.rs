@@ -18,6 +18,8 @@ pub enum Purpose {
     Swarm,
     /// The fault schedule drawn from those settings.
     SwarmFaults,
+    /// Decisions of the faults that react to the run (`reactive.rs`).
+    Reactive,
     /// One node incarnation.
     Node { id: usize, incarnation: u32 },
 }
@@ -30,6 +32,7 @@ impl Purpose {
             Purpose::Harness => 3,
             Purpose::Swarm => 4,
             Purpose::SwarmFaults => 5,
+            Purpose::Reactive => 6,
             Purpose::Node { id, incarnation } => {
                 debug_assert!(id < (1 << 24));
                 (1 << 56) | ((id as u64) << 24) | u64::from(incarnation)

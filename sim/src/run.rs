@@ -143,6 +143,9 @@ impl<N: Node, H: Harness<N>> Sim<N, H> {
                 stalled = 0;
             }
             self.world.now = at;
+            if at >= self.world.hold_deadline {
+                self.world.release_due_holds();
+            }
             let event = self.world.slab.take(slot);
             match event {
                 Event::Deliver { from, to, id, msg } => {
@@ -157,7 +160,7 @@ impl<N: Node, H: Harness<N>> Sim<N, H> {
                     self.phase = Phase::Wake;
                     self.harness.on_wake(&mut self.world, tag)
                 }
-                Event::Fault(fault) => {
+                Event::Fault { fault, reactive } => {
                     self.phase = Phase::Fault;
                     let fault = *fault;
                     for checker in &mut self.checkers {
@@ -165,7 +168,7 @@ impl<N: Node, H: Harness<N>> Sim<N, H> {
                             self.world.fail(f);
                         }
                     }
-                    self.world.apply_fault(fault);
+                    self.world.apply_fault_from(fault, reactive);
                 }
             }
             self.drain_observations();
@@ -205,6 +208,8 @@ impl<N: Node, H: Harness<N>> Sim<N, H> {
             unknown: world.undecided.clone(),
             end_time: world.now,
             stats: world.stats(),
+            marks: std::mem::take(&mut world.marks),
+            reactive_faults: std::mem::take(&mut world.reactive_faults),
         };
         let io = match world.trace.take() {
             Some(mut sink) => {

@@ -29,8 +29,15 @@ pub struct Stats {
     pub faults: u64,
     pub crashes: u64,
     pub restarts: u64,
+    /// Messages held back by a hold fault (delivered later, on release).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub held: u64,
     /// Messages sent per message kind.
     pub sent_by_kind: IndexMap<String, u64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Stats {

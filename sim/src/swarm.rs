@@ -6,6 +6,7 @@
 use crate::faults::{Fault, FaultProfile};
 use crate::network::{ms_to_us, DelayShape, LongDelay, NetworkConfig};
 use crate::node::{NodeId, Time};
+use crate::reactive::{Reactive, ReactiveProfile};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -41,7 +42,7 @@ impl Knob {
         }
     }
     /// Both ends finite, within `[min, max]`, and lo <= hi.
-    fn validate(&self, name: &str, min: f64, max: f64) -> Result<(), String> {
+    pub(crate) fn validate(&self, name: &str, min: f64, max: f64) -> Result<(), String> {
         let (lo, hi) = self.bounds();
         if lo.is_finite() && hi.is_finite() && lo <= hi && lo >= min && hi <= max {
             Ok(())
@@ -75,6 +76,15 @@ pub struct SwarmProfile {
     /// The long delay's window `[min, max]` in ms, drawn with labrpc's shape (skewed towards
     /// short); default labrpc's 200 ms to 2.2 s.
     pub long_delay_ms: [f64; 2],
+    /// Share of crashes that are flash crashes (down for `flash_ms` only).
+    #[serde(skip_serializing_if = "is_off")]
+    pub flash: Knob,
+    /// Down time of a flash crash, `[min, max]` ms.
+    #[serde(skip_serializing_if = "crate::faults::is_default_flash_ms")]
+    pub flash_ms: [f64; 2],
+    /// Faults that react to what the nodes do (see `reactive.rs`), in the same window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reactive: Option<ReactiveProfile>,
     pub from_ms: f64,
     pub until_ms: f64,
 }
@@ -92,6 +102,9 @@ impl Default for SwarmProfile {
             latency_max_ms: Knob::default(),
             long_delay: Knob::default(),
             long_delay_ms: [200.0, 2200.0],
+            flash: Knob::default(),
+            flash_ms: crate::faults::DEFAULT_FLASH_MS,
+            reactive: None,
             from_ms: 0.0,
             until_ms: 0.0,
         }
@@ -110,10 +123,15 @@ impl SwarmProfile {
             ("drop", self.drop),
             ("duplicate", self.duplicate),
             ("long_delay", self.long_delay),
+            ("flash", self.flash),
         ] {
             k.validate(name, 0.0, 1.0)?;
         }
         Knob::Range(self.long_delay_ms).validate("long_delay_ms", 0.0, 1e7)?;
+        Knob::Range(self.flash_ms).validate("flash_ms", 0.0, 1e7)?;
+        if let Some(r) = &self.reactive {
+            r.validate().map_err(|e| format!("reactive.{e}"))?;
+        }
         self.concrete(&Knob::bounds_low).validate()
     }
 
@@ -121,6 +139,8 @@ impl SwarmProfile {
         FaultProfile {
             crashes_per_s: pick(&self.crashes_per_s),
             down_ms: self.down_ms,
+            flash: pick(&self.flash),
+            flash_ms: self.flash_ms,
             partitions_per_s: pick(&self.partitions_per_s),
             partition_ms: self.partition_ms,
             one_way: pick(&self.one_way),
@@ -138,6 +158,18 @@ impl SwarmProfile {
         swarm_rng: &mut ChaCha8Rng,
         fault_rng: &mut ChaCha8Rng,
     ) -> (Vec<(Time, Fault)>, Value) {
+        let d = self.draw_all(base, servers, swarm_rng, fault_rng);
+        (d.faults, d.drawn)
+    }
+
+    /// [`SwarmProfile::draw`], plus this seed's reactive faults if the profile has them.
+    pub fn draw_all(
+        &self,
+        base: &NetworkConfig,
+        servers: &[NodeId],
+        swarm_rng: &mut ChaCha8Rng,
+        fault_rng: &mut ChaCha8Rng,
+    ) -> SwarmDraw {
         let mut draw = |k: &Knob| k.draw(swarm_rng);
         let crashes = draw(&self.crashes_per_s);
         let partitions = draw(&self.partitions_per_s);
@@ -146,10 +178,13 @@ impl SwarmProfile {
         let duplicate = draw(&self.duplicate);
         let latency = draw(&self.latency_max_ms);
         let long = draw(&self.long_delay);
+        // Drawn after everything older profiles draw, so their seeds keep their settings.
+        let flash = draw(&self.flash);
         let profile = FaultProfile {
             crashes_per_s: crashes,
             partitions_per_s: partitions,
             one_way,
+            flash,
             ..self.concrete(&|_| 0.0)
         };
         let network = NetworkConfig {
@@ -165,12 +200,21 @@ impl SwarmProfile {
                 shape: DelayShape::Nested,
             }),
         };
-        let mut faults = vec![(ms_to_us(self.from_ms), Fault::Network(network.clone()))];
+        let (from, until) = (ms_to_us(self.from_ms), ms_to_us(self.until_ms));
+        let reactive = self
+            .reactive
+            .as_ref()
+            .map(|r| r.draw(from, until, swarm_rng));
+        let mut faults = vec![(from, Fault::Network(network.clone()))];
         faults.extend(profile.draw(servers, fault_rng));
-        faults.push((ms_to_us(self.until_ms), Fault::Network(base.clone())));
+        if reactive.is_some() {
+            // Whatever a hold still has is delivered when the storm ends.
+            faults.push((until, Fault::Release));
+        }
+        faults.push((until, Fault::Network(base.clone())));
         faults.sort_by_key(|(t, _)| *t);
         let round = |x: f64| (x * 1000.0).round() / 1000.0;
-        let drawn = json!({
+        let mut drawn = json!({
             "crashes_per_s": round(crashes),
             "partitions_per_s": round(partitions),
             "one_way": round(one_way),
@@ -178,10 +222,36 @@ impl SwarmProfile {
             "duplicate": round(duplicate),
             "latency_max_ms": round(latency),
             "long_delay": round(long),
-            "faults": faults.len() - 2,
+            "faults": faults.len() - 2 - usize::from(reactive.is_some()),
         });
-        (faults, drawn)
+        if self.flash != Knob::default() {
+            drawn["flash"] = json!(round(flash));
+        }
+        let reactive = reactive.map(|(r, v)| {
+            drawn["reactive"] = v;
+            r
+        });
+        SwarmDraw {
+            faults,
+            drawn,
+            reactive,
+        }
     }
+}
+
+fn is_off(k: &Knob) -> bool {
+    *k == Knob::default()
+}
+
+/// What one seed drew from a swarm profile.
+#[derive(Clone, Debug)]
+pub struct SwarmDraw {
+    /// The fault schedule, network changes included.
+    pub faults: Vec<(Time, Fault)>,
+    /// The drawn settings, for the summary and the trace header.
+    pub drawn: Value,
+    /// The reactive faults with this seed's probabilities.
+    pub reactive: Option<Reactive>,
 }
 
 impl Knob {

@@ -77,6 +77,10 @@ pub enum Record {
         /// True if it changed nothing (restart of a running node, crash of a dead one).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         noop: bool,
+        /// True if a reactive fault (`reactive.rs`) struck because of what a node just did,
+        /// rather than the schedule.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reactive: bool,
     },
     /// A remark of the harness (what the test driver did or checked).
     Note { n: u64, t: Time, text: String },

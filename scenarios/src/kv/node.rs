@@ -2,6 +2,7 @@
 //! `kv::Clerk`), one node type so they share the network.
 
 use super::replicas::{command_id, op_id};
+use crate::marks::VoteWatch;
 use crate::raft::checks::{RaftEvent, RaftEvents};
 use crate::raft::node::{log_change, LogChange};
 use crate::wire::{DeadlineTimer, RaftDurable, Wire};
@@ -131,18 +132,20 @@ impl KvActor {
                         ctx.send(to, Wire(m));
                     }
                     // Storage writes and events, merged in the order they happened.
+                    let leader = server.raft().is_leader();
                     let mut storage = ready.storage.into_iter();
                     let mut stored = 0;
                     for (e, before) in ready.events.into_iter().zip(ready.stored_before) {
                         for op in storage.by_ref().take(before - stored) {
-                            persist(ctx, op);
+                            persist(ctx, op, leader);
                         }
                         stored = stored.max(before);
                         let term = server.raft().current_term();
+                        ctx.mark(server_mark(&e));
                         ctx.observe(server_obs(e, term));
                     }
                     for op in storage {
-                        persist(ctx, op);
+                        persist(ctx, op, leader);
                     }
                 }
                 let deadline = server.next_deadline().max(ctx.now());
@@ -172,11 +175,27 @@ impl KvActor {
 }
 
 /// Observe the log change a durable write makes, then persist it.
-fn persist(ctx: &mut Ctx<'_, KvActor>, op: StorageOp<KvCommand>) {
+fn persist(ctx: &mut Ctx<'_, KvActor>, op: StorageOp<KvCommand>, leader: bool) {
+    if let Some(mark) = crate::marks::storage_mark(&op, leader) {
+        ctx.mark(mark);
+    }
     if let Some(change) = log_change(&op, command_id) {
         ctx.observe(KvObs::Log(change));
     }
     ctx.persist(op);
+}
+
+/// The mark of a server event.
+fn server_mark(e: &ServerEvent) -> &'static str {
+    match e {
+        ServerEvent::Raft(e) => crate::marks::event_mark(e),
+        ServerEvent::Applied {
+            duplicate: true, ..
+        } => "kv-duplicate",
+        ServerEvent::Applied { .. } => "kv-apply",
+        ServerEvent::SnapshotTaken { .. } => "kv-snapshot",
+        ServerEvent::SnapshotRestored { .. } => "kv-restore",
+    }
 }
 
 /// The observation of a server event; `term` is the server's current term.
@@ -298,7 +317,13 @@ impl Node for KvActor {
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: KvMsg) {
         let now = ctx.now();
         match self {
-            KvActor::Server { server, .. } => server.handle_message(now, ctx.rng(), from, msg.0),
+            KvActor::Server { server, .. } => {
+                let raft = server.raft();
+                let vote = VoteWatch::before(raft.current_term(), raft.voted_for());
+                server.handle_message(now, ctx.rng(), from, msg.0);
+                let raft = server.raft();
+                vote.after(ctx, raft.id(), raft.current_term(), raft.voted_for());
+            }
             KvActor::Client { clerk, .. } => {
                 if let KvMessage::Reply(reply) = msg.0 {
                     clerk.handle_reply(now, from, reply);

@@ -3,6 +3,7 @@
 //! a snapshot every `snapshot_every` applied entries.
 
 use super::checks::{RaftEvent, RaftEvents};
+use crate::marks::VoteWatch;
 use crate::wire::{DeadlineTimer, RaftDurable, Wire};
 use raft::{Apply, Event, Raft, Role, StorageOp};
 use serde::{Deserialize, Serialize};
@@ -152,6 +153,7 @@ impl RaftNode {
                 .into_iter()
                 .partition(|e| !matches!(e, Event::CommitAdvanced { .. }));
             for event in roles {
+                ctx.mark(crate::marks::event_mark(&event));
                 ctx.observe(match event {
                     Event::BecameFollower { term } => role("follower", term),
                     Event::BecameCandidate { term } => role("candidate", term),
@@ -159,7 +161,11 @@ impl RaftNode {
                     Event::CommitAdvanced { .. } => unreachable!("partitioned out"),
                 });
             }
+            let leader = self.raft.is_leader();
             for op in ready.storage {
+                if let Some(mark) = crate::marks::storage_mark(&op, leader) {
+                    ctx.mark(mark);
+                }
                 if let Some(change) = log_change(&op, |c: &Cmd| c.value) {
                     ctx.observe(RaftObs::Log(change));
                 }
@@ -171,6 +177,7 @@ impl RaftNode {
             let term = self.raft.current_term();
             for event in commits {
                 if let Event::CommitAdvanced { commit_index } = event {
+                    ctx.mark("commit");
                     ctx.observe(RaftObs::Commit { commit_index, term });
                 }
             }
@@ -206,6 +213,7 @@ impl RaftNode {
                 }
             }
             Apply::Snapshot { snapshot } => {
+                ctx.mark("install");
                 let values = decode(&snapshot.data);
                 self.service.values = values.clone();
                 ctx.observe(RaftObs::Restored {
@@ -276,7 +284,14 @@ impl Node for RaftNode {
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: RaftMsg) {
         let now = ctx.now();
+        let vote = VoteWatch::before(self.raft.current_term(), self.raft.voted_for());
         self.raft.handle_message(now, ctx.rng(), from, msg.0);
+        vote.after(
+            ctx,
+            self.raft.id(),
+            self.raft.current_term(),
+            self.raft.voted_for(),
+        );
         self.flush(ctx);
     }
 

@@ -80,7 +80,9 @@ pub fn text_timeline(trace: &Trace, width: usize) -> String {
                     });
                 }
             }
-            Record::Fault { n, t, fault, noop } => {
+            Record::Fault {
+                n, t, fault, noop, ..
+            } => {
                 if let Fault::Crash(id) = fault {
                     if let Some(last) = last_role.get_mut(*id) {
                         *last = None;
@@ -236,6 +238,20 @@ fn describe_fault(names: &[String], f: &Fault) -> (String, String) {
         Fault::Partition(g) => ("-".into(), format!("partition {}", groups_label(names, g))),
         Fault::Cut { from, to } => ("-".into(), format!("cut {} -> {}", name(from), name(to))),
         Fault::Heal => ("-".into(), "heal".into()),
+        Fault::Hold {
+            node,
+            for_ms,
+            release_on,
+            same_node,
+            ..
+        } => (
+            name(node),
+            format!(
+                "hold messages for {for_ms} ms, until a {release_on:?} mark{}",
+                if *same_node { " of this node" } else { "" }
+            ),
+        ),
+        Fault::Release => ("-".into(), "release held messages".into()),
         Fault::Network(cfg) => (
             "-".into(),
             format!(
