@@ -3,13 +3,11 @@
 
 use crate::checker::{Failure, Undecided, Violation};
 use crate::faults::Fault;
-use crate::network::{ms_to_us, Connectivity, DropCause, Fate, NetworkConfig, NetworkModel};
+use crate::network::{Connectivity, DropCause, Fate, NetworkConfig, NetworkModel};
 use crate::node::{Ctx, Durable, Mark, Message, Node, NodeId, Output, Time, TimerId};
 use crate::panics::{catch, Panic};
 use crate::queue::{Event, QueueKey, Slab};
-use crate::reactive::{
-    capturing_hold, ActiveHold, Held, Reactive, ReactiveState, StepSummary, Strike,
-};
+use crate::reactive::{capturing_hold, ActiveHold, Held, Reactive, ReactiveState, StepSummary};
 use crate::rng::{stream, Purpose};
 use crate::stats::Stats;
 use crate::trace::{NodeSpec, Record, StepInput, TraceSink, Verdict};
@@ -53,15 +51,15 @@ pub struct RunResult {
     pub reactive_faults: Vec<(Time, Fault)>,
 }
 
-struct Slot<N: Node> {
-    node: Option<N>,
+pub(crate) struct Slot<N: Node> {
+    pub(crate) node: Option<N>,
     /// Bumped by every crash, so timers of a dead incarnation never fire in the next.
-    inc: u32,
-    durable: N::Durable,
-    rng: ChaCha8Rng,
-    next_timer: TimerId,
+    pub(crate) inc: u32,
+    pub(crate) durable: N::Durable,
+    pub(crate) rng: ChaCha8Rng,
+    pub(crate) next_timer: TimerId,
     /// Timers set and not yet fired or cancelled (a handful per node).
-    live_timers: Vec<TimerId>,
+    pub(crate) live_timers: Vec<TimerId>,
 }
 
 pub(crate) enum StepIn<N: Node> {
@@ -77,42 +75,42 @@ pub struct World<N: Node> {
     pub(crate) now: Time,
     pub(crate) deadline: Time,
     pub(crate) event_no: u64,
-    seq: u64,
-    next_msg_id: u64,
-    node_config: N::Config,
+    pub(crate) seq: u64,
+    pub(crate) next_msg_id: u64,
+    pub(crate) node_config: N::Config,
     pub(crate) specs: Vec<NodeSpec>,
-    slots: Vec<Slot<N>>,
+    pub(crate) slots: Vec<Slot<N>>,
     pub(crate) queue: BinaryHeap<QueueKey>,
     pub(crate) slab: Slab<N>,
     /// Messages sent per kind; few kinds, so a linear scan beats hashing.
-    sent_by_kind: Vec<(&'static str, u64)>,
-    network: NetworkConfig,
-    model: NetworkModel,
-    conn: Connectivity,
-    net_rng: ChaCha8Rng,
-    harness_rng: ChaCha8Rng,
-    outputs: Vec<Output<N>>,
+    pub(crate) sent_by_kind: Vec<(&'static str, u64)>,
+    pub(crate) network: NetworkConfig,
+    pub(crate) model: NetworkModel,
+    pub(crate) conn: Connectivity,
+    pub(crate) net_rng: ChaCha8Rng,
+    pub(crate) harness_rng: ChaCha8Rng,
+    pub(crate) outputs: Vec<Output<N>>,
     pub(crate) pending: VecDeque<(NodeId, N::Obs)>,
-    faults_applied: Vec<Fault>,
-    stats: Stats,
+    pub(crate) faults_applied: Vec<Fault>,
+    pub(crate) stats: Stats,
     pub(crate) trace: Option<TraceSink>,
     pub(crate) failure: Option<Violation>,
     pub(crate) undecided: Vec<Undecided>,
     pub(crate) stopped: bool,
     /// Set by a panic: no node steps any more, the run ends after the current event.
-    halted: bool,
-    reactive: Option<ReactiveState>,
+    pub(crate) halted: bool,
+    pub(crate) reactive: Option<ReactiveState>,
     /// Holds in force, by key, in the order they started.
-    holds: Vec<(u64, ActiveHold)>,
-    next_hold_key: u64,
+    pub(crate) holds: Vec<(u64, ActiveHold)>,
+    pub(crate) next_hold_key: u64,
     /// Messages held back, in the order they were sent.
-    held: Vec<Held<N::Msg>>,
+    pub(crate) held: Vec<Held<N::Msg>>,
     /// The earliest deadline of a hold in force (`Time::MAX` if none).
     pub(crate) hold_deadline: Time,
     /// Marks reported so far with their counts; few distinct ones, so a sorted vector.
     pub(crate) marks: Vec<(Mark, u64)>,
     /// Marks of the current step (reused buffer).
-    step_marks: Vec<&'static str>,
+    pub(crate) step_marks: Vec<&'static str>,
     pub(crate) reactive_faults: Vec<(Time, Fault)>,
 }
 
@@ -181,20 +179,20 @@ impl<N: Node> World<N> {
         world
     }
 
-    fn push(&mut self, at: Time, event: Event<N>) {
+    pub(crate) fn push(&mut self, at: Time, event: Event<N>) {
         debug_assert!(at >= self.now, "events are never scheduled in the past");
         self.seq += 1;
         let slot = self.slab.insert(event);
         self.queue.push(Reverse((at, self.seq, slot)));
     }
 
-    fn next_event_no(&mut self) -> u64 {
+    pub(crate) fn next_event_no(&mut self) -> u64 {
         self.event_no += 1;
         self.stats.events += 1;
         self.event_no
     }
 
-    fn trace(&mut self, record: impl FnOnce() -> Record) {
+    pub(crate) fn trace(&mut self, record: impl FnOnce() -> Record) {
         if let Some(sink) = &mut self.trace {
             sink.write(&record());
         }
@@ -309,7 +307,7 @@ impl<N: Node> World<N> {
             event: self.event_no,
         });
     }
-    fn fail_at(&mut self, failure: Failure, panic: Option<Panic>) {
+    pub(crate) fn fail_at(&mut self, failure: Failure, panic: Option<Panic>) {
         if self.failure.is_none() {
             self.failure = Some(Violation {
                 failure,
@@ -340,115 +338,6 @@ impl<N: Node> World<N> {
     pub fn input(&mut self, id: NodeId, input: N::Input) -> Option<N::Reply> {
         self.slots[id].node.as_ref()?;
         self.step(id, StepIn::Input(input))
-    }
-
-    /// Apply a fault now. Crash drops the incarnation (its timers and volatile state); restart
-    /// builds a new one from the durable state and runs its start step.
-    pub fn apply_fault(&mut self, fault: Fault) {
-        self.apply_fault_from(fault, false);
-    }
-
-    /// Apply a fault now; `reactive` if a reactive rule made it happen (the trace says so).
-    pub(crate) fn apply_fault_from(&mut self, fault: Fault, reactive: bool) {
-        let n = self.next_event_no();
-        self.stats.faults += 1;
-        let noop = match &fault {
-            Fault::Crash(id) => {
-                let slot = &mut self.slots[*id];
-                let up = slot.node.take().is_some();
-                if up {
-                    slot.inc += 1;
-                    slot.live_timers.clear();
-                    self.stats.crashes += 1;
-                }
-                !up
-            }
-            Fault::Restart(id) => self.slots[*id].node.is_some(),
-            Fault::Disconnect(id) => {
-                self.conn.set_isolated(*id, true);
-                false
-            }
-            Fault::Reconnect(id) => {
-                self.conn.set_isolated(*id, false);
-                false
-            }
-            Fault::Partition(groups) => {
-                self.conn.partition(groups);
-                false
-            }
-            Fault::Cut { from, to } => {
-                self.conn.cut(*from, *to);
-                false
-            }
-            Fault::Heal => {
-                self.conn.heal();
-                false
-            }
-            Fault::Network(cfg) => {
-                self.network = cfg.clone();
-                self.model = NetworkModel::new(cfg);
-                false
-            }
-            Fault::Hold {
-                node,
-                for_ms,
-                release_on,
-                same_node,
-                max_ms,
-            } => {
-                let key = self.next_hold_key;
-                self.next_hold_key += 1;
-                let deadline = self.now + ms_to_us(*max_ms).max(ms_to_us(*for_ms));
-                self.holds.push((
-                    key,
-                    ActiveHold {
-                        node: *node,
-                        window_end: self.now + ms_to_us(*for_ms),
-                        release_on: release_on.clone(),
-                        same_node: *same_node,
-                        deadline,
-                    },
-                ));
-                self.hold_deadline = self.hold_deadline.min(deadline);
-                false
-            }
-            Fault::Release => {
-                let keys: Vec<u64> = self.holds.iter().map(|(k, _)| *k).collect();
-                let released = !keys.is_empty() || !self.held.is_empty();
-                for key in keys {
-                    self.release_hold(key);
-                }
-                !released
-            }
-        };
-        let t = self.now;
-        if reactive && !noop {
-            self.reactive_faults.push((t, fault.clone()));
-        }
-        self.trace(|| Record::Fault {
-            n,
-            t,
-            fault: fault.clone(),
-            noop,
-            reactive,
-        });
-        if let (Fault::Restart(id), false) = (&fault, noop) {
-            let id = *id;
-            self.stats.restarts += 1;
-            let slot = &mut self.slots[id];
-            slot.rng = stream(
-                self.seed,
-                Purpose::Node {
-                    id,
-                    incarnation: slot.inc,
-                },
-            );
-            slot.next_timer = 0;
-            self.step(id, StepIn::Start);
-        }
-        if !noop {
-            self.faults_applied.push(fault);
-        }
     }
 
     /// Run one step of node `id` and route its outputs. A panic of the node becomes a "panic"
@@ -591,150 +480,6 @@ impl<N: Node> World<N> {
             });
         }
         reply
-    }
-
-    fn count_mark(&mut self, mark: Mark) {
-        match self.marks.binary_search_by(|(m, _)| m.cmp(&mark)) {
-            Ok(i) => self.marks[i].1 += 1,
-            Err(i) => self.marks.insert(i, (mark, 1)),
-        }
-    }
-
-    /// After a step of `id`: release holds waiting for one of its marks, then let the reactive
-    /// rules strike (servers only).
-    fn react(&mut self, id: NodeId, summary: StepSummary) {
-        let marks = std::mem::take(&mut self.step_marks);
-        if !self.holds.is_empty() {
-            for &mark in &marks {
-                let due: Vec<u64> = self
-                    .holds
-                    .iter()
-                    .filter(|(_, h)| h.release_on == mark && (!h.same_node || h.node == id))
-                    .map(|(k, _)| *k)
-                    .collect();
-                for key in due {
-                    let name = self.specs[id].name.clone();
-                    let count = self.release_hold(key);
-                    self.note(|| {
-                        format!("released {count} held messages on mark {mark:?} of {name}")
-                    });
-                }
-            }
-        }
-        let strike = match &mut self.reactive {
-            Some(r) if !self.specs[id].client && self.slots[id].node.is_some() => {
-                r.after_step(id, self.now, summary, &marks)
-            }
-            _ => None,
-        };
-        self.step_marks = marks;
-        self.step_marks.clear();
-        let Some(strike) = strike else { return };
-        let at = self.now + 1;
-        let schedule = |world: &mut Self, t: Time, fault: Fault| {
-            world.push(
-                t,
-                Event::Fault {
-                    fault: Box::new(fault),
-                    reactive: true,
-                },
-            );
-        };
-        let us_to_ms = |us: Time| us as f64 / 1000.0;
-        match strike {
-            Strike::Crash { node, down } => {
-                schedule(self, at, Fault::Crash(node));
-                schedule(self, at + down, Fault::Restart(node));
-            }
-            Strike::Isolate { node, len } => {
-                schedule(self, at, Fault::Disconnect(node));
-                schedule(self, at + len, Fault::Reconnect(node));
-            }
-            Strike::Hold {
-                node,
-                len,
-                release_on,
-                same_node,
-                max,
-            } => schedule(
-                self,
-                at,
-                Fault::Hold {
-                    node,
-                    for_ms: us_to_ms(len),
-                    release_on,
-                    same_node,
-                    max_ms: us_to_ms(max),
-                },
-            ),
-        }
-    }
-
-    /// Ends the hold `key`: its messages are queued, each after the delay the network drew for
-    /// it. Returns how many were held.
-    fn release_hold(&mut self, key: u64) -> usize {
-        self.holds.retain(|(k, _)| *k != key);
-        self.hold_deadline = self
-            .holds
-            .iter()
-            .map(|(_, h)| h.deadline)
-            .min()
-            .unwrap_or(Time::MAX);
-        let held = std::mem::take(&mut self.held);
-        let mut count = 0;
-        for h in held {
-            if h.hold != key {
-                self.held.push(h);
-                continue;
-            }
-            count += 1;
-            if let Some(d2) = h.dup {
-                let copy = h.msg.clone();
-                self.push(
-                    self.now + d2,
-                    Event::Deliver {
-                        from: h.from,
-                        to: h.to,
-                        id: h.id,
-                        msg: copy,
-                    },
-                );
-            }
-            self.push(
-                self.now + h.delay,
-                Event::Deliver {
-                    from: h.from,
-                    to: h.to,
-                    id: h.id,
-                    msg: h.msg,
-                },
-            );
-        }
-        count
-    }
-
-    /// Releases the holds whose deadline has come.
-    pub(crate) fn release_due_holds(&mut self) {
-        let due: Vec<u64> = self
-            .holds
-            .iter()
-            .filter(|(_, h)| h.deadline <= self.now)
-            .map(|(k, _)| *k)
-            .collect();
-        for key in due {
-            let node = self
-                .holds
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, h)| h.node);
-            let count = self.release_hold(key);
-            if let Some(node) = node {
-                let name = self.specs[node].name.clone();
-                self.note(|| {
-                    format!("released {count} held messages of {name}: the hold's time is up")
-                });
-            }
-        }
     }
 
     /// Hand a message to the network: decide its fate now, queue its delivery.

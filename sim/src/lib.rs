@@ -29,6 +29,8 @@ mod run;
 pub mod stats;
 pub mod swarm;
 pub mod trace;
+mod world_faults;
+mod world_react;
 
 pub use checker::{Checker, Failure, Undecided, Violation};
 pub use engine::{RunResult, Sim, SimConfig, World};
