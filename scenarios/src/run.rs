@@ -62,6 +62,18 @@ pub fn sim_config(sc: &Scenario, seed: u64) -> (SimConfig, Value) {
         faults.extend(d.faults);
         reactive = d.reactive;
     }
+    let timing = match sc.system {
+        SystemKind::Raft => sc.raft.as_ref().and_then(|r| r.timing.as_ref()),
+        SystemKind::Kv => sc.kv.as_ref().and_then(|k| k.timing.as_ref()),
+        SystemKind::Pingpong => None,
+    };
+    if let Some(t) = timing.map(|k| k.draw(seed)) {
+        drawn["timing"] = json!({
+            "election_timeout_ms": t.election_timeout_ms,
+            "heartbeat_ms": t.heartbeat_ms,
+            "snapshot_every": t.snapshot_every,
+        });
+    }
     // Stable: faults at the same time keep their order (schedule, random, swarm).
     faults.sort_by_key(|(t, _)| *t);
     let cfg = SimConfig {
@@ -75,8 +87,13 @@ pub fn sim_config(sc: &Scenario, seed: u64) -> (SimConfig, Value) {
     (cfg, drawn)
 }
 
-fn raft_config(sc: &Scenario) -> RaftNodeConfig {
-    let r = sc.raft.clone().unwrap_or_default();
+fn raft_config(sc: &Scenario, seed: u64) -> RaftNodeConfig {
+    let mut r = sc.raft.clone().unwrap_or_default();
+    if let Some(t) = r.timing.as_ref().map(|k| k.draw(seed)) {
+        r.election_timeout_ms = t.election_timeout_ms;
+        r.heartbeat_ms = t.heartbeat_ms;
+        r.snapshot_every = t.snapshot_every.or(r.snapshot_every);
+    }
     RaftNodeConfig {
         servers: sc.servers,
         election_timeout_us: (
@@ -95,8 +112,12 @@ fn bug_switches(sc: &Scenario) -> (raft::Bugs, kv::Bugs) {
     crate::catalog::switches(&sc.bugs).expect("bug ids are validated with the scenario")
 }
 
-fn kv_config(sc: &Scenario) -> KvNodeConfig {
-    let k = sc.kv.clone().unwrap_or_default();
+fn kv_config(sc: &Scenario, seed: u64) -> KvNodeConfig {
+    let mut k = sc.kv.clone().unwrap_or_default();
+    if let Some(t) = k.timing.as_ref().map(|k| k.draw(seed)) {
+        k.election_timeout_ms = t.election_timeout_ms;
+        k.heartbeat_ms = t.heartbeat_ms;
+    }
     KvNodeConfig {
         servers: sc.servers,
         election_timeout_us: (
@@ -182,7 +203,7 @@ fn run_unguarded(
                 seed,
                 source,
                 trace,
-                raft_config(sc),
+                raft_config(sc, seed),
                 Machine::new(tester, sc.steps.clone(), sc.servers),
                 vec![Box::new(RaftSafety::new(sc.servers))],
             )
@@ -195,7 +216,7 @@ fn run_unguarded(
                 seed,
                 source,
                 trace,
-                kv_config(sc),
+                kv_config(sc, seed),
                 Machine::new(tester, sc.steps.clone(), sc.servers),
                 vec![
                     Box::new(RaftSafety::new(sc.servers)),
@@ -246,7 +267,7 @@ fn execute<N: Node, H: Harness<N>>(
 /// Replays a parsed trace with the nodes of the system its header names.
 /// Outer error: the trace's scenario is unusable; inner: the replay diverged.
 pub fn replay_trace(trace: &Trace) -> Result<Result<ReplaySummary, Box<Divergence>>, String> {
-    let (_, scenario, _, nodes) = trace.header();
+    let (seed, scenario, _, nodes) = trace.header();
     let sc: Scenario = serde_json::from_value(scenario.clone())
         .map_err(|e| format!("line 1: the header's scenario is not valid: {e}"))?;
     sc.validate()
@@ -260,7 +281,7 @@ pub fn replay_trace(trace: &Trace) -> Result<Result<ReplaySummary, Box<Divergenc
     }
     Ok(match sc.system {
         SystemKind::Pingpong => replay::<PingNode>(&pingpong_config(&sc), trace),
-        SystemKind::Raft => replay::<RaftNode>(&raft_config(&sc), trace),
-        SystemKind::Kv => replay::<KvActor>(&kv_config(&sc), trace),
+        SystemKind::Raft => replay::<RaftNode>(&raft_config(&sc, seed), trace),
+        SystemKind::Kv => replay::<KvActor>(&kv_config(&sc, seed), trace),
     })
 }

@@ -5,7 +5,7 @@
 use crate::steps::validate::validate_steps;
 use crate::steps::Step;
 use serde::{Deserialize, Serialize};
-use sim::{ms_to_us, Fault, FaultProfile, NetworkConfig, ScheduledFault, SwarmProfile, Time};
+use sim::{ms_to_us, Fault, FaultProfile, Knob, NetworkConfig, ScheduledFault, SwarmProfile, Time};
 use std::path::Path;
 
 /// A whole scenario file.
@@ -64,6 +64,67 @@ pub struct RaftSettings {
     pub snapshot_every: Option<u64>,
     /// Fail as soon as a server persists more Raft state than this (6.824 2D: 2000 bytes).
     pub max_raft_state_bytes: Option<u64>,
+    /// Timing drawn per seed instead (swarm testing of the configuration).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timing: Option<TimingKnobs>,
+}
+
+/// Raft timing drawn per seed, each a number or a range `[lo, hi]`: a seed with election
+/// timeouts close together splits votes and runs rival candidates in one term; one with slow
+/// heartbeats leaves followers on the edge of an election.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimingKnobs {
+    /// The election timeout's lower end, ms.
+    pub election_timeout_min_ms: Knob,
+    /// How much wider the upper end is, ms (the timeouts are drawn in `[min, min + spread)`).
+    pub election_timeout_spread_ms: Knob,
+    /// The leader's heartbeat period, ms (at most the drawn minimum election timeout).
+    pub heartbeat_ms: Knob,
+    /// Raft only: the tester's service snapshots every this many applied entries (rounded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_every: Option<Knob>,
+}
+
+/// The timing one seed drew.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timing {
+    pub election_timeout_ms: [f64; 2],
+    pub heartbeat_ms: f64,
+    pub snapshot_every: Option<u64>,
+}
+
+impl TimingKnobs {
+    /// Checks the knobs; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        self.election_timeout_min_ms
+            .check("election_timeout_min_ms", 1.0, 1e6)?;
+        self.election_timeout_spread_ms
+            .check("election_timeout_spread_ms", 1.0, 1e6)?;
+        self.heartbeat_ms.check("heartbeat_ms", 1.0, 1e6)?;
+        if let Some(k) = &self.snapshot_every {
+            k.check("snapshot_every", 1.0, 1e6)?;
+        }
+        Ok(())
+    }
+
+    /// This seed's timing (from its own stream, so nothing else a seed draws changes).
+    pub fn draw(&self, seed: u64) -> Timing {
+        let mut rng = sim::rng::stream(seed, sim::rng::Purpose::SystemKnobs);
+        let ms = |x: f64| (x * 1000.0).round() / 1000.0;
+        let min = ms(self.election_timeout_min_ms.draw(&mut rng));
+        let spread = ms(self.election_timeout_spread_ms.draw(&mut rng));
+        let heartbeat = ms(self.heartbeat_ms.draw(&mut rng)).min(min);
+        let snapshot_every = self
+            .snapshot_every
+            .as_ref()
+            .map(|k| k.draw(&mut rng).round().max(1.0) as u64);
+        Timing {
+            election_timeout_ms: [min, min + spread],
+            heartbeat_ms: heartbeat,
+            snapshot_every,
+        }
+    }
 }
 
 /// KV service settings; every field has the default shown.
@@ -81,6 +142,9 @@ pub struct KvSettings {
     pub retry_timeout_ms: f64,
     /// Check the whole history for linearizability at the end (default true).
     pub linearizability: bool,
+    /// Raft timing drawn per seed instead (`snapshot_every` does not apply).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timing: Option<TimingKnobs>,
 }
 
 impl Default for KvSettings {
@@ -91,6 +155,7 @@ impl Default for KvSettings {
             heartbeat_ms: 100.0,
             retry_timeout_ms: 100.0,
             linearizability: true,
+            timing: None,
         }
     }
 }
@@ -103,6 +168,7 @@ impl Default for RaftSettings {
             max_entries_per_append: 512,
             snapshot_every: None,
             max_raft_state_bytes: None,
+            timing: None,
         }
     }
 }
@@ -364,6 +430,14 @@ impl Scenario {
                 if r.snapshot_every == Some(0) {
                     return err("raft.snapshot_every", "must be at least 1".into());
                 }
+                if let Some(t) = &r.timing {
+                    if let Err(e) = t.validate() {
+                        return err(
+                            &format!("raft.timing.{}", e.split(':').next().unwrap_or("")),
+                            e,
+                        );
+                    }
+                }
                 if self.clients != 0 {
                     return err(
                         "clients",
@@ -397,6 +471,20 @@ impl Scenario {
                             k.maxraftstate
                         ),
                     );
+                }
+                if let Some(t) = &k.timing {
+                    if t.snapshot_every.is_some() {
+                        return err(
+                            "kv.timing.snapshot_every",
+                            "the KV service snapshots by maxraftstate, not every N entries".into(),
+                        );
+                    }
+                    if let Err(e) = t.validate() {
+                        return err(
+                            &format!("kv.timing.{}", e.split(':').next().unwrap_or("")),
+                            e,
+                        );
+                    }
                 }
                 if self.clients == 0 {
                     return err("clients", "a KV scenario needs at least one client".into());

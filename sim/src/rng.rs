@@ -20,6 +20,8 @@ pub enum Purpose {
     SwarmFaults,
     /// Decisions of the faults that react to the run (`reactive.rs`).
     Reactive,
+    /// Settings of the system under test drawn per seed (its timeouts, say).
+    SystemKnobs,
     /// One node incarnation.
     Node { id: usize, incarnation: u32 },
 }
@@ -33,6 +35,7 @@ impl Purpose {
             Purpose::Swarm => 4,
             Purpose::SwarmFaults => 5,
             Purpose::Reactive => 6,
+            Purpose::SystemKnobs => 7,
             Purpose::Node { id, incarnation } => {
                 debug_assert!(id < (1 << 24));
                 (1 << 56) | ((id as u64) << 24) | u64::from(incarnation)

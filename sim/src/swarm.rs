@@ -27,6 +27,11 @@ impl Default for Knob {
 }
 
 impl Knob {
+    /// Both ends finite, within `[min, max]`, and lo <= hi; the error names the setting.
+    pub fn check(&self, name: &str, min: f64, max: f64) -> Result<(), String> {
+        self.validate(name, min, max)
+    }
+
     /// This seed's value.
     pub fn draw(&self, rng: &mut ChaCha8Rng) -> f64 {
         match *self {

@@ -73,7 +73,8 @@ const LIVENESS: &[&str] = &[
     "one leader",
     "progress",
     "catch-up",
-    "steady leader",
+    "term stability",
+    "term agreement",
 ];
 
 /// The class of `property`, violated in a run of a scenario that is (`swarm`) or is not a
