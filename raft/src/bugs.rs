@@ -131,10 +131,15 @@ bugs! {
     /// A follower acknowledges its whole log, not just the entries the request vouched for.
     AckWholeLog = "ack-whole-log", Replication,
         "a success vouches for prevLogIndex + len(entries) only; entries after them may differ (Figure 2, AppendEntries receiver; Section 5.3)";
-    /// A follower commits up to the leader's commit index bounded by its own last index,
-    /// past the entries the request matched.
-    CommitPastNewEntries = "commit-past-new-entries", Replication,
-        "commitIndex = min(leaderCommit, index of last new entry) (Figure 2, AppendEntries receiver 5)";
+    /// A follower takes the entries it has just matched as committed (commitIndex = index of
+    /// the last new entry, whatever leaderCommit says) and applies them before any majority
+    /// may hold them.
+    ApplyBeforeCommit = "apply-before-commit", Replication,
+        "apply only committed entries: commitIndex = min(leaderCommit, index of last new entry) (Figure 2, AppendEntries receiver 5; All Servers)";
+    /// A follower advances its commit index only from AppendEntries that carry entries, so
+    /// it learns that the last entries committed only when another entry arrives.
+    HeartbeatCommitIgnored = "heartbeat-commit-ignored", Replication,
+        "a heartbeat's leaderCommit advances commitIndex too (Figure 2, AppendEntries receiver 5)";
     /// A heartbeat with no entries is accepted without the consistency check: it is taken to
     /// vouch for the follower's log up to prevLogIndex (or the log's end, if shorter).
     HeartbeatSkipsConsistencyCheck = "heartbeat-skips-consistency-check", Replication,

@@ -215,13 +215,15 @@ impl<C: Command> Raft<C> {
             });
         }
 
-        if leader_commit > self.commit_index {
-            let last_vouched = if self.config.bugs.has(Bug::CommitPastNewEntries) {
-                self.log.last_index()
-            } else {
-                last_new
-            };
-            self.commit_to(leader_commit.min(last_vouched));
+        let leader_commit = if self.config.bugs.has(Bug::ApplyBeforeCommit) {
+            last_new // Bug: what matches is taken for committed.
+        } else {
+            leader_commit
+        };
+        if leader_commit > self.commit_index
+            && !(self.config.bugs.has(Bug::HeartbeatCommitIgnored) && last_new == prev_log_index)
+        {
+            self.commit_to(leader_commit.min(last_new));
         }
         self.send(
             leader,

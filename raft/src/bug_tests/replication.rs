@@ -2,7 +2,7 @@
 
 use super::{ack, ae, e, hard_state, install, leader, nack, node, rng, snap, terms, vote};
 use crate::testing::storage_with;
-use crate::{Apply, Bugs, Entry, Message, Role, Storage, StorageOp};
+use crate::{Apply, Bugs, Entry, Message, Ready, Role, Storage, StorageOp};
 
 // ----- replication -----
 
@@ -86,27 +86,57 @@ pub(super) fn ack_whole_log(bugs: Bugs, buggy: bool) {
     assert_eq!(r.take_ready().messages, vec![(0, ack(3, 3, matched))]);
 }
 
-/// As in `ack_whole_log`, with the leader's commit index at 3 (its own entry 3, of term 3).
-pub(super) fn commit_past_new_entries(bugs: Bugs, buggy: bool) {
-    let mut rng = rng();
-    let mut r = node(1, 3, &storage_with(2, &[1, 1, 2]), bugs, &mut rng);
-    r.handle_message(1, &mut rng, 0, ae(0, 3, 2, 1, vec![], 3));
-    let applied: Vec<(u64, u64)> = r
-        .take_ready()
-        .applies
+/// The indices (and terms) a Ready hands to the service.
+fn applied(rd: &Ready<u64>) -> Vec<(u64, u64)> {
+    rd.applies
         .iter()
         .map(|a| match a {
             Apply::Command { index, term, .. } => (*index, *term),
-            Apply::Snapshot { .. } => panic!("no snapshot here"),
+            Apply::Snapshot { .. } => panic!("no snapshot expected"),
         })
-        .collect();
+        .collect()
+}
+
+/// A follower receives two entries the leader has not committed yet.
+pub(super) fn apply_before_commit(bugs: Bugs, buggy: bool) {
+    let mut rng = rng();
+    let mut r = node(1, 3, &Storage::default(), bugs, &mut rng);
+    r.handle_message(1, &mut rng, 0, ae(0, 1, 0, 0, vec![e(1, 1), e(2, 1)], 0));
+    let rd = r.take_ready();
+    assert_eq!(rd.messages, vec![(0, ack(1, 1, 2))]);
     if buggy {
-        assert_eq!(r.commit_index(), 3);
-        assert_eq!(applied, vec![(1, 1), (2, 1), (3, 2)]);
+        assert_eq!(r.commit_index(), 2);
+        assert_eq!(applied(&rd), vec![(1, 1), (2, 1)]);
+    } else {
+        assert_eq!(r.commit_index(), 0);
+        assert!(rd.applies.is_empty());
+    }
+}
+
+/// A follower holds entries 1-2; the leader's heartbeat says they committed, then an
+/// AppendEntries with entry 3 says the same.
+pub(super) fn heartbeat_commit_ignored(bugs: Bugs, buggy: bool) {
+    let mut rng = rng();
+    let mut r = node(1, 3, &Storage::default(), bugs, &mut rng);
+    r.handle_message(1, &mut rng, 0, ae(0, 1, 0, 0, vec![e(1, 1), e(2, 1)], 0));
+    r.take_ready();
+    r.handle_message(2, &mut rng, 0, ae(0, 1, 2, 1, vec![], 2));
+    let rd = r.take_ready();
+    assert_eq!(rd.messages, vec![(0, ack(1, 1, 2))]);
+    if buggy {
+        assert_eq!(r.commit_index(), 0);
+        assert!(rd.applies.is_empty());
     } else {
         assert_eq!(r.commit_index(), 2);
-        assert_eq!(applied, vec![(1, 1), (2, 1)]);
+        assert_eq!(applied(&rd), vec![(1, 1), (2, 1)]);
     }
+    r.handle_message(3, &mut rng, 0, ae(0, 1, 2, 1, vec![e(3, 1)], 2));
+    let rd = r.take_ready();
+    assert_eq!(r.commit_index(), 2);
+    assert_eq!(
+        applied(&rd),
+        if buggy { vec![(1, 1), (2, 1)] } else { vec![] }
+    );
 }
 
 /// Heartbeats of the leader of term 3 to a follower with log terms [1, 1, 2]: one whose
