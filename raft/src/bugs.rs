@@ -65,82 +65,105 @@ macro_rules! bugs {
 
 bugs! {
     // ---- election ----
-    /// A vote is granted although `voted_for` already names another candidate in this term.
+    /// Following the leader of the current term forgets the vote cast in it (`voted_for` is
+    /// cleared whenever the node becomes a follower, not only when the term advances), so a
+    /// late RequestVote of another candidate of the same term gets a second vote.
     VoteTwiceInTerm = "vote-twice-in-term", Election,
-        "RequestVote receiver: grant only if votedFor is null or candidateId (Figure 2)";
+        "votedFor holds for the whole term: grant only if votedFor is null or candidateId (Figure 2, RequestVote receiver 2)";
     /// Votes are granted without the election restriction.
     NoElectionRestriction = "no-election-restriction", Election,
         "a vote needs the candidate's log at least as up-to-date as the voter's (Section 5.4.1)";
     /// "Up-to-date" compares log lengths only, ignoring the last entries' terms.
     UpToDateByLength = "up-to-date-by-length", Election,
         "up-to-date compares the last entries' terms first, then lengths (Section 5.4.1)";
-    /// A candidate does not record its vote for itself, so it can vote for another candidate
-    /// of the same term.
+    /// A candidate does not record its vote for itself (it counts it, but `voted_for` stays
+    /// null), so it can vote for another candidate of the same term.
     CandidateForgetsSelfVote = "candidate-forgets-self-vote", Election,
         "a candidate votes for itself: votedFor = self on starting an election (Figure 2, Candidates)";
     /// A candidate counts every granting reply, so a duplicated reply counts twice.
     VotesNotDeduplicated = "votes-not-deduplicated", Election,
         "a candidate needs votes from a majority of servers, each counted once (Section 5.2)";
-    /// A follower does not restart its election timer when it hears from the current leader.
+    /// A follower does not restart its election timer when it hears from the current leader,
+    /// so it times out under a steady leader and deposes it.
     HeartbeatKeepsTimer = "heartbeat-keeps-timer", Election,
-        "a follower restarts its election timer on AppendEntries from the current leader (Figure 2, Followers)";
+        "a follower restarts its election timer on AppendEntries from the current leader (Figure 2, Followers; Section 5.6)";
+    /// A candidate rejects an AppendEntries from the leader of its own term as if it came
+    /// from a rival, keeps campaigning, and deposes that leader with its next election.
+    CandidateRejectsLeader = "candidate-rejects-leader", Election,
+        "a candidate that hears from the leader of its term converts to follower (Figure 2, Candidates; Section 5.2)";
 
     // ---- persistence ----
     /// A granted vote is not written to stable storage.
     VoteNotPersisted = "vote-not-persisted", Persistence,
         "votedFor is persistent state, updated on stable storage before responding (Figure 2)";
-    /// A new current term is not written to stable storage.
+    /// A newer current term learnt from a message is not written to stable storage.
     TermNotPersisted = "term-not-persisted", Persistence,
         "currentTerm is persistent state, updated on stable storage before responding (Figure 2)";
-    /// A follower acknowledges appended entries without writing them to stable storage.
+    /// A candidate's new term and its vote for itself are not written to stable storage
+    /// before it asks for votes.
+    CampaignNotPersisted = "campaign-not-persisted", Persistence,
+        "a candidate's currentTerm and votedFor are stable before its RequestVotes go out (Figure 2)";
+    /// A follower acknowledges appended entries before they are on stable storage: the write
+    /// lands only when the node next runs, so a crash in between loses acknowledged entries.
     FollowerLogNotPersisted = "follower-log-not-persisted", Persistence,
         "log[] is persistent state, stable before the AppendEntries reply (Figure 2)";
-    /// A leader counts its own new entry towards a majority without writing it to storage.
-    LeaderLogNotPersisted = "leader-log-not-persisted", Persistence,
-        "a leader's own entries count for commitment only once stable (Figure 2, Section 5.3)";
-    /// An installed snapshot replaces the log in storage, but the snapshot itself is not saved.
+    /// A follower acknowledges an installed snapshot before it is on stable storage: the
+    /// write lands only when the node next runs, so a crash in between loses it.
     InstalledSnapshotNotPersisted = "installed-snapshot-not-persisted", Persistence,
-        "InstallSnapshot: save the snapshot file before discarding the log it replaces (Figure 13)";
+        "InstallSnapshot: save the snapshot before replying (Figure 13, receiver 5)";
 
     // ---- replication ----
     /// Replies to requests of an earlier term are acted upon.
     AcceptStaleReplies = "accept-stale-replies", Replication,
         "a reply to an RPC sent in an earlier term is stale and must be ignored (Section 5.1)";
-    /// The match index is set from each success reply, so a late reply moves it backwards.
-    MatchIndexRegresses = "match-index-regresses", Replication,
-        "matchIndex increases monotonically (Figure 2, Leaders)";
-    /// The match index after a success is computed from the leader's current nextIndex rather
-    /// than from the request that succeeded.
-    MatchFromCurrentNext = "match-from-current-next", Replication,
+    /// An AppendEntries from a deposed leader (an older term) is processed like one from the
+    /// current leader: its entries overwrite ours.
+    AcceptStaleAppend = "accept-stale-append", Replication,
+        "reply false if term < currentTerm (Figure 2, AppendEntries receiver 1)";
+    /// A new leader initialises every follower's matchIndex to its own last index, as if
+    /// everyone already held its log, so a lagging follower's rejections look stale.
+    MatchIndexStartsAtLast = "match-index-starts-at-last", Replication,
+        "a new leader initialises matchIndex to 0 for every server (Figure 2, Leaders)";
+    /// On a success the leader takes everything it has sent the follower so far (its
+    /// pipelined send position) as matched, not what the acknowledged request carried.
+    MatchFromSent = "match-from-sent", Replication,
         "on success, matchIndex is the last index the acknowledged request carried (Figure 2, Leaders)";
-    /// A follower commits up to the leader's commit index even past the entries it has just
-    /// matched.
-    CommitPastNewEntries = "commit-past-new-entries", Replication,
-        "commitIndex = min(leaderCommit, index of last new entry) (Figure 2, AppendEntries receiver 5)";
-    /// A heartbeat with no entries is accepted without the consistency check.
+    /// A follower acknowledges its whole log, not just the entries the request vouched for.
+    AckWholeLog = "ack-whole-log", Replication,
+        "a success vouches for prevLogIndex + len(entries) only; entries after them may differ (Figure 2, AppendEntries receiver; Section 5.3)";
+    /// A follower takes the entries it has just matched as committed (commitIndex = index of
+    /// the last new entry, whatever leaderCommit says) and applies them before any majority
+    /// may hold them.
+    ApplyBeforeCommit = "apply-before-commit", Replication,
+        "apply only committed entries: commitIndex = min(leaderCommit, index of last new entry) (Figure 2, AppendEntries receiver 5; All Servers)";
+    /// A follower advances its commit index only from AppendEntries that carry entries, so
+    /// it learns that the last entries committed only when another entry arrives.
+    HeartbeatCommitIgnored = "heartbeat-commit-ignored", Replication,
+        "a heartbeat's leaderCommit advances commitIndex too (Figure 2, AppendEntries receiver 5)";
+    /// A heartbeat with no entries is accepted without the consistency check: it is taken to
+    /// vouch for the follower's log up to prevLogIndex (or the log's end, if shorter).
     HeartbeatSkipsConsistencyCheck = "heartbeat-skips-consistency-check", Replication,
         "every AppendEntries, heartbeats included, checks prevLogIndex/prevLogTerm (Figure 2, receiver 2)";
     /// The consistency check looks at prevLogIndex only, not at the entry's term.
     PrevLogTermUnchecked = "prev-log-term-unchecked", Replication,
         "reply false if the log has no entry at prevLogIndex whose term matches prevLogTerm (Figure 2, receiver 2)";
-    /// A follower truncates its log after the new entries even when they all matched.
+    /// A follower truncates its log after the new entries even when they all matched, so a
+    /// late, shorter AppendEntries drops entries it has acknowledged.
     TruncateMatchingSuffix = "truncate-matching-suffix", Replication,
         "delete entries only from the first conflict on; a matching suffix stays (Figure 2, receiver 3)";
-    /// A conflicting entry is overwritten, but the entries after it are kept.
+    /// A conflicting entry is overwritten, but the entries after the new ones are kept.
     ConflictSuffixKept = "conflict-suffix-kept", Replication,
         "on a conflict, delete the existing entry and all that follow it (Figure 2, receiver 3)";
     /// The leader commits entries of earlier terms by counting replicas (the Figure 8 bug).
     CommitOldTerms = "commit-old-terms", Replication,
         "only entries of the leader's current term are committed by counting replicas (Section 5.4.2)";
-    /// The quorum is computed as half the cluster, not a strict majority.
+    /// The commit quorum is computed as half the cluster (at least one), not a strict majority.
     QuorumOffByOne = "quorum-off-by-one", Replication,
         "commitment needs a majority: more than half of the servers (Section 5.3)";
-    /// A follower takes the leader's commit index even when it is lower than its own.
-    CommitIndexRegresses = "commit-index-regresses", Replication,
-        "commitIndex only increases: set it only if leaderCommit > commitIndex (Figure 2, receiver 5)";
 
     // ---- snapshots ----
-    /// A snapshot older than what the follower has already committed is installed.
+    /// A snapshot older than what the follower has already committed is installed (the
+    /// guard compares with the snapshot index instead of the commit index).
     InstallOlderSnapshot = "install-older-snapshot", Snapshot,
         "a snapshot that does not extend past the commit index must not roll the state back (Section 7)";
     /// Installing a snapshot discards the whole log, even a suffix that matches the snapshot.
@@ -149,9 +172,10 @@ bugs! {
     /// The leader takes its own last index as the follower's match after an InstallSnapshot.
     SnapshotReplyMatchesLeaderLog = "snapshot-reply-matches-leader-log", Snapshot,
         "after InstallSnapshot, the follower matches up to the snapshot's last included index only (Section 7)";
-    /// Compaction trims one entry too many: the entry after the snapshot point is dropped.
-    CompactionOffByOne = "compaction-off-by-one", Snapshot,
-        "the snapshot replaces entries up through lastIncludedIndex, no further (Section 7)";
+    /// A node restarting from a snapshot does not hand it to the service, which then applies
+    /// the entries after it to an empty state.
+    RestartSkipsSnapshot = "restart-skips-snapshot", Snapshot,
+        "on restart the service state is restored from the snapshot before later entries apply (Section 7)";
 }
 
 impl fmt::Display for Bug {

@@ -1,7 +1,7 @@
 //! The commit rule (Sections 5.3, 5.4.2) and handing committed entries to
 //! the service in order.
 
-use crate::{Apply, Command, Event, Raft, Role};
+use crate::{Apply, Bug, Command, Event, Raft, Role};
 
 impl<C: Command> Raft<C> {
     /// Leader: commit the highest index replicated on a majority, but only if
@@ -13,10 +13,14 @@ impl<C: Command> Raft<C> {
         let mut matched: Vec<u64> = self.progress.values().map(|p| p.match_index).collect();
         matched.push(self.log.last_index());
         matched.sort_unstable_by(|a, b| b.cmp(a));
-        let candidate = matched[self.config.quorum() - 1];
+        let quorum = if self.config.bugs.has(Bug::QuorumOffByOne) {
+            (self.config.peers.len() / 2).max(1)
+        } else {
+            self.config.quorum()
+        };
+        let candidate = matched[quorum - 1];
         let current = self.log.term_at(candidate) == Some(self.current_term);
-        let buggy = self.config.bugs.has(crate::Bug::CommitOldTerms);
-        if candidate > self.commit_index && (current || buggy) {
+        if candidate > self.commit_index && (current || self.config.bugs.has(Bug::CommitOldTerms)) {
             self.commit_to(candidate);
         }
     }

@@ -5,15 +5,21 @@ use std::collections::BTreeMap;
 use rand_core::RngCore;
 
 use crate::raft::Progress;
-use crate::{Command, Event, Message, NodeId, Raft, Role};
+use crate::{Bug, Command, Event, Message, NodeId, Raft, Role};
 
 impl<C: Command> Raft<C> {
     /// Election timeout: start a new term, vote for ourselves (persisted in
     /// this Ready) and ask every peer for its vote.
     pub(crate) fn campaign(&mut self, now: u64, rng: &mut dyn RngCore) {
         self.current_term += 1;
-        self.voted_for = Some(self.config.id);
-        self.persist_hard_state();
+        self.voted_for = if self.config.bugs.has(Bug::CandidateForgetsSelfVote) {
+            None
+        } else {
+            Some(self.config.id)
+        };
+        if !self.config.bugs.has(Bug::CampaignNotPersisted) {
+            self.persist_hard_state();
+        }
         self.role = Role::Candidate;
         self.leader_id = None;
         self.votes = vec![self.config.id];
@@ -47,16 +53,22 @@ impl<C: Command> Raft<C> {
         last_log_index: u64,
         last_log_term: u64,
     ) {
+        let up_to_date = if self.config.bugs.has(Bug::UpToDateByLength) {
+            last_log_index >= self.log.last_index()
+        } else {
+            self.log.is_up_to_date(last_log_index, last_log_term)
+        };
         let grant = term == self.current_term
             && self.voted_for.is_none_or(|v| v == candidate)
-            && (self.log.is_up_to_date(last_log_index, last_log_term)
-                || self.config.bugs.has(crate::Bug::NoElectionRestriction));
+            && (up_to_date || self.config.bugs.has(Bug::NoElectionRestriction));
         if grant {
             debug_assert_eq!(self.role, Role::Follower);
             if self.voted_for != Some(candidate) {
                 self.voted_for = Some(candidate);
                 // Durable before the reply: same Ready, storage goes first.
-                self.persist_hard_state();
+                if !self.config.bugs.has(Bug::VoteNotPersisted) {
+                    self.persist_hard_state();
+                }
             }
             self.reset_election_timer(now, rng);
         }
@@ -77,7 +89,7 @@ impl<C: Command> Raft<C> {
         if self.role != Role::Candidate || !granted {
             return;
         }
-        if !self.votes.contains(&from) {
+        if !self.votes.contains(&from) || self.config.bugs.has(Bug::VotesNotDeduplicated) {
             self.votes.push(from);
         }
         if self.votes.len() >= self.config.quorum() {
@@ -93,13 +105,18 @@ impl<C: Command> Raft<C> {
         self.leader_id = Some(self.config.id);
         self.votes.clear();
         let next_index = self.log.last_index() + 1;
+        let match_index = if self.config.bugs.has(Bug::MatchIndexStartsAtLast) {
+            next_index - 1
+        } else {
+            0
+        };
         self.progress = self
             .others()
             .into_iter()
             .map(|p| {
                 let pr = Progress {
                     next_index,
-                    match_index: 0,
+                    match_index,
                     sent_index: next_index - 1,
                     heartbeat_due: now,
                     resent_from: None,

@@ -17,6 +17,8 @@
 //! 3. hand the [`Apply`]s to the service, in order,
 //! 4. optionally record the [`Event`]s.
 
+#[cfg(test)]
+mod bug_tests;
 mod bugs;
 mod commit;
 mod config;

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, VecDeque};
 use rand::Rng;
 use rand_core::RngCore;
 
-use crate::{Apply, Command, Config, Event, Message, NodeId, RaftLog, Ready, Storage, StorageOp};
+use crate::{
+    Apply, Bug, Command, Config, Event, Message, NodeId, RaftLog, Ready, Storage, StorageOp,
+};
 
 /// The role a node plays in its current term.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -64,6 +66,10 @@ pub struct Raft<C> {
     /// Per-follower replication state (leader only).
     pub(crate) progress: BTreeMap<NodeId, Progress>,
     pub(crate) ready: Ready<C>,
+    /// Durable writes a persistence bug lets trail the reply that vouches for them: they
+    /// join the Ready only when the node next runs, so a crash in between loses them.
+    /// Always empty in the correct protocol.
+    pub(crate) late_writes: Vec<StorageOp<C>>,
     /// Byte accounting of the log for [`persisted_size`](Raft::persisted_size).
     sizes: LogSizes,
 }
@@ -174,10 +180,12 @@ impl<C: Command> Raft<C> {
             votes: Vec::new(),
             progress: BTreeMap::new(),
             ready: Ready::default(),
+            late_writes: Vec::new(),
             sizes: LogSizes::default(),
         };
         raft.sizes.sync(&raft.log);
-        if let Some(s) = raft.log.snapshot() {
+        let restore = !raft.config.bugs.has(Bug::RestartSkipsSnapshot);
+        if let Some(s) = raft.log.snapshot().filter(|_| restore) {
             let snapshot = s.clone();
             raft.ready.applies.push(Apply::Snapshot { snapshot });
         }
@@ -197,6 +205,7 @@ impl<C: Command> Raft<C> {
         if from == self.config.id || !self.config.peers.contains(&from) {
             return;
         }
+        self.land_late_writes();
         if msg.term() > self.current_term {
             // Any newer term makes us a follower of that term (leader unknown yet).
             self.become_follower(now, rng, msg.term(), None);
@@ -204,7 +213,9 @@ impl<C: Command> Raft<C> {
         // A reply answers the request whose term it names. One that answers a request of an
         // earlier term (late, duplicated, or from before this node led again in the
         // replier's newer term) says nothing about the current term's progress or votes.
-        if msg.request_term().is_none_or(|t| t == self.current_term) {
+        if msg.request_term().is_none_or(|t| t == self.current_term)
+            || self.config.bugs.has(Bug::AcceptStaleReplies)
+        {
             self.dispatch(now, rng, from, msg);
         }
         self.sizes.sync(&self.log);
@@ -281,6 +292,7 @@ impl<C: Command> Raft<C> {
     /// Called when `now >= next_deadline()` (calling it early is harmless):
     /// starts an election on timeout, or sends due heartbeats as leader.
     pub fn tick(&mut self, now: u64, rng: &mut dyn RngCore) {
+        self.land_late_writes();
         match self.role {
             Role::Leader => {
                 let due: Vec<NodeId> = self
@@ -428,6 +440,14 @@ impl<C: Command> Raft<C> {
         self.ready.messages.push((to, msg));
     }
 
+    /// Queue the writes a persistence bug held back in the previous call, ahead of anything
+    /// this call writes (a no-op in the correct protocol).
+    pub(crate) fn land_late_writes(&mut self) {
+        if !self.late_writes.is_empty() {
+            self.ready.storage.append(&mut self.late_writes);
+        }
+    }
+
     /// Queue the durable write of `current_term` and `voted_for`.
     pub(crate) fn persist_hard_state(&mut self) {
         self.ready.storage.push(StorageOp::HardState {
@@ -465,6 +485,12 @@ impl<C: Command> Raft<C> {
             self.current_term = term;
             self.voted_for = None;
             self.leader_id = None;
+            if !self.config.bugs.has(Bug::TermNotPersisted) {
+                self.persist_hard_state();
+            }
+        } else if self.config.bugs.has(Bug::VoteTwiceInTerm) && self.voted_for.is_some() {
+            // Bug: the vote of this term is forgotten on following its leader.
+            self.voted_for = None;
             self.persist_hard_state();
         }
         if leader.is_some() {

@@ -3,13 +3,14 @@
 
 use rand_core::RngCore;
 
-use crate::{Command, Entry, Message, NodeId, Raft, Role, StorageOp};
+use crate::{Bug, Command, Entry, Message, NodeId, Raft, Role, StorageOp};
 
 impl<C: Command> Raft<C> {
     /// Service proposes a command. `Some((index, term))` if this node is the
     /// leader: the entry is appended, persisted via the Ready, and sent to
     /// followers right away. `None` otherwise.
     pub fn start(&mut self, now: u64, _rng: &mut dyn RngCore, command: C) -> Option<(u64, u64)> {
+        self.land_late_writes();
         if self.role != Role::Leader {
             return None;
         }
@@ -111,12 +112,22 @@ impl<C: Command> Raft<C> {
             raft.send(leader, msg);
         };
         if term < self.current_term {
+            if !self.config.bugs.has(Bug::AcceptStaleAppend) {
+                reject(self, None, 0);
+                return;
+            }
+        } else if self.role == Role::Candidate && self.config.bugs.has(Bug::CandidateRejectsLeader)
+        {
+            // Bug: taken for a rival's message; this candidate keeps campaigning.
             reject(self, None, 0);
             return;
+        } else {
+            debug_assert_ne!(self.role, Role::Leader, "two leaders in one term");
+            self.become_follower(now, rng, term, Some(leader));
         }
-        debug_assert_ne!(self.role, Role::Leader, "two leaders in one term");
-        self.become_follower(now, rng, term, Some(leader));
-        self.reset_election_timer(now, rng);
+        if !self.config.bugs.has(Bug::HeartbeatKeepsTimer) {
+            self.reset_election_timer(now, rng);
+        }
 
         // Entries covered by our snapshot are committed, hence identical to
         // the leader's: skip them.
@@ -134,12 +145,18 @@ impl<C: Command> Raft<C> {
 
         // Consistency check with fast-backup information.
         match self.log.term_at(prev_log_index) {
+            _ if entries.is_empty()
+                && self.config.bugs.has(Bug::HeartbeatSkipsConsistencyCheck) =>
+            {
+                // Bug: a heartbeat is taken to vouch for our log up to prevLogIndex.
+                prev_log_index = prev_log_index.min(self.log.last_index());
+            }
             None => {
                 debug_assert!(prev_log_index > self.log.last_index());
                 reject(self, None, self.log.last_index() + 1);
                 return;
             }
-            Some(t) if t != prev_log_term => {
+            Some(t) if t != prev_log_term && !self.config.bugs.has(Bug::PrevLogTermUnchecked) => {
                 let first = self.log.first_index_of_term_run(prev_log_index);
                 reject(self, Some(t), first);
                 return;
@@ -151,12 +168,18 @@ impl<C: Command> Raft<C> {
         // duplicated message whose entries we already hold).
         let last_new = prev_log_index + entries.len() as u64;
         let mut new_from = None;
+        // Entries after the new ones that a bug keeps across a conflict.
+        let mut kept = Vec::new();
         for (i, e) in entries.iter().enumerate() {
             debug_assert_eq!(e.index, prev_log_index + 1 + i as u64);
             match self.log.term_at(e.index) {
                 Some(t) if t == e.term => continue,
                 Some(_) => {
                     debug_assert!(e.index > self.commit_index, "truncating committed entry");
+                    if self.config.bugs.has(Bug::ConflictSuffixKept) {
+                        // Bug: only the entries the message carries are overwritten.
+                        kept = self.log.entries_from(last_new + 1, usize::MAX);
+                    }
                     self.log.truncate_from(e.index);
                     self.ready
                         .storage
@@ -171,16 +194,35 @@ impl<C: Command> Raft<C> {
             }
         }
         if let Some(i) = new_from {
-            let fresh: Vec<Entry<C>> = entries.drain(i..).collect();
+            let mut fresh: Vec<Entry<C>> = entries.drain(i..).collect();
+            fresh.append(&mut kept);
             for e in &fresh {
                 self.log.append(e.clone());
             }
-            self.ready
-                .storage
-                .push(StorageOp::Append { entries: fresh });
+            let write = StorageOp::Append { entries: fresh };
+            if self.config.bugs.has(Bug::FollowerLogNotPersisted) {
+                self.late_writes.push(write);
+            } else {
+                self.ready.storage.push(write);
+            }
+        } else if last_new < self.log.last_index()
+            && self.config.bugs.has(Bug::TruncateMatchingSuffix)
+        {
+            // Bug: the log is cut after the message's entries although they all matched.
+            self.log.truncate_from(last_new + 1);
+            self.ready.storage.push(StorageOp::TruncateFrom {
+                index: last_new + 1,
+            });
         }
 
-        if leader_commit > self.commit_index {
+        let leader_commit = if self.config.bugs.has(Bug::ApplyBeforeCommit) {
+            last_new // Bug: what matches is taken for committed.
+        } else {
+            leader_commit
+        };
+        if leader_commit > self.commit_index
+            && !(self.config.bugs.has(Bug::HeartbeatCommitIgnored) && last_new == prev_log_index)
+        {
             self.commit_to(leader_commit.min(last_new));
         }
         self.send(
@@ -189,7 +231,11 @@ impl<C: Command> Raft<C> {
                 term: self.current_term,
                 request_term: term,
                 success: true,
-                match_index: last_new,
+                match_index: if self.config.bugs.has(Bug::AckWholeLog) {
+                    self.log.last_index()
+                } else {
+                    last_new
+                },
                 conflict_term: None,
                 conflict_index: 0,
             },
@@ -232,7 +278,12 @@ impl<C: Command> Raft<C> {
         };
         match backup_to {
             None => {
-                if !self.advance_match(from, match_index) {
+                let acked = if self.config.bugs.has(Bug::MatchFromSent) {
+                    pr.sent_index
+                } else {
+                    match_index
+                };
+                if !self.advance_match(from, acked) {
                     return; // duplicate or stale
                 }
                 let sent = self.progress[&from].sent_index;

@@ -2,13 +2,14 @@
 
 use rand_core::RngCore;
 
-use crate::{Apply, Command, Event, Message, NodeId, Raft, Role, Snapshot, StorageOp};
+use crate::{Apply, Bug, Command, Event, Message, NodeId, Raft, Role, Snapshot, StorageOp};
 
 impl<C: Command> Raft<C> {
     /// Service says: my state through `index` (which it has applied) is
     /// `data`; discard the log up to `index`. Ignored if `index` is not newer
     /// than the current snapshot or has not been applied yet.
     pub fn snapshot(&mut self, index: u64, data: Vec<u8>) {
+        self.land_late_writes();
         if index <= self.log.snapshot_index() || index > self.last_applied {
             return;
         }
@@ -68,13 +69,31 @@ impl<C: Command> Raft<C> {
         debug_assert_ne!(self.role, Role::Leader, "two leaders in one term");
         self.become_follower(now, rng, term, Some(leader));
         self.reset_election_timer(now, rng);
-        if lii > self.commit_index {
+        let newer = if self.config.bugs.has(Bug::InstallOlderSnapshot) {
+            lii > self.log.snapshot_index()
+        } else {
+            lii > self.commit_index
+        };
+        if newer {
             debug_assert_eq!(self.last_applied, self.commit_index);
             let installed = self.log.install_snapshot(snapshot.clone());
             debug_assert!(installed);
-            self.ready.storage.push(StorageOp::Snapshot {
+            let write = StorageOp::Snapshot {
                 snapshot: snapshot.clone(),
-            });
+            };
+            if self.config.bugs.has(Bug::InstalledSnapshotNotPersisted) {
+                self.late_writes.push(write);
+            } else {
+                self.ready.storage.push(write);
+            }
+            if lii < self.log.last_index() && self.config.bugs.has(Bug::InstallDropsMatchingSuffix)
+            {
+                // Bug: the entries after the snapshot go too, although they match it.
+                self.log.truncate_from(lii + 1);
+                self.ready
+                    .storage
+                    .push(StorageOp::TruncateFrom { index: lii + 1 });
+            }
             self.commit_index = lii;
             self.last_applied = lii;
             self.ready
@@ -108,10 +127,15 @@ impl<C: Command> Raft<C> {
         if self.role != Role::Leader {
             return;
         }
-        if !self.advance_match(from, match_index) {
+        let last_index = self.log.last_index();
+        let acked = if self.config.bugs.has(Bug::SnapshotReplyMatchesLeaderLog) {
+            last_index
+        } else {
+            match_index
+        };
+        if !self.advance_match(from, acked) {
             return; // rejected, duplicate or stale
         }
-        let last_index = self.log.last_index();
         let sent = self.progress[&from].sent_index;
         self.maybe_commit();
         if sent < last_index {

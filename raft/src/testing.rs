@@ -365,11 +365,27 @@ impl Cluster {
 /// the next term by timing out and receiving votes from a majority. Its
 /// Ready is drained.
 pub(crate) fn make_leader(n: usize, storage: &Storage<u64>, rng: &mut ChaCha8Rng) -> Raft<u64> {
-    let mut r = Raft::new(cfg(0, n), storage, 0, rng);
+    make_leader_with(cfg(0, n), storage, rng)
+}
+
+/// [`make_leader`] for node `config.id` with this configuration (its bugs, say); the
+/// votes come from the other members of `config.peers`.
+pub(crate) fn make_leader_with(
+    config: Config,
+    storage: &Storage<u64>,
+    rng: &mut ChaCha8Rng,
+) -> Raft<u64> {
+    let others: Vec<NodeId> = config
+        .peers
+        .iter()
+        .copied()
+        .filter(|p| *p != config.id)
+        .collect();
+    let mut r = Raft::new(config, storage, 0, rng);
     let t = r.next_deadline();
     r.tick(t, rng);
     let term = r.current_term();
-    for peer in 1..n {
+    for peer in others {
         if r.is_leader() {
             break;
         }
