@@ -2,8 +2,11 @@
 //! whether its checks and faults would catch a mistake a careful programmer makes.
 //!
 //! A [`Bugs`] value is a small bit set given to a [`crate::KvServer`] and a [`crate::Clerk`];
-//! empty by default. Each switch is tested at the one place its rule lives, so the code reads
-//! as the correct service plus one `bugs.has(..)` test per rule.
+//! empty by default. Each switch is tested at the one place its rule lives (the server, its
+//! store's apply path, or the clerk), so the code reads as the correct service plus one
+//! `bugs.has(..)` test per rule. Every bug can be seen from outside: a non-linearizable
+//! history, a lost or doubled append, or replicas in different states at the same index
+//! (`bug_tests.rs` shows each).
 
 use std::fmt;
 
@@ -71,19 +74,26 @@ bugs! {
     /// The leader answers a write as soon as Raft accepted it, before it commits.
     ReplyBeforeCommit = "reply-before-commit", Service,
         "reply only once the command has been applied from the committed log (Lab 3A)";
-    /// The leader answers the request it was waiting for when any command commits at its
-    /// index, even one from another leader.
+    /// The leader answers the request it was waiting for when any command is applied at its
+    /// index, even one from another leader (the reply carries that command's result).
     ReplyForOtherCommand = "reply-for-other-command", Service,
         "a different command at the request's index means leadership was lost: fail the request (Lab 3A hint)";
-    /// Duplicates are detected when a request arrives, not when a command is applied.
+    /// Duplicates are detected when a request arrives, not when a command is applied: a
+    /// command is executed (and recorded) whatever the duplicate table says.
     DedupAtSubmitOnly = "dedup-at-submit-only", Service,
         "duplicate detection happens when a command is applied, since a retry can be in the log twice (Lab 3A hint)";
-    /// The duplicate table is keyed by sequence number alone, not by client and sequence number.
+    /// A command counts as a duplicate when any client has executed its sequence number, as
+    /// if the duplicate table were keyed by sequence number alone.
     DedupIgnoresClient = "dedup-ignores-client", Service,
         "duplicates are identified by (client id, sequence number) (Lab 3A hint)";
-    /// A snapshot delivered by Raft is installed even if it is older than the applied state.
-    RestoreOlderSnapshot = "restore-older-snapshot", Service,
-        "a snapshot older than the applied index must not roll the service back (Lab 3B)";
+    /// A command counts as a duplicate only when its sequence number equals the client's last
+    /// executed one, so an old request that reaches the log after a newer one executes again.
+    DedupEqualSeqOnly = "dedup-equal-seq-only", Service,
+        "a request at or below the client's last executed sequence number is a duplicate (Lab 3A hint)";
+    /// The size check and snapshot run as each entry arrives, before it executes: the snapshot
+    /// labelled with the entry's index lacks that entry.
+    SnapshotBeforeApply = "snapshot-before-apply", Service,
+        "a snapshot at index i holds the state after executing entry i (Lab 3B: Snapshot(index, state))";
 
     // ---- clerk ----
     /// The clerk gives each retry a new sequence number.
@@ -92,7 +102,8 @@ bugs! {
     /// The clerk takes an error reply to a Get as the empty value.
     ErrorAsEmptyValue = "error-as-empty-value", Clerk,
         "only an OK reply from a leader answers an operation; ErrWrongLeader means try another server (Lab 3A)";
-    /// The clerk accepts a reply to an earlier request as the answer to the current one.
+    /// The clerk takes an OK reply to an earlier request of the same kind (a Get's value for a
+    /// Get, a write's for a write) as the answer to the current one.
     AcceptsStaleReply = "accepts-stale-reply", Clerk,
         "a reply answers the operation whose sequence number it carries (Lab 3A)";
 }

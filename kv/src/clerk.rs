@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bugs::Bugs;
+use crate::bugs::{Bug, Bugs};
 use crate::command::{ClientId, Op};
 use crate::messages::{ClientReply, ClientRequest, KvMessage};
 
@@ -28,7 +28,11 @@ impl ClerkReady {
 /// The operation in progress.
 #[derive(Clone, Debug)]
 struct Outstanding {
+    /// The operation's number, as `invoke` returned it and `completed` reports it.
     seq: u64,
+    /// The number its requests carry and its replies must carry: `seq` (a retry re-sends
+    /// the same number), but for the `NewSeqOnRetry` bug.
+    request_seq: u64,
     op: Op,
     /// Position in `servers` of the server last asked.
     target: usize,
@@ -88,6 +92,7 @@ impl Clerk {
         self.next_seq += 1;
         self.outstanding = Some(Outstanding {
             seq,
+            request_seq: seq,
             op,
             target: self.leader,
             deadline: 0,
@@ -100,22 +105,34 @@ impl Clerk {
     /// so is a `WrongLeader` from a server other than the one last asked.
     pub fn handle_reply(&mut self, now: u64, from: usize, reply: ClientReply) {
         let Some(o) = &self.outstanding else { return };
-        if reply.seq() != o.seq {
-            return;
+        if reply.seq() != o.request_seq {
+            // AcceptsStaleReply: an OK of the right kind is taken for this operation's.
+            let same_kind =
+                matches!(&reply, ClientReply::Ok { value, .. } if value.is_some() == o.op.is_get());
+            if !(self.bugs.has(Bug::AcceptsStaleReply) && same_kind) {
+                return;
+            }
         }
         match reply {
-            ClientReply::Ok { seq, value } => {
+            ClientReply::Ok { value, .. } => {
                 debug_assert_eq!(value.is_some(), o.op.is_get(), "reply shape");
                 if let Some(pos) = self.servers.iter().position(|s| *s == from) {
                     self.leader = pos;
                 }
+                self.ready.completed = Some((o.seq, value));
                 self.outstanding = None;
-                self.ready.completed = Some((seq, value));
             }
             ClientReply::WrongLeader { .. } => {
-                if self.servers[o.target] == from {
-                    self.try_next(now);
+                if self.servers[o.target] != from {
+                    return;
                 }
+                if self.bugs.has(Bug::ErrorAsEmptyValue) && o.op.is_get() {
+                    // The error reply's (empty) value taken for the answer.
+                    self.ready.completed = Some((o.seq, Some(String::new())));
+                    self.outstanding = None;
+                    return;
+                }
+                self.try_next(now);
             }
         }
     }
@@ -151,6 +168,10 @@ impl Clerk {
         if let Some(o) = &mut self.outstanding {
             o.target = (o.target + 1) % n;
             self.leader = o.target;
+            if self.bugs.has(Bug::NewSeqOnRetry) {
+                o.request_seq = self.next_seq;
+                self.next_seq += 1;
+            }
         }
         self.send(now);
     }
@@ -163,7 +184,7 @@ impl Clerk {
         o.deadline = now.saturating_add(self.retry_timeout);
         let req = ClientRequest {
             client: self.id,
-            seq: o.seq,
+            seq: o.request_seq,
             op: o.op.clone(),
         };
         let to = self.servers[o.target];

@@ -6,6 +6,8 @@
 //! virtual time (`now`, µs) and, for servers, an rng; outputs are buffered
 //! and drained with `take_ready()`.
 
+#[cfg(test)]
+mod bug_tests;
 mod bugs;
 mod clerk;
 mod command;

@@ -25,6 +25,8 @@ struct Pending {
     reply_to: usize,
     client: ClientId,
     seq: u64,
+    /// The request is a `Get` (its reply carries a value).
+    get: bool,
 }
 
 /// Snapshot when the persisted Raft state reaches this fraction of `maxraftstate`.
@@ -189,7 +191,7 @@ impl KvServer {
             // A duplicate delivery or a retry to the same leader: one entry is enough.
             return;
         }
-        let (client, seq) = (req.client, req.seq);
+        let (client, seq, get) = (req.client, req.seq, req.op.is_get());
         let cmd = KvCommand {
             client,
             seq,
@@ -198,11 +200,16 @@ impl KvServer {
         match self.raft.start(now, rng, cmd) {
             Some((index, term)) => {
                 debug_assert!(index > self.applied);
+                if self.bugs.has(Bug::ReplyBeforeCommit) && !get {
+                    // Taken for done once it is in the leader's log.
+                    return self.reply(from, ClientReply::Ok { seq, value: None });
+                }
                 let p = Pending {
                     term,
                     reply_to: from,
                     client,
                     seq,
+                    get,
                 };
                 let old = self.pending.insert(index, p);
                 debug_assert!(old.is_none(), "two proposals at index {index}");
@@ -246,7 +253,7 @@ impl KvServer {
             }
             self.fail_stale_proposals();
             if applied_any {
-                self.maybe_snapshot();
+                self.maybe_snapshot(self.applied);
             }
         }
         debug_assert_eq!(self.applied, self.raft.last_applied());
@@ -264,10 +271,17 @@ impl KvServer {
             return;
         }
         debug_assert_eq!(index, self.applied + 1, "applies must be consecutive");
-        let out = if self.bugs.has(Bug::FollowerSkipsDedup) && !self.raft.is_leader() {
-            self.store.apply_with(&cmd, false)
-        } else {
+        if self.bugs.has(Bug::SnapshotBeforeApply) {
+            // The size check as the entry arrives: a snapshot labelled `index`, taken before
+            // the entry executes.
+            self.maybe_snapshot(index);
+        }
+        let out = if self.bugs.is_empty() {
             self.store.apply(&cmd)
+        } else {
+            // FollowerSkipsDedup: a follower takes the duplicate table for the leader's business.
+            let record = self.raft.is_leader() || !self.bugs.has(Bug::FollowerSkipsDedup);
+            self.store.apply_with(&cmd, self.bugs, record)
         };
         self.applied = index;
         self.event(ServerEvent::Applied {
@@ -281,7 +295,12 @@ impl KvServer {
         });
         if let Some(p) = self.pending.remove(&index) {
             if p.client == cmd.client && p.seq == cmd.seq {
+                debug_assert_eq!(out.value.is_some(), p.get);
                 let value = out.value;
+                self.reply(p.reply_to, ClientReply::Ok { seq: p.seq, value });
+            } else if self.bugs.has(Bug::ReplyForOtherCommand) {
+                // Whatever executed at the index answers the request, shaped as its reply.
+                let value = p.get.then(|| out.value.unwrap_or_default());
                 self.reply(p.reply_to, ClientReply::Ok { seq: p.seq, value });
             } else {
                 // Another leader's entry took the index: we lost leadership.
@@ -327,19 +346,18 @@ impl KvServer {
         }
     }
 
-    fn maybe_snapshot(&mut self) {
+    /// Snapshot the store as the state through `index` (`applied`, but for the
+    /// `SnapshotBeforeApply` bug) if the persisted Raft state nears `maxraftstate`.
+    fn maybe_snapshot(&mut self, index: u64) {
         let Some(max) = self.maxraftstate else { return };
-        if self.applied <= self.raft.snapshot_index()
+        if index <= self.raft.snapshot_index()
             || self.raft.persisted_size() * SNAPSHOT_DEN < max * SNAPSHOT_NUM
         {
             return;
         }
         let data = snapshot::encode(&self.store, !self.bugs.has(Bug::DedupNotInSnapshot));
         let bytes = data.len();
-        self.raft.snapshot(self.applied, data);
-        self.event(ServerEvent::SnapshotTaken {
-            index: self.applied,
-            bytes,
-        });
+        self.raft.snapshot(index, data);
+        self.event(ServerEvent::SnapshotTaken { index, bytes });
     }
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bugs::{Bug, Bugs};
 use crate::command::{ClientId, KvCommand, Op};
 use crate::digest::{self, Poly};
 
@@ -81,21 +82,36 @@ impl KvStore {
 
     /// True if `client` already executed request `seq` (or a later one).
     pub fn executed(&self, client: ClientId, seq: u64) -> bool {
-        self.dedup.get(&client).is_some_and(|e| e.seq >= seq)
+        self.executed_with(client, seq, Bugs::NONE)
+    }
+
+    /// [`KvStore::executed`], as the `DedupIgnoresClient` and `DedupEqualSeqOnly` bugs get it wrong.
+    fn executed_with(&self, client: ClientId, seq: u64, bugs: Bugs) -> bool {
+        if bugs.has(Bug::DedupIgnoresClient) {
+            return self.dedup.values().any(|e| e.seq >= seq);
+        }
+        self.dedup.get(&client).is_some_and(|e| {
+            if bugs.has(Bug::DedupEqualSeqOnly) {
+                e.seq == seq
+            } else {
+                e.seq >= seq
+            }
+        })
     }
 
     /// Execute `cmd` unless it is a duplicate. A duplicate `Get` is re-read
     /// from the current state (its log position is inside the client's call).
     pub fn apply(&mut self, cmd: &KvCommand) -> Outcome {
-        let out = self.apply_with(cmd, true);
+        let out = self.apply_with(cmd, Bugs::NONE, true);
         debug_assert!(self.executed(cmd.client, cmd.seq));
         out
     }
 
-    /// [`KvStore::apply`], but the duplicate table is left alone unless `record` (the
-    /// `FollowerSkipsDedup` bug).
-    pub(crate) fn apply_with(&mut self, cmd: &KvCommand, record: bool) -> Outcome {
-        let duplicate = self.executed(cmd.client, cmd.seq);
+    /// [`KvStore::apply`] with the server's deliberate bugs of the at-most-once rule; the
+    /// duplicate table is left alone unless `record` (the `FollowerSkipsDedup` bug).
+    pub(crate) fn apply_with(&mut self, cmd: &KvCommand, bugs: Bugs, record: bool) -> Outcome {
+        let duplicate =
+            !bugs.has(Bug::DedupAtSubmitOnly) && self.executed_with(cmd.client, cmd.seq, bugs);
         let value = match &cmd.op {
             Op::Get { key } => Some(self.read(key)),
             Op::Put { .. } | Op::Append { .. } if duplicate => None,
@@ -221,6 +237,7 @@ mod tests {
                 seq: 1,
                 op: Op::get("a"),
             },
+            Bugs::NONE,
             true,
         );
         let mut u = s.clone();
@@ -230,6 +247,7 @@ mod tests {
                 seq: 1,
                 op: Op::get("a"),
             },
+            Bugs::NONE,
             false,
         );
         assert_eq!(t.data(), u.data());

@@ -126,10 +126,14 @@ impl World {
         self.process_server(i);
     }
 
+    /// Switch `bugs` on in every server (also restarted ones) and clerk.
     pub fn set_bugs(&mut self, bugs: Bugs) {
         self.bugs = bugs;
         for s in self.servers.iter_mut().flatten() {
             s.set_bugs(bugs);
+        }
+        for c in &mut self.clerks {
+            c.set_bugs(bugs);
         }
     }
 
@@ -348,13 +352,16 @@ impl World {
         self.events.iter().filter(|(_, e)| f(e)).count()
     }
 
+    /// Whether the history so far is linearizable (the search must decide).
+    pub fn linearizable(&self) -> bool {
+        let report = check(&KvModel, &self.history);
+        assert_ne!(report.verdict, Verdict::Unknown, "{report}");
+        report.verdict == Verdict::Linearizable
+    }
+
     pub fn assert_linearizable(&self) {
         let report = check(&KvModel, &self.history);
         assert_eq!(report.verdict, Verdict::Linearizable, "{report}");
-    }
-
-    pub fn history(&self) -> &[KvOperation] {
-        &self.history
     }
 
     pub fn history_len(&self) -> usize {
