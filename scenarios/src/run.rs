@@ -62,17 +62,23 @@ pub fn sim_config(sc: &Scenario, seed: u64) -> (SimConfig, Value) {
         faults.extend(d.faults);
         reactive = d.reactive;
     }
-    let timing = match sc.system {
-        SystemKind::Raft => sc.raft.as_ref().and_then(|r| r.timing.as_ref()),
-        SystemKind::Kv => sc.kv.as_ref().and_then(|k| k.timing.as_ref()),
+    let knobs = match sc.system {
+        SystemKind::Raft => sc.raft.as_ref().and_then(|r| r.swarm.as_ref()),
+        SystemKind::Kv => sc.kv.as_ref().and_then(|k| k.swarm.as_ref()),
         SystemKind::Pingpong => None,
     };
-    if let Some(t) = timing.map(|k| k.draw(seed)) {
-        drawn["timing"] = json!({
+    if let Some(t) = knobs.map(|k| k.draw(seed)) {
+        let mut settings = json!({
             "election_timeout_ms": t.election_timeout_ms,
             "heartbeat_ms": t.heartbeat_ms,
-            "snapshot_every": t.snapshot_every,
         });
+        if let Some(n) = t.snapshot_every {
+            settings["snapshot_every"] = json!(n);
+        }
+        if let Some(n) = t.max_entries_per_append {
+            settings["max_entries_per_append"] = json!(n);
+        }
+        drawn["settings"] = settings;
     }
     // Stable: faults at the same time keep their order (schedule, random, swarm).
     faults.sort_by_key(|(t, _)| *t);
@@ -89,10 +95,11 @@ pub fn sim_config(sc: &Scenario, seed: u64) -> (SimConfig, Value) {
 
 fn raft_config(sc: &Scenario, seed: u64) -> RaftNodeConfig {
     let mut r = sc.raft.clone().unwrap_or_default();
-    if let Some(t) = r.timing.as_ref().map(|k| k.draw(seed)) {
+    if let Some(t) = r.swarm.as_ref().map(|k| k.draw(seed)) {
         r.election_timeout_ms = t.election_timeout_ms;
         r.heartbeat_ms = t.heartbeat_ms;
         r.snapshot_every = t.snapshot_every.or(r.snapshot_every);
+        r.max_entries_per_append = t.max_entries_per_append.unwrap_or(r.max_entries_per_append);
     }
     RaftNodeConfig {
         servers: sc.servers,
@@ -114,7 +121,7 @@ fn bug_switches(sc: &Scenario) -> (raft::Bugs, kv::Bugs) {
 
 fn kv_config(sc: &Scenario, seed: u64) -> KvNodeConfig {
     let mut k = sc.kv.clone().unwrap_or_default();
-    if let Some(t) = k.timing.as_ref().map(|k| k.draw(seed)) {
+    if let Some(t) = k.swarm.as_ref().map(|k| k.draw(seed)) {
         k.election_timeout_ms = t.election_timeout_ms;
         k.heartbeat_ms = t.heartbeat_ms;
     }

@@ -64,17 +64,18 @@ pub struct RaftSettings {
     pub snapshot_every: Option<u64>,
     /// Fail as soon as a server persists more Raft state than this (6.824 2D: 2000 bytes).
     pub max_raft_state_bytes: Option<u64>,
-    /// Timing drawn per seed instead (swarm testing of the configuration).
+    /// Settings drawn per seed instead (swarm testing of the configuration).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub timing: Option<TimingKnobs>,
+    pub swarm: Option<SystemKnobs>,
 }
 
-/// Raft timing drawn per seed, each a number or a range `[lo, hi]`: a seed with election
+/// Raft settings drawn per seed, each a number or a range `[lo, hi]`: a seed with election
 /// timeouts close together splits votes and runs rival candidates in one term; one with slow
-/// heartbeats leaves followers on the edge of an election.
+/// heartbeats leaves followers on the edge of an election; one with small AppendEntries
+/// batches feeds a lagging follower a piece of the log at a time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TimingKnobs {
+pub struct SystemKnobs {
     /// The election timeout's lower end, ms.
     pub election_timeout_min_ms: Knob,
     /// How much wider the upper end is, ms (the timeouts are drawn in `[min, min + spread)`).
@@ -84,17 +85,21 @@ pub struct TimingKnobs {
     /// Raft only: the tester's service snapshots every this many applied entries (rounded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_every: Option<Knob>,
+    /// Raft only: the cap on entries in one AppendEntries (rounded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_entries_per_append: Option<Knob>,
 }
 
-/// The timing one seed drew.
+/// The settings one seed drew.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Timing {
+pub struct DrawnSettings {
     pub election_timeout_ms: [f64; 2],
     pub heartbeat_ms: f64,
     pub snapshot_every: Option<u64>,
+    pub max_entries_per_append: Option<usize>,
 }
 
-impl TimingKnobs {
+impl SystemKnobs {
     /// Checks the knobs; the error names the field.
     pub fn validate(&self) -> Result<(), String> {
         self.election_timeout_min_ms
@@ -105,11 +110,14 @@ impl TimingKnobs {
         if let Some(k) = &self.snapshot_every {
             k.check("snapshot_every", 1.0, 1e6)?;
         }
+        if let Some(k) = &self.max_entries_per_append {
+            k.check("max_entries_per_append", 1.0, 1e6)?;
+        }
         Ok(())
     }
 
-    /// This seed's timing (from its own stream, so nothing else a seed draws changes).
-    pub fn draw(&self, seed: u64) -> Timing {
+    /// This seed's settings (from their own stream, so nothing else a seed draws changes).
+    pub fn draw(&self, seed: u64) -> DrawnSettings {
         let mut rng = sim::rng::stream(seed, sim::rng::Purpose::SystemKnobs);
         let ms = |x: f64| (x * 1000.0).round() / 1000.0;
         let min = ms(self.election_timeout_min_ms.draw(&mut rng));
@@ -119,10 +127,15 @@ impl TimingKnobs {
             .snapshot_every
             .as_ref()
             .map(|k| k.draw(&mut rng).round().max(1.0) as u64);
-        Timing {
+        let max_entries_per_append = self
+            .max_entries_per_append
+            .as_ref()
+            .map(|k| k.draw(&mut rng).round().max(1.0) as usize);
+        DrawnSettings {
             election_timeout_ms: [min, min + spread],
             heartbeat_ms: heartbeat,
             snapshot_every,
+            max_entries_per_append,
         }
     }
 }
@@ -142,9 +155,10 @@ pub struct KvSettings {
     pub retry_timeout_ms: f64,
     /// Check the whole history for linearizability at the end (default true).
     pub linearizability: bool,
-    /// Raft timing drawn per seed instead (`snapshot_every` does not apply).
+    /// Raft settings drawn per seed instead (`snapshot_every` and `max_entries_per_append`
+    /// do not apply).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub timing: Option<TimingKnobs>,
+    pub swarm: Option<SystemKnobs>,
 }
 
 impl Default for KvSettings {
@@ -155,7 +169,7 @@ impl Default for KvSettings {
             heartbeat_ms: 100.0,
             retry_timeout_ms: 100.0,
             linearizability: true,
-            timing: None,
+            swarm: None,
         }
     }
 }
@@ -168,7 +182,7 @@ impl Default for RaftSettings {
             max_entries_per_append: 512,
             snapshot_every: None,
             max_raft_state_bytes: None,
-            timing: None,
+            swarm: None,
         }
     }
 }
@@ -430,10 +444,10 @@ impl Scenario {
                 if r.snapshot_every == Some(0) {
                     return err("raft.snapshot_every", "must be at least 1".into());
                 }
-                if let Some(t) = &r.timing {
+                if let Some(t) = &r.swarm {
                     if let Err(e) = t.validate() {
                         return err(
-                            &format!("raft.timing.{}", e.split(':').next().unwrap_or("")),
+                            &format!("raft.swarm.{}", e.split(':').next().unwrap_or("")),
                             e,
                         );
                     }
@@ -472,16 +486,16 @@ impl Scenario {
                         ),
                     );
                 }
-                if let Some(t) = &k.timing {
-                    if t.snapshot_every.is_some() {
+                if let Some(t) = &k.swarm {
+                    if t.snapshot_every.is_some() || t.max_entries_per_append.is_some() {
                         return err(
-                            "kv.timing.snapshot_every",
-                            "the KV service snapshots by maxraftstate, not every N entries".into(),
+                            "kv.swarm",
+                            "snapshot_every and max_entries_per_append are Raft tester settings; the KV service snapshots by maxraftstate".into(),
                         );
                     }
                     if let Err(e) = t.validate() {
                         return err(
-                            &format!("kv.timing.{}", e.split(':').next().unwrap_or("")),
+                            &format!("kv.swarm.{}", e.split(':').next().unwrap_or("")),
                             e,
                         );
                     }

@@ -95,6 +95,15 @@ pub trait Checker<N: Node> {
     fn name(&self) -> &'static str;
     /// A node reported something.
     fn on_observation(&mut self, now: Time, node: NodeId, obs: &N::Obs) -> Result<(), Failure>;
+    /// A node's durable state changed (after the step, or the harness call, that wrote it).
+    fn on_persist(
+        &mut self,
+        _now: Time,
+        _node: NodeId,
+        _durable: &N::Durable,
+    ) -> Result<(), Failure> {
+        Ok(())
+    }
     /// A fault was applied (crash, restart, partition...).
     fn on_fault(&mut self, _now: Time, _fault: &Fault) -> Result<(), Failure> {
         Ok(())

@@ -112,6 +112,8 @@ pub struct World<N: Node> {
     /// Marks of the current step (reused buffer).
     pub(crate) step_marks: Vec<&'static str>,
     pub(crate) reactive_faults: Vec<(Time, Fault)>,
+    /// Nodes whose durable state changed since the checkers last looked (most recent last).
+    pub(crate) persisted: Vec<NodeId>,
 }
 
 impl<N: Node> World<N> {
@@ -166,6 +168,7 @@ impl<N: Node> World<N> {
             marks: Vec::new(),
             step_marks: Vec::new(),
             reactive_faults: Vec::new(),
+            persisted: Vec::new(),
         };
         for (at, fault) in cfg.faults {
             world.push(
@@ -463,6 +466,9 @@ impl<N: Node> World<N> {
             }
         }
         self.outputs = outputs;
+        if summary.persisted && !self.persisted.contains(&id) {
+            self.persisted.push(id);
+        }
         if !self.step_marks.is_empty() || self.reactive.is_some() {
             self.react(id, summary);
         }
@@ -479,7 +485,27 @@ impl<N: Node> World<N> {
                 panic: None,
             });
         }
+        if summary.replied {
+            self.check_durable(id);
+        }
         reply
+    }
+
+    /// After a step that answered a request: a node may say its answer vouches for state it
+    /// has not made durable ([`Node::durable_lag`]); that fails the run.
+    fn check_durable(&mut self, id: NodeId) {
+        let slot = &self.slots[id];
+        let Some(node) = slot.node.as_ref() else {
+            return;
+        };
+        if let Some(why) = node.durable_lag(&slot.durable) {
+            let name = self.specs[id].name.clone();
+            self.fail(Failure::new(
+                "persisted before responding",
+                vec![id],
+                format!("{name} answered a request while {why}"),
+            ));
+        }
     }
 
     /// Hand a message to the network: decide its fate now, queue its delivery.

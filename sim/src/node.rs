@@ -69,6 +69,15 @@ pub trait Node: Sized {
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: TimerId, tag: u64);
     /// The harness made a request.
     fn on_input(&mut self, ctx: &mut Ctx<'_, Self>, input: Self::Input) -> Self::Reply;
+
+    /// Called after every step in which the node answered a request (sent a reply), with its
+    /// durable state: `Some` (saying what differs) if the node's in-memory persistent state is
+    /// not what is durable, i.e. its answer may vouch for state a crash would lose. Protocols
+    /// whose rules say "persist before responding" (Raft's Figure 2) implement it; the default
+    /// checks nothing.
+    fn durable_lag(&self, _durable: &Self::Durable) -> Option<String> {
+        None
+    }
 }
 
 /// One output of one step, in the order the node produced it.

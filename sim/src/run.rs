@@ -79,6 +79,20 @@ impl<N: Node, H: Harness<N>> Sim<N, H> {
 
     /// Deliver pending observations to checkers, then to the harness, until none are left.
     fn drain_observations(&mut self) {
+        // Durable writes first: checkers see what a step made durable before what it reported.
+        while let Some(node) = self.world.persisted.pop() {
+            let now = self.world.now;
+            let durable = self.world.durable(node);
+            let mut failed = None;
+            for checker in &mut self.checkers {
+                if let Err(f) = checker.on_persist(now, node, durable) {
+                    failed.get_or_insert(f);
+                }
+            }
+            if let Some(f) = failed {
+                self.world.fail(f);
+            }
+        }
         while let Some((node, obs)) = self.world.pending.pop_front() {
             for checker in &mut self.checkers {
                 if let Err(f) = checker.on_observation(self.world.now, node, &obs) {

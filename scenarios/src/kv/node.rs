@@ -232,6 +232,10 @@ fn server_obs(e: ServerEvent, term: u64) -> KvObs {
 }
 
 impl RaftEvents for KvActor {
+    fn hard_state(durable: &KvDurable) -> (u64, Option<NodeId>) {
+        (durable.0.current_term, durable.0.voted_for)
+    }
+
     fn raft_event(obs: &KvObs) -> Option<RaftEvent<'_>> {
         Some(match obs {
             KvObs::Boot { commit_index } => RaftEvent::Boot {
@@ -346,6 +350,11 @@ impl Node for KvActor {
             }
         }
         self.flush(ctx);
+    }
+
+    fn durable_lag(&self, durable: &KvDurable) -> Option<String> {
+        let server = self.server()?;
+        crate::raft::durable::durable_lag(server.raft(), &durable.0)
     }
 
     fn on_input(&mut self, ctx: &mut Ctx<'_, Self>, input: KvInput) -> Option<u64> {

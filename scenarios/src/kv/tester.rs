@@ -452,6 +452,9 @@ impl System<KvActor> for KvTester {
         obs: &KvObs,
     ) -> Result<(), Failure> {
         match obs {
+            KvObs::Log(_) | KvObs::Boot { .. } => {
+                crate::raft::durable::check_durable_term(node, &world.durable(node).0)?;
+            }
             KvObs::Invoke { op, .. } => {
                 self.open.insert(node, self.history.len());
                 self.history.push((node, world.now(), op.clone(), None));

@@ -62,6 +62,10 @@ const SAFETY: &[&str] = &[
     "apply log entry",
     "log continuity",
     "leader match index",
+    "durable term covers log",
+    "persisted before responding",
+    "durable term monotonic",
+    "one vote per term",
 ];
 
 /// Checks that something happens in time: generic after a swarm profile healed everything (the

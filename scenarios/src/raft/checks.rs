@@ -43,6 +43,8 @@ pub enum RaftEvent<'a> {
 pub trait RaftEvents: Node {
     /// The Raft event `obs` reports, if any.
     fn raft_event(obs: &Self::Obs) -> Option<RaftEvent<'_>>;
+    /// The durable `(currentTerm, votedFor)` of a server's durable state.
+    fn hard_state(durable: &Self::Durable) -> (u64, Option<NodeId>);
 }
 
 /// An entry known to be committed, and the earliest term it is known committed in.
@@ -70,6 +72,8 @@ pub struct RaftSafety {
     applied_at: BTreeMap<u64, (Option<u64>, u64)>,
     commit: Vec<u64>,
     applied: Vec<u64>,
+    /// Each server's durable (currentTerm, votedFor) as last seen.
+    hard: Vec<(u64, Option<NodeId>)>,
 }
 
 fn fail(property: &str, nodes: Vec<NodeId>, detail: String) -> Result<(), Failure> {
@@ -88,7 +92,45 @@ impl RaftSafety {
             applied_at: BTreeMap::new(),
             commit: vec![0; servers],
             applied: vec![0; servers],
+            hard: vec![(0, None); servers],
         }
+    }
+
+    /// Server `node` made `(term, voted_for)` durable.
+    ///
+    /// Figure 2: currentTerm is the "latest term server has seen (initialized to 0 on first
+    /// boot, increases monotonically)", and persistent. Section 5.2: "Each server will vote for
+    /// at most one candidate in a given term, on a first-come-first-served basis", and votedFor
+    /// is persistent so that a crash cannot make it forget. So the durable term never goes
+    /// back, and within one term the durable vote, once cast, never names another candidate.
+    pub fn hard_state(
+        &mut self,
+        node: NodeId,
+        term: u64,
+        voted_for: Option<NodeId>,
+    ) -> Result<(), Failure> {
+        let Some(before) = self.hard.get_mut(node) else {
+            return Ok(());
+        };
+        let (was_term, was_vote) = *before;
+        *before = (term, voted_for);
+        if term < was_term {
+            return fail(
+                "durable term monotonic",
+                vec![node],
+                format!("s{node}'s durable currentTerm went back from {was_term} to {term}"),
+            );
+        }
+        if let (true, Some(a), Some(b)) = (term == was_term, was_vote, voted_for) {
+            if a != b {
+                return fail(
+                    "one vote per term",
+                    vec![node],
+                    format!("s{node} voted for s{a} and then for s{b} in term {term}"),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Feeds one event of server `node` (what [`Checker::on_observation`] does).
@@ -449,6 +491,16 @@ impl<N: RaftEvents> Checker<N> for RaftSafety {
             Some(event) => self.event(node, event),
             None => Ok(()),
         }
+    }
+
+    fn on_persist(
+        &mut self,
+        _now: Time,
+        node: NodeId,
+        durable: &N::Durable,
+    ) -> Result<(), Failure> {
+        let (term, voted_for) = N::hard_state(durable);
+        self.hard_state(node, term, voted_for)
     }
 }
 

@@ -2,5 +2,6 @@
 //! tester's steps.
 
 pub mod checks;
+pub mod durable;
 pub mod node;
 pub mod tester;

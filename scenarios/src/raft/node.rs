@@ -302,6 +302,10 @@ impl Node for RaftNode {
         self.flush(ctx);
     }
 
+    fn durable_lag(&self, durable: &ServerDurable) -> Option<String> {
+        self.lag(durable)
+    }
+
     fn on_input(&mut self, ctx: &mut Ctx<'_, Self>, input: RaftInput) -> RaftReply {
         match input {
             RaftInput::Start(cmd) => {
@@ -314,7 +318,17 @@ impl Node for RaftNode {
     }
 }
 
+impl RaftNode {
+    fn lag(&self, durable: &ServerDurable) -> Option<String> {
+        super::durable::durable_lag(&self.raft, &durable.0)
+    }
+}
+
 impl RaftEvents for RaftNode {
+    fn hard_state(durable: &ServerDurable) -> (u64, Option<NodeId>) {
+        (durable.0.current_term, durable.0.voted_for)
+    }
+
     fn raft_event(obs: &RaftObs) -> Option<RaftEvent<'_>> {
         Some(match obs {
             RaftObs::Boot { commit_index } => RaftEvent::Boot {

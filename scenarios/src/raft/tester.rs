@@ -554,6 +554,9 @@ impl System<RaftNode> for RaftTester {
         obs: &RaftObs,
     ) -> Result<(), Failure> {
         self.check_match_indexes(world)?;
+        if let RaftObs::Log(_) | RaftObs::Boot { .. } = obs {
+            super::durable::check_durable_term(node, &world.durable(node).0)?;
+        }
         if let (Some(max), RaftObs::Log(_)) = (self.max_raft_state, obs) {
             let size = world.durable(node).byte_size() as u64;
             if size > max {
