@@ -100,7 +100,10 @@ bugs! {
     TermNotPersisted = "term-not-persisted", Persistence,
         "currentTerm is persistent state, updated on stable storage before responding (Figure 2)";
     /// A candidate's new term and its vote for itself are not written to stable storage
-    /// before it asks for votes.
+    /// before it asks for votes. Nothing later in that term writes them either, so a node
+    /// elected with that self-vote, or holding entries of that term, restarts in the term
+    /// before: it can vote for a second candidate of the term it was elected in, and it takes
+    /// AppendEntries from a deposed leader of the older term that overwrite its newer entries.
     CampaignNotPersisted = "campaign-not-persisted", Persistence,
         "a candidate's currentTerm and votedFor are stable before its RequestVotes go out (Figure 2)";
     /// A follower acknowledges appended entries before they are on stable storage: the write
