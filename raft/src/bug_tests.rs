@@ -10,7 +10,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::testing::{cfg, make_leader_with, storage_with};
-use crate::{Bug, Bugs, Entry, Message, NodeId, Raft, Ready, Role, Snapshot, Storage, StorageOp};
+use crate::{
+    Bug, Bugs, Entry, Event, Message, NodeId, Raft, Ready, Role, Snapshot, Storage, StorageOp,
+};
 
 mod replication;
 use replication::*;
@@ -41,7 +43,7 @@ cases! {
     CandidateForgetsSelfVote => candidate_forgets_self_vote,
     VotesNotDeduplicated => votes_not_deduplicated,
     HeartbeatKeepsTimer => heartbeat_keeps_timer,
-    CandidateRejectsLeader => candidate_rejects_leader,
+    NewerTermKeepsLeader => newer_term_keeps_leader,
     VoteNotPersisted => vote_not_persisted,
     TermNotPersisted => term_not_persisted,
     CampaignNotPersisted => campaign_not_persisted,
@@ -329,21 +331,37 @@ fn heartbeat_keeps_timer(bugs: Bugs, buggy: bool) {
     assert_eq!(r.current_term(), if buggy { 2 } else { 1 });
 }
 
-/// A candidate of term 2 hears from node 1, the leader elected in term 2.
-fn candidate_rejects_leader(bugs: Bugs, buggy: bool) {
+/// The leader of term 2 hears of term 3 from a follower's reply (the follower has moved on
+/// to a newer election); then the service proposes a command.
+fn newer_term_keeps_leader(bugs: Bugs, buggy: bool) {
     let mut rng = rng();
-    let mut r = node(0, 3, &storage_with(1, &[]), bugs, &mut rng);
-    let t = r.next_deadline();
-    r.tick(t, &mut rng);
-    r.take_ready();
-    r.handle_message(t + 1, &mut rng, 1, ae(1, 2, 0, 0, vec![], 0));
+    let mut r = leader(3, &storage_with(1, &[]), bugs, &mut rng);
+    assert_eq!(r.current_term(), 2);
+    let now = r.next_deadline();
+    r.handle_message(now, &mut rng, 1, nack(3, 2, None, 1));
+    let rd = r.take_ready();
+    assert_eq!(rd.storage, vec![hard_state(3, None)]);
+    assert!(rd.messages.is_empty(), "the stale reply itself is ignored");
+    let stepped_down = vec![Event::BecameFollower { term: 3 }];
+    assert_eq!(rd.events, if buggy { vec![] } else { stepped_down });
+    assert_eq!(r.current_term(), 3);
+    let proposed = r.start(now + 1, &mut rng, 7);
     let rd = r.take_ready();
     if buggy {
-        assert_eq!(rd.messages, vec![(1, nack(2, 2, None, 0))]);
-        assert_eq!((r.role(), r.leader_hint()), (Role::Candidate, None));
+        // Leads term 3 unelected: its entry of term 3 goes out as term 3's log.
+        assert_eq!((r.role(), r.leader_hint()), (Role::Leader, Some(0)));
+        assert_eq!(proposed, Some((1, 3)));
+        let entry = Entry {
+            index: 1,
+            term: 3,
+            command: 7,
+        };
+        let append = ae(0, 3, 0, 0, vec![entry], 0);
+        assert_eq!(rd.messages, vec![(1, append.clone()), (2, append)]);
     } else {
-        assert_eq!(rd.messages, vec![(1, ack(2, 2, 0))]);
-        assert_eq!((r.role(), r.leader_hint()), (Role::Follower, Some(1)));
+        assert_eq!((r.role(), r.leader_hint()), (Role::Follower, None));
+        assert_eq!(proposed, None);
+        assert!(rd.messages.is_empty() && rd.storage.is_empty());
     }
 }
 

@@ -87,10 +87,11 @@ bugs! {
     /// so it times out under a steady leader and deposes it.
     HeartbeatKeepsTimer = "heartbeat-keeps-timer", Election,
         "a follower restarts its election timer on AppendEntries from the current leader (Figure 2, Followers; Section 5.6)";
-    /// A candidate rejects an AppendEntries from the leader of its own term as if it came
-    /// from a rival, keeps campaigning, and deposes that leader with its next election.
-    CandidateRejectsLeader = "candidate-rejects-leader", Election,
-        "a candidate that hears from the leader of its term converts to follower (Figure 2, Candidates; Section 5.2)";
+    /// A leader that learns a newer term from a message (a vote request, a reply) adopts the
+    /// term but does not step down: it goes on leading, now in a term another server may be
+    /// elected in, and its new entries carry that term.
+    NewerTermKeepsLeader = "newer-term-keeps-leader", Election,
+        "a server that sees a newer term sets currentTerm to it and converts to follower (Figure 2, All Servers)";
 
     // ---- persistence ----
     /// A granted vote is not written to stable storage.

@@ -207,8 +207,14 @@ impl<C: Command> Raft<C> {
         }
         self.land_late_writes();
         if msg.term() > self.current_term {
-            // Any newer term makes us a follower of that term (leader unknown yet).
-            self.become_follower(now, rng, msg.term(), None);
+            if self.role == Role::Leader && self.config.bugs.has(Bug::NewerTermKeepsLeader) {
+                // Bug: the newer term is adopted, and this node goes on leading in it.
+                self.adopt_term(msg.term());
+                self.leader_id = Some(self.config.id);
+            } else {
+                // Any newer term makes us a follower of that term (leader unknown yet).
+                self.become_follower(now, rng, msg.term(), None);
+            }
         }
         // A reply answers the request whose term it names. One that answers a request of an
         // earlier term (late, duplicated, or from before this node led again in the
@@ -470,6 +476,18 @@ impl<C: Command> Raft<C> {
         self.election_deadline = now.saturating_add(timeout);
     }
 
+    /// Move to the newer `term`: no vote cast and no leader known in it yet. Durable
+    /// before anything this call sends.
+    pub(crate) fn adopt_term(&mut self, term: u64) {
+        debug_assert!(term > self.current_term);
+        self.current_term = term;
+        self.voted_for = None;
+        self.leader_id = None;
+        if !self.config.bugs.has(Bug::TermNotPersisted) {
+            self.persist_hard_state();
+        }
+    }
+
     /// Adopt `term` (if newer, forgetting the vote) and become a follower of
     /// `leader` (if given). The election timer restarts when leaving the
     /// leader or candidate role.
@@ -482,12 +500,7 @@ impl<C: Command> Raft<C> {
     ) {
         debug_assert!(term >= self.current_term);
         if term > self.current_term {
-            self.current_term = term;
-            self.voted_for = None;
-            self.leader_id = None;
-            if !self.config.bugs.has(Bug::TermNotPersisted) {
-                self.persist_hard_state();
-            }
+            self.adopt_term(term);
         } else if self.config.bugs.has(Bug::VoteTwiceInTerm) && self.voted_for.is_some() {
             // Bug: the vote of this term is forgotten on following its leader.
             self.voted_for = None;

@@ -116,11 +116,6 @@ impl<C: Command> Raft<C> {
                 reject(self, None, 0);
                 return;
             }
-        } else if self.role == Role::Candidate && self.config.bugs.has(Bug::CandidateRejectsLeader)
-        {
-            // Bug: taken for a rival's message; this candidate keeps campaigning.
-            reject(self, None, 0);
-            return;
         } else {
             debug_assert_ne!(self.role, Role::Leader, "two leaders in one term");
             self.become_follower(now, rng, term, Some(leader));
