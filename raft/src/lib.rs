@@ -24,6 +24,7 @@ mod commit;
 mod config;
 mod election;
 mod log;
+mod log_sizes;
 mod message;
 mod raft;
 mod ready;
