@@ -17,6 +17,7 @@
 //! 3. hand the [`Apply`]s to the service, in order,
 //! 4. optionally record the [`Event`]s.
 
+mod append;
 #[cfg(test)]
 mod bug_tests;
 mod bugs;
