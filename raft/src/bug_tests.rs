@@ -10,7 +10,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::testing::{cfg, make_leader_with, storage_with};
-use crate::{Bug, Bugs, Entry, Message, NodeId, Raft, Ready, Role, Snapshot, Storage, StorageOp};
+use crate::{
+    Bug, Bugs, Entry, Event, Message, NodeId, Raft, Ready, Role, Snapshot, Storage, StorageOp,
+};
 
 mod replication;
 use replication::*;
@@ -41,7 +43,7 @@ cases! {
     CandidateForgetsSelfVote => candidate_forgets_self_vote,
     VotesNotDeduplicated => votes_not_deduplicated,
     HeartbeatKeepsTimer => heartbeat_keeps_timer,
-    CandidateRejectsLeader => candidate_rejects_leader,
+    NewerTermKeepsLeader => newer_term_keeps_leader,
     VoteNotPersisted => vote_not_persisted,
     TermNotPersisted => term_not_persisted,
     CampaignNotPersisted => campaign_not_persisted,
@@ -329,21 +331,37 @@ fn heartbeat_keeps_timer(bugs: Bugs, buggy: bool) {
     assert_eq!(r.current_term(), if buggy { 2 } else { 1 });
 }
 
-/// A candidate of term 2 hears from node 1, the leader elected in term 2.
-fn candidate_rejects_leader(bugs: Bugs, buggy: bool) {
+/// The leader of term 2 hears of term 3 from a follower's reply (the follower has moved on
+/// to a newer election); then the service proposes a command.
+fn newer_term_keeps_leader(bugs: Bugs, buggy: bool) {
     let mut rng = rng();
-    let mut r = node(0, 3, &storage_with(1, &[]), bugs, &mut rng);
-    let t = r.next_deadline();
-    r.tick(t, &mut rng);
-    r.take_ready();
-    r.handle_message(t + 1, &mut rng, 1, ae(1, 2, 0, 0, vec![], 0));
+    let mut r = leader(3, &storage_with(1, &[]), bugs, &mut rng);
+    assert_eq!(r.current_term(), 2);
+    let now = r.next_deadline();
+    r.handle_message(now, &mut rng, 1, nack(3, 2, None, 1));
+    let rd = r.take_ready();
+    assert_eq!(rd.storage, vec![hard_state(3, None)]);
+    assert!(rd.messages.is_empty(), "the stale reply itself is ignored");
+    let stepped_down = vec![Event::BecameFollower { term: 3 }];
+    assert_eq!(rd.events, if buggy { vec![] } else { stepped_down });
+    assert_eq!(r.current_term(), 3);
+    let proposed = r.start(now + 1, &mut rng, 7);
     let rd = r.take_ready();
     if buggy {
-        assert_eq!(rd.messages, vec![(1, nack(2, 2, None, 0))]);
-        assert_eq!((r.role(), r.leader_hint()), (Role::Candidate, None));
+        // Leads term 3 unelected: its entry of term 3 goes out as term 3's log.
+        assert_eq!((r.role(), r.leader_hint()), (Role::Leader, Some(0)));
+        assert_eq!(proposed, Some((1, 3)));
+        let entry = Entry {
+            index: 1,
+            term: 3,
+            command: 7,
+        };
+        let append = ae(0, 3, 0, 0, vec![entry], 0);
+        assert_eq!(rd.messages, vec![(1, append.clone()), (2, append)]);
     } else {
-        assert_eq!(rd.messages, vec![(1, ack(2, 2, 0))]);
-        assert_eq!((r.role(), r.leader_hint()), (Role::Follower, Some(1)));
+        assert_eq!((r.role(), r.leader_hint()), (Role::Follower, None));
+        assert_eq!(proposed, None);
+        assert!(rd.messages.is_empty() && rd.storage.is_empty());
     }
 }
 
@@ -401,7 +419,13 @@ fn term_not_persisted(bugs: Bugs, buggy: bool) {
     }
 }
 
-/// A candidate starts term 2, crashes and restarts; another candidate of term 2 asks.
+/// Node 0 wins term 2 with node 2's vote and crashes. Its self-vote did count: the crashed
+/// incarnation was elected with it. Restarted, node 0 must still hold that vote, or node 1,
+/// a candidate of term 2 that missed the election, gets a second vote of term 2 and is
+/// elected too (two leaders in one term). And once node 0 has stored an entry of term 2 (as
+/// that term's leader, or a follower of its leader), its durable currentTerm must cover it,
+/// or after a restart it takes AppendEntries from a deposed leader of term 1 that overwrite
+/// the entry, which may be committed.
 fn campaign_not_persisted(bugs: Bugs, buggy: bool) {
     let mut rng = rng();
     let mut disk = storage_with(1, &[]);
@@ -426,11 +450,35 @@ fn campaign_not_persisted(bugs: Bugs, buggy: bool) {
         vec![(1, vote_request(2, 0, 0, 0)), (2, vote_request(2, 0, 0, 0))]
     );
     persist(&mut disk, &rd);
-    let mut r = node(0, 3, &disk, bugs, &mut rng);
+    r.handle_message(t + 1, &mut rng, 2, vote(2, true));
+    assert_eq!((r.role(), r.current_term()), (Role::Leader, 2));
+    let rd = r.take_ready();
+    assert!(rd.storage.is_empty());
+    persist(&mut disk, &rd);
+
+    // The elected leader of term 2 crashes at once; node 1 asks for a vote of term 2.
+    let mut restarted = node(0, 3, &disk, bugs, &mut rng);
     let restored = if buggy { (1, None) } else { (2, Some(0)) };
-    assert_eq!((r.current_term(), r.voted_for()), restored);
-    r.handle_message(t + 1, &mut rng, 1, vote_request(2, 1, 0, 0));
-    assert_eq!(r.take_ready().messages, vec![(1, vote(2, buggy))]);
+    assert_eq!((restarted.current_term(), restarted.voted_for()), restored);
+    restarted.handle_message(t + 2, &mut rng, 1, vote_request(2, 1, 0, 0));
+    assert_eq!(restarted.take_ready().messages, vec![(1, vote(2, buggy))]);
+
+    // Or it first stores an entry of term 2, then crashes; node 1, deposed leader of
+    // term 1, sends it an entry of term 1 at the same index.
+    assert_eq!(r.start(t + 3, &mut rng, 7), Some((1, 2)));
+    persist(&mut disk, &r.take_ready());
+    let mut restarted = node(0, 3, &disk, bugs, &mut rng);
+    assert_eq!(restarted.current_term(), if buggy { 1 } else { 2 });
+    assert_eq!(terms(&restarted), vec![2]);
+    restarted.handle_message(t + 4, &mut rng, 1, ae(1, 1, 0, 0, vec![e(1, 1)], 0));
+    let rd = restarted.take_ready();
+    if buggy {
+        assert_eq!(rd.messages, vec![(1, ack(1, 1, 1))]);
+        assert_eq!(terms(&restarted), vec![1]);
+    } else {
+        assert_eq!(rd.messages, vec![(1, nack(2, 1, None, 0))]);
+        assert_eq!(terms(&restarted), vec![2]);
+    }
 }
 
 /// A follower acknowledges two entries; it either runs again (and writes them) or crashes.

@@ -87,10 +87,11 @@ bugs! {
     /// so it times out under a steady leader and deposes it.
     HeartbeatKeepsTimer = "heartbeat-keeps-timer", Election,
         "a follower restarts its election timer on AppendEntries from the current leader (Figure 2, Followers; Section 5.6)";
-    /// A candidate rejects an AppendEntries from the leader of its own term as if it came
-    /// from a rival, keeps campaigning, and deposes that leader with its next election.
-    CandidateRejectsLeader = "candidate-rejects-leader", Election,
-        "a candidate that hears from the leader of its term converts to follower (Figure 2, Candidates; Section 5.2)";
+    /// A leader that learns a newer term from a message (a vote request, a reply) adopts the
+    /// term but does not step down: it goes on leading, now in a term another server may be
+    /// elected in, and its new entries carry that term.
+    NewerTermKeepsLeader = "newer-term-keeps-leader", Election,
+        "a server that sees a newer term sets currentTerm to it and converts to follower (Figure 2, All Servers)";
 
     // ---- persistence ----
     /// A granted vote is not written to stable storage.
@@ -100,7 +101,10 @@ bugs! {
     TermNotPersisted = "term-not-persisted", Persistence,
         "currentTerm is persistent state, updated on stable storage before responding (Figure 2)";
     /// A candidate's new term and its vote for itself are not written to stable storage
-    /// before it asks for votes.
+    /// before it asks for votes. Nothing later in that term writes them either, so a node
+    /// elected with that self-vote, or holding entries of that term, restarts in the term
+    /// before: it can vote for a second candidate of the term it was elected in, and it takes
+    /// AppendEntries from a deposed leader of the older term that overwrite its newer entries.
     CampaignNotPersisted = "campaign-not-persisted", Persistence,
         "a candidate's currentTerm and votedFor are stable before its RequestVotes go out (Figure 2)";
     /// A follower acknowledges appended entries before they are on stable storage: the write

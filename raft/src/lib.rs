@@ -17,6 +17,7 @@
 //! 3. hand the [`Apply`]s to the service, in order,
 //! 4. optionally record the [`Event`]s.
 
+mod append;
 #[cfg(test)]
 mod bug_tests;
 mod bugs;
@@ -24,6 +25,7 @@ mod commit;
 mod config;
 mod election;
 mod log;
+mod log_sizes;
 mod message;
 mod raft;
 mod ready;
