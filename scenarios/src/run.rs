@@ -173,6 +173,7 @@ pub fn run_scenario(
                 verdict: sim::Verdict::Violation,
                 violation: Some(violation),
                 unknown: vec![],
+                also: vec![],
                 end_time: 0,
                 stats: Default::default(),
                 marks: vec![],

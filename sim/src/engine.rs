@@ -41,6 +41,8 @@ pub struct RunResult {
     pub violation: Option<Violation>,
     /// Checks that could not decide.
     pub unknown: Vec<Undecided>,
+    /// A check's failure that let the run go on, when another failure was the violation.
+    pub also: Vec<Violation>,
     pub end_time: Time,
     pub stats: Stats,
     /// How often each mark (name, context) was reported: the run's coverage.
@@ -114,6 +116,8 @@ pub struct World<N: Node> {
     pub(crate) reactive_faults: Vec<(Time, Fault)>,
     /// Nodes whose durable state changed since the checkers last looked (most recent last).
     pub(crate) persisted: Vec<NodeId>,
+    /// The first failure of a check that lets the run go on ([`World::fail_later`]).
+    pub(crate) deferred: Option<Violation>,
 }
 
 impl<N: Node> World<N> {
@@ -169,6 +173,7 @@ impl<N: Node> World<N> {
             step_marks: Vec::new(),
             reactive_faults: Vec::new(),
             persisted: Vec::new(),
+            deferred: None,
         };
         for (at, fault) in cfg.faults {
             world.push(
@@ -299,6 +304,24 @@ impl<N: Node> World<N> {
     /// Fail the run: the harness found a property violated.
     pub fn fail(&mut self, failure: Failure) {
         self.fail_at(failure, None);
+    }
+    /// A check failed, but the run goes on so that the other checks (those that judge only at
+    /// the end, say) get their say: the run's verdict is a violation either way. If another
+    /// check fails as well (now or by the end), that failure is the run's violation and this
+    /// one is listed after it; else this one is. Only the first such failure is kept.
+    pub fn fail_later(&mut self, failure: Failure) {
+        if self.deferred.is_some() || self.failure.is_some() {
+            return;
+        }
+        let detail = failure.detail.clone();
+        let property = failure.property.clone();
+        self.deferred = Some(Violation {
+            failure,
+            time: self.now,
+            event: self.event_no,
+            panic: None,
+        });
+        self.note(|| format!("{property} violated: {detail} (the run goes on, so the checks that judge at the end have their say)"));
     }
     /// A check of the harness ran but could not decide (e.g. a search out of budget): unless
     /// a violation is found, the run's verdict is "unknown", never "ok".

@@ -245,3 +245,44 @@ fn panics_on_worker_threads_are_caught_per_thread() {
     let alone = run(10, Some(2), PongHarness, vec![]).0;
     assert_eq!(alone.violation, results[0].violation);
 }
+
+/// A harness with a check that lets the run go on (at 200 ms) and, optionally, one that fails
+/// at the end of the run.
+struct GoesOn {
+    fail_at_end: bool,
+}
+impl Harness<PingNode> for GoesOn {
+    fn start(&mut self, world: &mut World<PingNode>) {
+        world.wake_after(200_000, 0);
+    }
+    fn on_wake(&mut self, world: &mut World<PingNode>, _tag: u64) {
+        world.fail_later(Failure::new("a value", vec![1], "expected 2, got 3"));
+    }
+    fn finish(&mut self, _world: &mut World<PingNode>) -> Result<(), Failure> {
+        if self.fail_at_end {
+            return Err(Failure::new("a history", vec![], "not linearizable"));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_check_that_lets_the_run_go_on_fails_it_unless_a_later_check_fails_first() {
+    // Alone: the run goes on to its deadline, and its violation is that check's, at 200 ms.
+    let (r, text) = run(3, None, GoesOn { fail_at_end: false }, vec![]);
+    assert_eq!(r.verdict, Verdict::Violation);
+    assert_eq!(r.end_time, 1_000_000, "the run went on to the deadline");
+    let v = r.violation.as_ref().unwrap();
+    assert_eq!((v.failure.property.as_str(), v.time), ("a value", 200_000));
+    assert!(r.also.is_empty());
+    assert!(text.contains("a value violated: expected 2, got 3 (the run goes on"));
+    // With a check failing at the end: that one is the violation, the first is listed after.
+    let (r, text) = run(3, None, GoesOn { fail_at_end: true }, vec![]);
+    assert_eq!(r.violation.unwrap().failure.property, "a history");
+    assert_eq!(r.also.len(), 1);
+    assert_eq!(r.also[0].failure.property, "a value");
+    let Record::Result { also, .. } = last_record(&text) else {
+        panic!("the trace ends with its result")
+    };
+    assert_eq!(also[0].failure.property, "a value");
+}

@@ -215,11 +215,18 @@ impl<N: Node, H: Harness<N>> Sim<N, H> {
             });
         }
         let world = &mut self.world;
+        let mut also = Vec::new();
+        match (world.failure.is_some(), world.deferred.take()) {
+            (false, Some(d)) => world.failure = Some(d),
+            (true, Some(d)) => also.push(d),
+            _ => {}
+        }
         let result = RunResult {
             seed: world.seed,
             verdict: Verdict::of(world.failure.as_ref(), &world.undecided),
             violation: world.failure.clone(),
             unknown: world.undecided.clone(),
+            also,
             end_time: world.now,
             stats: world.stats(),
             marks: std::mem::take(&mut world.marks),
@@ -231,6 +238,7 @@ impl<N: Node, H: Harness<N>> Sim<N, H> {
                     verdict: result.verdict,
                     violation: result.violation.clone(),
                     unknown: result.unknown.clone(),
+                    also: result.also.clone(),
                     end_time: result.end_time,
                     stats: result.stats.clone(),
                 });

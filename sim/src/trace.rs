@@ -92,6 +92,9 @@ pub enum Record {
         /// Checks that could not decide (verdict `unknown`, unless a violation came first).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         unknown: Vec<Undecided>,
+        /// Failures of checks that let the run go on, when another failure is the violation.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        also: Vec<Violation>,
         end_time: Time,
         stats: Stats,
     },
