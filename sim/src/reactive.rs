@@ -81,6 +81,11 @@ pub struct MarkRuleProfile {
     /// The duration of the fault, `[min, max]` ms.
     #[serde(default = "default_for_ms")]
     pub for_ms: [f64; 2],
+    /// How long after the mark the fault strikes, `[min, max]` ms (default: at once, 1 µs
+    /// after the step). A delay of about a message's latency strikes while the step's
+    /// messages are on their way: some have arrived, some not.
+    #[serde(default, skip_serializing_if = "is_at_once")]
+    pub after_ms: [f64; 2],
     /// The mark that releases held messages (default: this rule's mark).
     #[serde(default)]
     pub release_on: Option<String>,
@@ -94,6 +99,10 @@ fn default_for_ms() -> [f64; 2] {
     [50.0, 1500.0]
 }
 
+fn is_at_once(r: &[f64; 2]) -> bool {
+    *r == [0.0, 0.0]
+}
+
 /// One rule with this seed's probabilities.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MarkRule {
@@ -102,6 +111,7 @@ pub struct MarkRule {
     pub isolate: f64,
     pub hold: f64,
     pub for_us: (Time, Time),
+    pub after_us: (Time, Time),
     pub release_on: String,
     pub release_same_node: f64,
 }
@@ -166,6 +176,7 @@ impl ReactiveProfile {
                 k.validate(name, 0.0, 1.0).map_err(at)?;
             }
             check_range("for_ms", r.for_ms).map_err(at)?;
+            check_range("after_ms", r.after_ms).map_err(at)?;
         }
         Ok(())
     }
@@ -188,6 +199,7 @@ impl ReactiveProfile {
                     isolate: r.isolate.draw(rng),
                     hold: r.hold.draw(rng),
                     for_us: range_us(r.for_ms),
+                    after_us: range_us(r.after_ms),
                     release_on: r.release_on.clone().unwrap_or_else(|| r.mark.clone()),
                     release_same_node: r.release_same_node.draw(rng),
                 };
@@ -229,9 +241,17 @@ pub(crate) struct StepSummary {
     pub replied: bool,
 }
 
-/// A fault the engine must apply because of what a node just did.
+/// A fault the engine must apply because of what a node just did, `delay` µs after the step
+/// (plus the 1 µs that puts it after the step).
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Strike {
+pub(crate) struct Strike {
+    pub delay: Time,
+    pub what: StrikeKind,
+}
+
+/// What a [`Strike`] does.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum StrikeKind {
     /// Crash `node` now and restart it after `down` µs.
     Crash { node: NodeId, down: Time },
     /// Cut `node` off now and reconnect it after `len` µs.
@@ -301,7 +321,7 @@ impl ReactiveState {
             } else {
                 self.cfg.down_us
             });
-            return Some(self.strike(now, Strike::Crash { node, down }));
+            return Some(self.strike(now, 0, StrikeKind::Crash { node, down }));
         }
         for &mark in marks {
             for i in 0..self.cfg.rules.len() {
@@ -310,11 +330,16 @@ impl ReactiveState {
                 }
                 let rule = self.cfg.rules[i].clone();
                 let len = self.draw_us(rule.for_us);
+                let delay = if rule.after_us == (0, 0) {
+                    0
+                } else {
+                    self.draw_us(rule.after_us)
+                };
                 if rule.crash > 0.0 && self.rng.random_bool(rule.crash) {
-                    return Some(self.strike(now, Strike::Crash { node, down: len }));
+                    return Some(self.strike(now, delay, StrikeKind::Crash { node, down: len }));
                 }
                 if rule.isolate > 0.0 && self.rng.random_bool(rule.isolate) {
-                    return Some(self.strike(now, Strike::Isolate { node, len }));
+                    return Some(self.strike(now, delay, StrikeKind::Isolate { node, len }));
                 }
                 if rule.hold > 0.0 && self.rng.random_bool(rule.hold) {
                     let same_node = rule.release_same_node > 0.0
@@ -322,7 +347,8 @@ impl ReactiveState {
                     let max = self.cfg.max_hold_us.max(len);
                     return Some(self.strike(
                         now,
-                        Strike::Hold {
+                        delay,
+                        StrikeKind::Hold {
                             node,
                             len,
                             release_on: rule.release_on,
@@ -337,25 +363,27 @@ impl ReactiveState {
     }
 
     /// Clamps the strike to the window and marks the node busy until it is over.
-    fn strike(&mut self, now: Time, mut s: Strike) -> Strike {
-        let room = self.cfg.until.saturating_sub(now + 1);
-        let (node, end) = match &mut s {
-            Strike::Crash { node, down } => {
+    fn strike(&mut self, now: Time, delay: Time, mut what: StrikeKind) -> Strike {
+        let delay = delay.min(self.cfg.until.saturating_sub(now + 1));
+        let at = now + 1 + delay;
+        let room = self.cfg.until.saturating_sub(at);
+        let (node, end) = match &mut what {
+            StrikeKind::Crash { node, down } => {
                 *down = (*down).min(room);
-                (*node, now + 1 + *down)
+                (*node, at + *down)
             }
-            Strike::Isolate { node, len } => {
+            StrikeKind::Isolate { node, len } => {
                 *len = (*len).min(room);
-                (*node, now + 1 + *len)
+                (*node, at + *len)
             }
-            Strike::Hold { node, len, max, .. } => {
+            StrikeKind::Hold { node, len, max, .. } => {
                 *len = (*len).min(room);
                 *max = (*max).min(room);
-                (*node, now + 1 + *max)
+                (*node, at + *max)
             }
         };
         self.busy_until[node] = end;
-        s
+        Strike { delay, what }
     }
 }
 
@@ -410,6 +438,7 @@ mod tests {
                 isolate: Knob::Fixed(0.0),
                 hold: Knob::Fixed(1.0),
                 for_ms: [100.0, 100.0],
+                after_ms: [0.0, 0.0],
                 release_on: None,
                 release_same_node: Knob::Fixed(1.0),
             }],
@@ -429,7 +458,11 @@ mod tests {
             replied: false,
         };
         assert_eq!(st.after_step(0, 500, wrote, &[]), None, "before the window");
-        let Some(Strike::Crash { node: 0, down }) = st.after_step(0, 2_000, wrote, &[]) else {
+        let Some(Strike {
+            delay: 0,
+            what: StrikeKind::Crash { node: 0, down },
+        }) = st.after_step(0, 2_000, wrote, &[])
+        else {
             panic!("a write in the window crashes the node")
         };
         assert!(down <= 2_000_000);
@@ -439,11 +472,15 @@ mod tests {
             "busy until restarted"
         );
         assert_eq!(st.after_step(1, 2_000, StepSummary::default(), &[]), None);
-        let Some(Strike::Hold {
-            node: 1,
-            len: 100_000,
-            release_on,
-            same_node: true,
+        let Some(Strike {
+            what:
+                StrikeKind::Hold {
+                    node: 1,
+                    len: 100_000,
+                    release_on,
+                    same_node: true,
+                    ..
+                },
             ..
         }) = st.after_step(1, 2_000, StepSummary::default(), &["append", "leader"])
         else {
@@ -473,7 +510,37 @@ mod tests {
             },
             &[],
         );
-        assert_eq!(s, Some(Strike::Crash { node: 0, down: 999 }));
+        assert_eq!(
+            s,
+            Some(Strike {
+                delay: 0,
+                what: StrikeKind::Crash { node: 0, down: 999 }
+            })
+        );
+    }
+
+    #[test]
+    fn a_rule_may_strike_a_while_after_its_mark() {
+        let mut p = profile();
+        p.crash_after_persist = Knob::Fixed(0.0);
+        p.rules[0].hold = Knob::Fixed(0.0);
+        p.rules[0].isolate = Knob::Fixed(1.0);
+        p.rules[0].after_ms = [5.0, 5.0];
+        p.validate().unwrap();
+        let (cfg, _) = p.draw(0, 1_000_000, &mut stream(1, Purpose::Swarm));
+        let mut st = ReactiveState::new(cfg, stream(1, Purpose::Reactive), 1);
+        let s = st.after_step(0, 10_000, StepSummary::default(), &["leader"]);
+        assert_eq!(
+            s,
+            Some(Strike {
+                delay: 5_000,
+                what: StrikeKind::Isolate {
+                    node: 0,
+                    len: 100_000
+                }
+            })
+        );
+        assert_eq!(st.busy_until[0], 10_000 + 1 + 5_000 + 100_000);
     }
 
     #[test]

@@ -133,6 +133,7 @@ fn a_hold_delays_messages_until_the_release_mark_and_loses_none() {
             isolate: Knob::Fixed(0.0),
             hold: Knob::Fixed(0.2),
             for_ms: [30.0, 100.0],
+            after_ms: [0.0, 0.0],
             release_on: Some("pong".into()),
             release_same_node: Knob::Fixed(0.0),
         }],

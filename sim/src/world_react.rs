@@ -5,7 +5,7 @@ use crate::engine::World;
 use crate::faults::Fault;
 use crate::node::{Mark, Node, NodeId, Time};
 use crate::queue::Event;
-use crate::reactive::{StepSummary, Strike};
+use crate::reactive::{StepSummary, StrikeKind};
 
 impl<N: Node> World<N> {
     pub(crate) fn count_mark(&mut self, mark: Mark) {
@@ -45,7 +45,7 @@ impl<N: Node> World<N> {
         self.step_marks = marks;
         self.step_marks.clear();
         let Some(strike) = strike else { return };
-        let at = self.now + 1;
+        let at = self.now + 1 + strike.delay;
         let schedule = |world: &mut Self, t: Time, fault: Fault| {
             world.push(
                 t,
@@ -56,16 +56,16 @@ impl<N: Node> World<N> {
             );
         };
         let us_to_ms = |us: Time| us as f64 / 1000.0;
-        match strike {
-            Strike::Crash { node, down } => {
+        match strike.what {
+            StrikeKind::Crash { node, down } => {
                 schedule(self, at, Fault::Crash(node));
                 schedule(self, at + down, Fault::Restart(node));
             }
-            Strike::Isolate { node, len } => {
+            StrikeKind::Isolate { node, len } => {
                 schedule(self, at, Fault::Disconnect(node));
                 schedule(self, at + len, Fault::Reconnect(node));
             }
-            Strike::Hold {
+            StrikeKind::Hold {
                 node,
                 len,
                 release_on,

@@ -24,11 +24,12 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 /// The profiles a campaign runs by default: the swarm profiles, and the lab scenarios whose
-/// faults reach deepest (Figure 8 unreliable for Raft; the hardest 3B test for KV).
+/// faults reach deepest (the two Figure 8 tests for Raft; the hardest 3B test for KV).
 pub const DEFAULT_PROFILES: &[&str] = &[
     "scenarios/fuzz/raft-swarm.json",
     "scenarios/fuzz/kv-swarm.json",
     "scenarios/fuzz/kv-swarm-snapshots.json",
+    "scenarios/raft/figure8.json",
     "scenarios/raft/figure8-unreliable.json",
     "scenarios/kv/snapshot-unreliable-recover-concurrent-partition-linearizable.json",
 ];
