@@ -10,6 +10,8 @@
 
 pub mod classify;
 mod report;
+#[cfg(test)]
+mod tests;
 
 use crate::catalog::CatalogBug;
 use crate::fuzz::parse_seeds;
@@ -77,6 +79,10 @@ pub struct PowerArgs {
     /// Skip the correct build's baseline runs.
     #[arg(long)]
     pub no_baseline: bool,
+    /// Write each bug's first catch (bug, file, seed, property) here: the pins the test suite
+    /// re-runs (`traces/power-pins.json`), so a weakened check fails a test.
+    #[arg(long)]
+    pub pins: Option<PathBuf>,
 }
 
 /// One bug of a campaign, or the correct build.
@@ -144,11 +150,48 @@ fn resolve(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }
 
+/// What a campaign found: one row per subject (the correct build first, unless left out).
+pub struct Campaign {
+    pub rows: Vec<BugRow>,
+    pub files: Vec<PathBuf>,
+    pub seeds: (u64, u64),
+    pub jobs: usize,
+    pub wall_s: f64,
+}
+
 fn run_inner(args: &PowerArgs) -> Result<i32, String> {
     if args.list {
         report::print_catalog();
         return Ok(0);
     }
+    let c = campaign(args)?;
+    let rows = &c.rows;
+    let (first_seed, last_seed) = c.seeds;
+    report::print_table(rows);
+    let total_runs: usize = rows.iter().map(|r| r.runs).sum();
+    println!(
+        "power     {} bugs, {} files, seeds {first_seed}..{last_seed}: {total_runs} runs in {:.1} s ({:.0} runs/s, {} jobs){}",
+        rows.iter().filter(|r| r.bug != "(none)").count(),
+        c.files.len(),
+        c.wall_s,
+        total_runs as f64 / c.wall_s.max(1e-9),
+        c.jobs,
+        if args.first_catch { ", stopping each bug at its first catch" } else { "" },
+    );
+    report::print_summary(rows);
+    if let Some(path) = &args.report {
+        report::write_jsonl(path, rows)?;
+    }
+    if let Some(path) = &args.pins {
+        report::write_pins(path, rows)?;
+    }
+    let escaped = rows.iter().any(|r| r.bug != "(none)" && r.caught == 0);
+    let false_alarm = rows.iter().any(|r| r.bug == "(none)" && r.caught > 0);
+    Ok(if escaped || false_alarm { 1 } else { 0 })
+}
+
+/// Runs a campaign (no printing but the progress bar).
+pub fn campaign(args: &PowerArgs) -> Result<Campaign, String> {
     let (first_seed, last_seed) = parse_seeds(&args.seeds)?;
     let seeds: Vec<u64> = (first_seed..=last_seed).collect();
     let jobs = args
@@ -251,7 +294,6 @@ fn run_inner(args: &PowerArgs) -> Result<i32, String> {
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    let campaign_s = start.elapsed().as_secs_f64();
     let mut rows: Vec<BugRow> = plans
         .iter()
         .map(|p| summarize(p, &scenarios, &files, &seeds, args.first_catch))
@@ -266,23 +308,13 @@ fn run_inner(args: &PowerArgs) -> Result<i32, String> {
             args.shrink_runs,
         );
     }
-    report::print_table(&rows);
-    let total_runs: usize = rows.iter().map(|r| r.runs).sum();
-    println!(
-        "power     {} bugs, {} files, seeds {first_seed}..{last_seed}: {total_runs} runs in {:.1} s ({:.0} runs/s, {jobs} jobs){}",
-        rows.iter().filter(|r| r.bug != "(none)").count(),
-        files.len(),
-        campaign_s,
-        total_runs as f64 / campaign_s.max(1e-9),
-        if args.first_catch { ", stopping each bug at its first catch" } else { "" },
-    );
-    report::print_summary(&rows);
-    if let Some(path) = &args.report {
-        report::write_jsonl(path, &rows)?;
-    }
-    let escaped = rows.iter().any(|r| r.bug != "(none)" && r.caught == 0);
-    let false_alarm = rows.iter().any(|r| r.bug == "(none)" && r.caught > 0);
-    Ok(if escaped || false_alarm { 1 } else { 0 })
+    Ok(Campaign {
+        rows,
+        files,
+        seeds: (first_seed, last_seed),
+        jobs,
+        wall_s: start.elapsed().as_secs_f64(),
+    })
 }
 
 /// The scenario with `subject` switched on.

@@ -203,6 +203,38 @@ pub fn print_summary(rows: &[BugRow]) {
     }
 }
 
+/// One bug's first catch, as the test suite re-runs it.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pin {
+    pub bug: String,
+    pub file: String,
+    pub seed: u64,
+    pub property: String,
+}
+
+/// Writes the pins of every caught bug (the correct build has none), as a JSON array, one
+/// pin a line, in catalog order.
+pub fn write_pins(path: &Path, rows: &[BugRow]) -> Result<(), String> {
+    let pins: Vec<String> = rows
+        .iter()
+        .filter(|r| r.bug != "(none)")
+        .filter_map(|r| {
+            let f = r.first.as_ref()?;
+            let pin = Pin {
+                bug: r.bug.to_string(),
+                file: f.file.clone(),
+                seed: f.seed,
+                property: f.property.clone(),
+            };
+            Some(serde_json::to_string(&pin).expect("pins serialize"))
+        })
+        .collect();
+    let text = format!("[\n  {}\n]\n", pins.join(",\n  "));
+    std::fs::write(path, text)
+        .map_err(|e| format!("{}: cannot write the pins: {e}", path.display()))
+}
+
 /// One JSON line per row.
 pub fn write_jsonl(path: &Path, rows: &[BugRow]) -> Result<(), String> {
     let mut out = Vec::new();
