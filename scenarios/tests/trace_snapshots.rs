@@ -82,21 +82,21 @@ fn snapshot_name(rel: &str) -> String {
     rest.replace('/', "__")
 }
 
-/// The digest of `rel` (a workspace-relative scenario path) with seed 1. The trace goes to a
-/// temporary file and is read back a line at a time: some runs have millions of events.
+/// The digest of `rel` (a workspace-relative scenario path) with seed 1. The trace streams
+/// through a pipe to a second thread that digests it as the run writes it: some runs have
+/// millions of events (a gigabyte of trace), which then never sit in memory or on disk, and
+/// the digest of one run overlaps its simulation.
 fn digest(rel: &str) -> String {
     let sc = Scenario::load(&root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    let path = std::env::temp_dir().join(format!(
-        "detsim-digest-{}-{}.jsonl",
-        std::process::id(),
-        snapshot_name(rel)
-    ));
-    let file = std::fs::File::create(&path).unwrap();
-    run_scenario(&sc, 1, rel, Some(Box::new(std::io::BufWriter::new(file))))
-        .unwrap_or_else(|e| panic!("{rel}: {e}"));
-    let reader = std::io::BufReader::new(std::fs::File::open(&path).unwrap());
-    let digest = scenarios::digest::digest(reader).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    let _ = std::fs::remove_file(&path);
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    let digest = std::thread::scope(|s| {
+        let digester = s.spawn(move || scenarios::digest::digest(std::io::BufReader::new(reader)));
+        // The run owns the writer and drops it when it ends: the digest then reads the end.
+        run_scenario(&sc, 1, rel, Some(Box::new(std::io::BufWriter::new(writer))))
+            .unwrap_or_else(|e| panic!("{rel}: {e}"));
+        digester.join().expect("the digest does not panic")
+    })
+    .unwrap_or_else(|e| panic!("{rel}: {e}"));
     // The digest must not depend on where the checkout lives.
     let here = root().display().to_string();
     assert!(
