@@ -9,25 +9,17 @@
 //!    the same bytes (determinism across builds and machines).
 //!
 //! To accept an intended change: `cargo insta review`, or
-//! `INSTA_UPDATE=always cargo test -p scenarios --test trace_snapshots`, then commit
+//! `INSTA_UPDATE=always cargo test -p scenarios --test integration trace_snapshots`, then commit
 //! `traces/snapshots/`.
 
+use crate::common::root;
 use scenarios::run::{replay_trace, run_scenario};
 use scenarios::scenario::Scenario;
 use sim::trace::Trace;
 use std::cell::RefCell;
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
 use std::rc::Rc;
-
-/// The workspace root (the parent of this crate).
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the crate sits in the workspace")
-        .to_path_buf()
-}
 
 /// An in-memory trace sink the test can read back after the run drops its writer.
 #[derive(Clone, Default)]
@@ -164,7 +156,7 @@ fn scenario_timelines_match_snapshots() {
              cargo insta review\n\
              or accept them all with\n  \
              cargo insta accept\n  \
-             INSTA_UPDATE=always cargo test -p scenarios --test trace_snapshots\n\
+             INSTA_UPDATE=always cargo test -p scenarios --test integration trace_snapshots\n\
              then commit traces/snapshots/. (With CI=true insta never writes snapshots, so a \
              scenario without a committed snapshot fails there.)",
             changed.len(),

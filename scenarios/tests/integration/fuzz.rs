@@ -1,9 +1,7 @@
 //! `sim fuzz` and `sim merge` as a user runs them: results independent of --jobs, shards that
 //! merge into the single-run report, failing runs saved with commands that reproduce them.
 
-mod common;
-
-use common::{sim, tmp};
+use crate::common::{sim, tmp};
 use std::path::Path;
 
 /// The report without the wall-clock field, the only one allowed to differ.
@@ -219,7 +217,7 @@ fn an_injected_raft_bug_is_found_and_shrunk() {
 /// run is unknown and none failed, 1 as soon as one failed; `sim merge` agrees.
 #[test]
 fn unknown_runs_are_reported_and_exit_3_unless_something_failed() {
-    let text = std::fs::read_to_string(common::root().join("scenarios/pingpong/basic.json"))
+    let text = std::fs::read_to_string(crate::common::root().join("scenarios/pingpong/basic.json"))
         .unwrap()
         .replace(
             "\"pingpong\": {\"interval_ms\": 20}",
