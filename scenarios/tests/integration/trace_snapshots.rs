@@ -20,6 +20,7 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// An in-memory trace sink the test can read back after the run drops its writer.
 #[derive(Clone, Default)]
@@ -105,6 +106,34 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "(no message)".into())
 }
 
+/// Compares the digest of `rel` with its snapshot; if it differs, says why.
+fn timeline_differs(rel: &str, settings: &insta::Settings) -> Option<String> {
+    let name = snapshot_name(rel);
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let d = digest(rel);
+        let mut settings = settings.clone();
+        settings.set_description(rel);
+        settings.bind(|| insta::assert_snapshot!(name.as_str(), d));
+    }));
+    let p = outcome.err()?;
+    let snap = root()
+        .join("traces")
+        .join("snapshots")
+        .join(format!("{name}.snap"));
+    Some(if !snap.exists() {
+        "no committed snapshot (a new scenario?)".to_string()
+    } else {
+        let msg = panic_message(p.as_ref());
+        match msg.lines().next() {
+            Some(l) if l.starts_with("snapshot assertion") => {
+                "the timeline changed (diff above)".to_string()
+            }
+            Some(l) => l.to_string(),
+            None => "failed".to_string(),
+        }
+    })
+}
+
 #[test]
 fn scenario_timelines_match_snapshots() {
     let files = scenario_files();
@@ -117,34 +146,29 @@ fn scenario_timelines_match_snapshots() {
     settings.set_prepend_module_to_snapshot(false);
     settings.set_omit_expression(true);
 
-    let mut changed: Vec<(String, String)> = Vec::new();
-    for rel in &files {
-        let name = snapshot_name(rel);
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let d = digest(rel);
-            settings.set_description(rel.as_str());
-            settings.bind(|| insta::assert_snapshot!(name.as_str(), d));
-        }));
-        if let Err(p) = outcome {
-            let snap = root()
-                .join("traces")
-                .join("snapshots")
-                .join(format!("{name}.snap"));
-            let why = if !snap.exists() {
-                "no committed snapshot (a new scenario?)".to_string()
-            } else {
-                let msg = panic_message(p.as_ref());
-                match msg.lines().next() {
-                    Some(l) if l.starts_with("snapshot assertion") => {
-                        "the timeline changed (diff above)".to_string()
+    // Two workers take files one at a time (one large run takes most of the time), each run
+    // with its digest on a thread of its own.
+    let next = AtomicUsize::new(0);
+    let mut changed: Vec<(String, String)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut changed = Vec::new();
+                    while let Some(rel) = files.get(next.fetch_add(1, Ordering::SeqCst)) {
+                        if let Some(why) = timeline_differs(rel, &settings) {
+                            changed.push((rel.clone(), why));
+                        }
                     }
-                    Some(l) => l.to_string(),
-                    None => "failed".to_string(),
-                }
-            };
-            changed.push((rel.clone(), why));
-        }
-    }
+                    changed
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a worker does not panic"))
+            .collect()
+    });
+    changed.sort();
     if !changed.is_empty() {
         let list: Vec<String> = changed
             .iter()
