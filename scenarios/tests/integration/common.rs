@@ -1,5 +1,4 @@
-//! Helpers shared by the integration tests that run the `sim` binary.
-#![allow(dead_code)] // each test binary uses its own subset
+//! Helpers shared by the test modules that run the `sim` binary.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -21,13 +20,16 @@ pub fn sim(args: &[&str]) -> Output {
         .expect("the sim binary runs")
 }
 
-/// A path in a temporary folder of this test binary and process.
+/// A path in a temporary folder of this process and of the calling test file (`cli`, `fuzz`,
+/// ...): the modules of this binary run at once and reuse names like `undecided.json`.
+#[track_caller]
 pub fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "detsim-{}-{}",
-        env!("CARGO_CRATE_NAME"),
-        std::process::id()
-    ));
+    let module = Path::new(std::panic::Location::caller().file())
+        .file_stem()
+        .expect("a source file")
+        .to_string_lossy()
+        .into_owned();
+    let dir = std::env::temp_dir().join(format!("detsim-{module}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }

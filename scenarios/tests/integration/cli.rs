@@ -1,8 +1,6 @@
 //! End-to-end tests of the `sim` command as a user runs it.
 
-mod common;
-
-use common::{sim, stderr, stdout, tmp};
+use crate::common::{sim, stderr, stdout, tmp};
 
 #[test]
 fn run_then_replay_the_trace() {
@@ -172,7 +170,7 @@ fn lincheck_reads_histories_from_simulation_traces() {
 /// The ping-pong scenario with a pong-count checker whose budget is too small to check every
 /// pong: a run whose verdict is "unknown" whatever the seed.
 fn undecided_scenario() -> std::path::PathBuf {
-    let text = std::fs::read_to_string(common::root().join("scenarios/pingpong/basic.json"))
+    let text = std::fs::read_to_string(crate::common::root().join("scenarios/pingpong/basic.json"))
         .unwrap()
         .replace(
             "\"pingpong\": {\"interval_ms\": 20}",

@@ -9,25 +9,18 @@
 //!    the same bytes (determinism across builds and machines).
 //!
 //! To accept an intended change: `cargo insta review`, or
-//! `INSTA_UPDATE=always cargo test -p scenarios --test trace_snapshots`, then commit
+//! `INSTA_UPDATE=always cargo test -p scenarios --test integration trace_snapshots`, then commit
 //! `traces/snapshots/`.
 
+use crate::common::root;
 use scenarios::run::{replay_trace, run_scenario};
 use scenarios::scenario::Scenario;
 use sim::trace::Trace;
 use std::cell::RefCell;
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
 use std::rc::Rc;
-
-/// The workspace root (the parent of this crate).
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the crate sits in the workspace")
-        .to_path_buf()
-}
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// An in-memory trace sink the test can read back after the run drops its writer.
 #[derive(Clone, Default)]
@@ -82,21 +75,21 @@ fn snapshot_name(rel: &str) -> String {
     rest.replace('/', "__")
 }
 
-/// The digest of `rel` (a workspace-relative scenario path) with seed 1. The trace goes to a
-/// temporary file and is read back a line at a time: some runs have millions of events.
+/// The digest of `rel` (a workspace-relative scenario path) with seed 1. The trace streams
+/// through a pipe to a second thread that digests it as the run writes it: some runs have
+/// millions of events (a gigabyte of trace), which then never sit in memory or on disk, and
+/// the digest of one run overlaps its simulation.
 fn digest(rel: &str) -> String {
     let sc = Scenario::load(&root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    let path = std::env::temp_dir().join(format!(
-        "detsim-digest-{}-{}.jsonl",
-        std::process::id(),
-        snapshot_name(rel)
-    ));
-    let file = std::fs::File::create(&path).unwrap();
-    run_scenario(&sc, 1, rel, Some(Box::new(std::io::BufWriter::new(file))))
-        .unwrap_or_else(|e| panic!("{rel}: {e}"));
-    let reader = std::io::BufReader::new(std::fs::File::open(&path).unwrap());
-    let digest = scenarios::digest::digest(reader).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    let _ = std::fs::remove_file(&path);
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    let digest = std::thread::scope(|s| {
+        let digester = s.spawn(move || scenarios::digest::digest(std::io::BufReader::new(reader)));
+        // The run owns the writer and drops it when it ends: the digest then reads the end.
+        run_scenario(&sc, 1, rel, Some(Box::new(std::io::BufWriter::new(writer))))
+            .unwrap_or_else(|e| panic!("{rel}: {e}"));
+        digester.join().expect("the digest does not panic")
+    })
+    .unwrap_or_else(|e| panic!("{rel}: {e}"));
     // The digest must not depend on where the checkout lives.
     let here = root().display().to_string();
     assert!(
@@ -113,6 +106,34 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "(no message)".into())
 }
 
+/// Compares the digest of `rel` with its snapshot; if it differs, says why.
+fn timeline_differs(rel: &str, settings: &insta::Settings) -> Option<String> {
+    let name = snapshot_name(rel);
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let d = digest(rel);
+        let mut settings = settings.clone();
+        settings.set_description(rel);
+        settings.bind(|| insta::assert_snapshot!(name.as_str(), d));
+    }));
+    let p = outcome.err()?;
+    let snap = root()
+        .join("traces")
+        .join("snapshots")
+        .join(format!("{name}.snap"));
+    Some(if !snap.exists() {
+        "no committed snapshot (a new scenario?)".to_string()
+    } else {
+        let msg = panic_message(p.as_ref());
+        match msg.lines().next() {
+            Some(l) if l.starts_with("snapshot assertion") => {
+                "the timeline changed (diff above)".to_string()
+            }
+            Some(l) => l.to_string(),
+            None => "failed".to_string(),
+        }
+    })
+}
+
 #[test]
 fn scenario_timelines_match_snapshots() {
     let files = scenario_files();
@@ -125,34 +146,29 @@ fn scenario_timelines_match_snapshots() {
     settings.set_prepend_module_to_snapshot(false);
     settings.set_omit_expression(true);
 
-    let mut changed: Vec<(String, String)> = Vec::new();
-    for rel in &files {
-        let name = snapshot_name(rel);
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let d = digest(rel);
-            settings.set_description(rel.as_str());
-            settings.bind(|| insta::assert_snapshot!(name.as_str(), d));
-        }));
-        if let Err(p) = outcome {
-            let snap = root()
-                .join("traces")
-                .join("snapshots")
-                .join(format!("{name}.snap"));
-            let why = if !snap.exists() {
-                "no committed snapshot (a new scenario?)".to_string()
-            } else {
-                let msg = panic_message(p.as_ref());
-                match msg.lines().next() {
-                    Some(l) if l.starts_with("snapshot assertion") => {
-                        "the timeline changed (diff above)".to_string()
+    // Two workers take files one at a time (one large run takes most of the time), each run
+    // with its digest on a thread of its own.
+    let next = AtomicUsize::new(0);
+    let mut changed: Vec<(String, String)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut changed = Vec::new();
+                    while let Some(rel) = files.get(next.fetch_add(1, Ordering::SeqCst)) {
+                        if let Some(why) = timeline_differs(rel, &settings) {
+                            changed.push((rel.clone(), why));
+                        }
                     }
-                    Some(l) => l.to_string(),
-                    None => "failed".to_string(),
-                }
-            };
-            changed.push((rel.clone(), why));
-        }
-    }
+                    changed
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a worker does not panic"))
+            .collect()
+    });
+    changed.sort();
     if !changed.is_empty() {
         let list: Vec<String> = changed
             .iter()
@@ -164,7 +180,7 @@ fn scenario_timelines_match_snapshots() {
              cargo insta review\n\
              or accept them all with\n  \
              cargo insta accept\n  \
-             INSTA_UPDATE=always cargo test -p scenarios --test trace_snapshots\n\
+             INSTA_UPDATE=always cargo test -p scenarios --test integration trace_snapshots\n\
              then commit traces/snapshots/. (With CI=true insta never writes snapshots, so a \
              scenario without a committed snapshot fails there.)",
             changed.len(),

@@ -1,24 +1,10 @@
 //! Tests of the trace viewer: the HTML page generator, the view model and the text timeline.
 
+use crate::common::{root, sim, tmp};
 use scenarios::scenario::Scenario;
 use scenarios::view::{html_page, page_data, text_timeline};
 use serde_json::Value;
 use sim::trace::Trace;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("detsim-view-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
 
 /// Runs a scenario through the library and returns its trace text.
 fn record(scenario: &str, seed: u64, name: &str) -> String {
@@ -272,14 +258,6 @@ fn text_timeline_is_deterministic_and_names_the_violation() {
     );
     let last = a.lines().last().unwrap();
     assert_eq!(last, "verdict   VIOLATION: pong count at 0.034s (event 16)");
-}
-
-fn sim(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("the sim binary runs")
 }
 
 #[test]

@@ -1,9 +1,7 @@
 //! `sim fuzz` and `sim merge` as a user runs them: results independent of --jobs, shards that
 //! merge into the single-run report, failing runs saved with commands that reproduce them.
 
-mod common;
-
-use common::{sim, tmp};
+use crate::common::{sim, tmp};
 use std::path::Path;
 
 /// The report without the wall-clock field, the only one allowed to differ.
@@ -145,12 +143,29 @@ fn bad_fuzz_arguments_exit_2() {
 
 /// A real protocol bug (votes without the election restriction) is found by fuzzing, saved,
 /// and shrunk to a smaller scenario that still fails the same way, with a shorter trace.
+///
+/// The scenario is `scenarios/buggy/raft-no-election-restriction.json` with its clients'
+/// endless loop cut to 200 rounds, more than they get through before the bug shows: the
+/// first failing seed fails exactly as with the file (checked here), but the shrinker's
+/// candidates that drop the loop's waits end at once instead of spinning into the harness's
+/// million-step guard (25 s of CPU each in the test build: nearly all of this test's time).
 #[test]
 fn an_injected_raft_bug_is_found_and_shrunk() {
+    let file = "scenarios/buggy/raft-no-election-restriction.json";
+    let text = std::fs::read_to_string(crate::common::root().join(file)).unwrap();
+    let mut bounded: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let client_loop = &mut bounded["steps"][0]["spawn"]["steps"][0]["loop"];
+    assert!(
+        client_loop.is_object() && client_loop["times"].is_null(),
+        "{file}: its first step spawns clients that loop until stopped: {client_loop}"
+    );
+    client_loop["times"] = 200.into();
+    let bounded_file = tmp("raft-no-election-restriction.json");
+    std::fs::write(&bounded_file, bounded.to_string()).unwrap();
     let out = tmp("shrink");
     let o = sim(&[
         "fuzz",
-        "scenarios/buggy/raft-no-election-restriction.json",
+        bounded_file.to_str().unwrap(),
         "--seeds",
         "1..20",
         "--out",
@@ -160,6 +175,19 @@ fn an_injected_raft_bug_is_found_and_shrunk() {
     ]);
     let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
     assert_eq!(o.status.code(), Some(1), "{stdout}");
+    // The same failure, to the event, as the scenario file's own run with that seed.
+    let (seed, failure) = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("FAILED    ")?.split_once(": "))
+        .expect("the failure is reported");
+    let seed = seed.rsplit(' ').next().unwrap();
+    let o = sim(&["run", "--seed", seed, file]);
+    let run = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        run.lines()
+            .any(|l| l == format!("result    VIOLATION: {failure}")),
+        "{file} seed {seed} does not fail as the bounded copy did ({failure}):\n{run}"
+    );
     let before_line = stdout
         .lines()
         .find(|l| l.starts_with("before"))
@@ -219,7 +247,7 @@ fn an_injected_raft_bug_is_found_and_shrunk() {
 /// run is unknown and none failed, 1 as soon as one failed; `sim merge` agrees.
 #[test]
 fn unknown_runs_are_reported_and_exit_3_unless_something_failed() {
-    let text = std::fs::read_to_string(common::root().join("scenarios/pingpong/basic.json"))
+    let text = std::fs::read_to_string(crate::common::root().join("scenarios/pingpong/basic.json"))
         .unwrap()
         .replace(
             "\"pingpong\": {\"interval_ms\": 20}",
