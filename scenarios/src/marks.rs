@@ -48,31 +48,41 @@ pub const MARKS: &[&str] = &[
     "kv-lost-pending",
 ];
 
-/// The mark of a Raft role or commit event.
-pub fn event_mark(e: &Event) -> &'static str {
+/// The mark of a Raft role or commit event of `raft`, with its context: for `leader`, how
+/// many entries the new leader holds beyond its commit index; for `candidate`, how many terms
+/// have passed since the term of its last entry (elections without progress), bucketed.
+pub fn event_mark<C: raft::Command>(e: &Event, raft: &Raft<C>) -> (&'static str, u32) {
     match e {
-        Event::BecameLeader { .. } => "leader",
-        Event::BecameCandidate { .. } => "candidate",
-        Event::BecameFollower { .. } => "follower",
-        Event::CommitAdvanced { .. } => "commit",
+        Event::BecameLeader { .. } => (
+            "leader",
+            bucket(raft.last_index().saturating_sub(raft.commit_index())),
+        ),
+        Event::BecameCandidate { term } => {
+            ("candidate", bucket(term.saturating_sub(raft.last_term())))
+        }
+        Event::BecameFollower { .. } => ("follower", 0),
+        Event::CommitAdvanced { .. } => ("commit", 0),
     }
 }
 
 /// The mark of a durable write of a server that is (or is not) leader and whose log ended
 /// at `last_index` before the call, with its context; none for term and vote (the vote has
-/// its own mark, see [`RaftWatch`]).
+/// its own mark, see [`RaftWatch`]). Contexts: `truncate`, how deep; `append`, how many
+/// entries the leader holds beyond its commit index (`in_flight`); `replicate`, how many
+/// entries came at once; bucketed.
 pub fn storage_mark<C>(
     op: &StorageOp<C>,
     leader: bool,
     last_index: u64,
+    in_flight: u64,
 ) -> Option<(&'static str, u32)> {
     match op {
         StorageOp::HardState { .. } => None,
         StorageOp::TruncateFrom { index } => {
             Some(("truncate", bucket((last_index + 1).saturating_sub(*index))))
         }
-        StorageOp::Append { .. } if leader => Some(("append", 0)),
-        StorageOp::Append { .. } => Some(("replicate", 0)),
+        StorageOp::Append { .. } if leader => Some(("append", bucket(in_flight))),
+        StorageOp::Append { entries } => Some(("replicate", bucket(entries.len() as u64))),
         StorageOp::Snapshot { .. } => Some(("snapshot", 0)),
     }
 }
@@ -110,12 +120,13 @@ enum Incoming {
         last_log_index: u64,
         last_log_term: u64,
     },
-    /// A reply to a request of an earlier term than ours.
-    StaleReply,
-    /// An InstallSnapshot through `index`, when our log was behind it or disagreed with it.
+    /// A reply to a request of an earlier term than ours: 0 a vote, 1 an append, 2 a snapshot.
+    StaleReply(u32),
+    /// An InstallSnapshot through `index`, when our log was `behind` it (by that many
+    /// entries) or disagreed with it (`behind` 0).
     Install {
         index: u64,
-        lagging: bool,
+        behind: u64,
     },
     Other,
 }
@@ -137,20 +148,21 @@ impl RaftWatch {
                 last_log_term: *last_log_term,
             },
             Some(m) if m.request_term().is_some_and(|t| t < raft.current_term()) => {
-                Incoming::StaleReply
+                Incoming::StaleReply(match m {
+                    Message::RequestVoteReply { .. } => 0,
+                    Message::AppendEntriesReply { .. } => 1,
+                    _ => 2,
+                })
             }
             Some(Message::InstallSnapshot { snapshot, .. }) => {
                 let index = snapshot.last_included_index;
                 if raft.last_index() < index {
                     Incoming::Install {
                         index,
-                        lagging: true,
+                        behind: index - raft.last_index(),
                     }
                 } else if raft.term_at(index) != Some(snapshot.last_included_term) {
-                    Incoming::Install {
-                        index,
-                        lagging: false,
-                    }
+                    Incoming::Install { index, behind: 0 }
                 } else {
                     Incoming::Other
                 }
@@ -172,7 +184,16 @@ impl RaftWatch {
         let me = raft.id();
         let (term, voted_for) = (raft.current_term(), raft.voted_for());
         if voted_for.is_some_and(|v| v != me) && (term, voted_for) != (self.term, self.voted_for) {
-            ctx.mark("vote");
+            // Context: the candidate's log against the voter's: 0 the same end, 1 longer in
+            // the same last term, 2 a newer last term.
+            let context = match self.msg {
+                Incoming::Vote { last_log_term, .. } if last_log_term > raft.last_term() => 2,
+                Incoming::Vote { last_log_index, .. } => {
+                    u32::from(last_log_index > raft.last_index())
+                }
+                _ => 0,
+            };
+            ctx.mark_with("vote", context);
         }
         if term > self.term + 1 {
             ctx.mark_with("term-jump", bucket(term - self.term));
@@ -189,13 +210,13 @@ impl RaftWatch {
             {
                 ctx.mark("vote-denied-log");
             }
-            Incoming::StaleReply => ctx.mark("stale-reply"),
-            Incoming::Install { index, lagging } if raft.snapshot_index() == index => {
-                ctx.mark(if lagging {
-                    "install-lagging"
+            Incoming::StaleReply(kind) => ctx.mark_with("stale-reply", kind),
+            Incoming::Install { index, behind } if raft.snapshot_index() == index => {
+                if behind > 0 {
+                    ctx.mark_with("install-lagging", bucket(behind));
                 } else {
-                    "install-divergent"
-                });
+                    ctx.mark("install-divergent");
+                }
             }
             _ => {}
         }
@@ -208,9 +229,10 @@ impl RaftWatch {
         }
         if leader && raft.commit_index() > self.commit_index {
             let old = (self.commit_index + 1..=raft.commit_index())
-                .any(|i| raft.term_at(i).is_some_and(|t| t < term));
-            if old {
-                ctx.mark("commit-old-entries");
+                .filter(|&i| raft.term_at(i).is_some_and(|t| t < term))
+                .count() as u64;
+            if old > 0 {
+                ctx.mark_with("commit-old-entries", bucket(old));
             }
         }
     }
@@ -231,7 +253,7 @@ mod tests {
         let mut seen = BTreeSet::new();
         for seed in seeds {
             let r = run_scenario(&sc, seed, file, None).unwrap().result;
-            seen.extend(r.marks.iter().map(|(m, _)| m.name));
+            seen.extend(r.marks.iter().map(|s| s.mark.name));
         }
         seen
     }

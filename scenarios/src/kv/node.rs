@@ -145,11 +145,13 @@ impl KvActor {
                     }
                     // Storage writes and events, merged in the order they happened.
                     let leader = server.raft().is_leader();
+                    let raft = server.raft();
+                    let in_flight = raft.last_index().saturating_sub(raft.commit_index());
                     let mut storage = ready.storage.into_iter();
                     let mut stored = 0;
                     for (e, before) in ready.events.into_iter().zip(ready.stored_before) {
                         for op in storage.by_ref().take(before - stored) {
-                            persist(ctx, op, leader, *last_index);
+                            persist(ctx, op, leader, *last_index, in_flight);
                         }
                         stored = stored.max(before);
                         let term = server.raft().current_term();
@@ -158,7 +160,7 @@ impl KvActor {
                         ctx.observe(server_obs(e, term));
                     }
                     for op in storage {
-                        persist(ctx, op, leader, *last_index);
+                        persist(ctx, op, leader, *last_index, in_flight);
                     }
                 }
                 if failed_pending {
@@ -193,8 +195,14 @@ impl KvActor {
 }
 
 /// Observe the log change a durable write makes, then persist it.
-fn persist(ctx: &mut Ctx<'_, KvActor>, op: StorageOp<KvCommand>, leader: bool, last_index: u64) {
-    if let Some((mark, context)) = crate::marks::storage_mark(&op, leader, last_index) {
+fn persist(
+    ctx: &mut Ctx<'_, KvActor>,
+    op: StorageOp<KvCommand>,
+    leader: bool,
+    last_index: u64,
+    in_flight: u64,
+) {
+    if let Some((mark, context)) = crate::marks::storage_mark(&op, leader, last_index, in_flight) {
         ctx.mark_with(mark, context);
     }
     if let Some(change) = log_change(&op, command_id) {
@@ -206,7 +214,7 @@ fn persist(ctx: &mut Ctx<'_, KvActor>, op: StorageOp<KvCommand>, leader: bool, l
 /// The mark of a server event, with its context.
 fn server_mark(e: &ServerEvent, server: &KvServer) -> (&'static str, u32) {
     match e {
-        ServerEvent::Raft(e) => (crate::marks::event_mark(e), 0),
+        ServerEvent::Raft(e) => crate::marks::event_mark(e, server.raft()),
         ServerEvent::Applied {
             duplicate: true, ..
         } => ("kv-duplicate", 0),

@@ -155,7 +155,8 @@ impl RaftNode {
                 .into_iter()
                 .partition(|e| !matches!(e, Event::CommitAdvanced { .. }));
             for event in roles {
-                ctx.mark(crate::marks::event_mark(&event));
+                let (mark, context) = crate::marks::event_mark(&event, &self.raft);
+                ctx.mark_with(mark, context);
                 ctx.observe(match event {
                     Event::BecameFollower { term } => role("follower", term),
                     Event::BecameCandidate { term } => role("candidate", term),
@@ -165,8 +166,12 @@ impl RaftNode {
             }
             let leader = self.raft.is_leader();
             for op in ready.storage {
+                let in_flight = self
+                    .raft
+                    .last_index()
+                    .saturating_sub(self.raft.commit_index());
                 if let Some((mark, context)) =
-                    crate::marks::storage_mark(&op, leader, self.last_index)
+                    crate::marks::storage_mark(&op, leader, self.last_index, in_flight)
                 {
                     ctx.mark_with(mark, context);
                 }
