@@ -221,7 +221,7 @@ fn run_inner(args: &FuzzArgs) -> Result<i32, String> {
                         coverage: if args.coverage {
                             r.marks
                                 .iter()
-                                .map(|(m, _)| format!("{}/{}", m.name, m.context))
+                                .map(|s| format!("{}/{}", s.mark.name, s.mark.context))
                                 .collect()
                         } else {
                             Vec::new()
