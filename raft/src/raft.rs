@@ -332,6 +332,10 @@ impl<C: Command> Raft<C> {
     pub fn next_index(&self, peer: NodeId) -> Option<u64> {
         self.progress.get(&peer).map(|p| p.next_index)
     }
+    /// Every server of the cluster, this one included, in id order.
+    pub fn peers(&self) -> &[NodeId] {
+        &self.config.peers
+    }
     /// Leader only: `match_index` for `peer`.
     pub fn match_index(&self, peer: NodeId) -> Option<u64> {
         self.progress.get(&peer).map(|p| p.match_index)

@@ -14,6 +14,8 @@
 //! its own), `stepdown-uncommitted` (a leader stepped down with entries not known committed;
 //! context: how many, bucketed), `install-lagging` and `install-divergent` (a follower
 //! installed a snapshot past its log's end, or over a log that disagreed with it).
+//! `state` (a server's abstract state changed; context: see [`abstract_state`]) is coverage
+//! of states rather than events: the explorer favours runs that reach rare ones.
 //! KV: `kv-apply` (a command was applied), `kv-duplicate` (an applied command was a duplicate),
 //! `kv-restore` (the service restored a snapshot; context 1 if it held a duplicate table),
 //! `kv-snapshot` (the service took one), `kv-lost-pending` (a server that lost leadership
@@ -41,6 +43,7 @@ pub const MARKS: &[&str] = &[
     "stepdown-uncommitted",
     "install-lagging",
     "install-divergent",
+    "state",
     "kv-apply",
     "kv-duplicate",
     "kv-restore",
@@ -97,6 +100,45 @@ pub fn bucket(n: u64) -> u32 {
     }
 }
 
+/// A server's abstract state, packed in one context: its role (follower, candidate, leader),
+/// how many terms passed since its last entry's term, how many entries it holds beyond its
+/// commit index, and how many distinct terms those uncommitted entries come from (the shape
+/// of a Figure 8 log), each bucketed. The last two look at no more than 32 entries.
+pub fn abstract_state<C: raft::Command>(raft: &Raft<C>) -> u32 {
+    let role = match raft.role() {
+        Role::Follower => 0,
+        Role::Candidate => 1,
+        Role::Leader => 2,
+    };
+    let (last, commit) = (raft.last_index(), raft.commit_index());
+    let gap = bucket(raft.current_term().saturating_sub(raft.last_term()));
+    let uncommitted = bucket(last.saturating_sub(commit));
+    let mut terms = 0u32;
+    let mut prev = None;
+    let mut i = last;
+    while i > commit && i + 32 > last && terms < 3 {
+        let t = raft.term_at(i);
+        if t != prev {
+            terms += 1;
+            prev = t;
+        }
+        i -= 1;
+    }
+    role << 6 | gap << 4 | uncommitted << 2 | terms
+}
+
+/// A digest of a leader's next and match indexes (0 for a follower or candidate).
+fn progress<C: raft::Command>(raft: &Raft<C>) -> u64 {
+    if raft.role() != Role::Leader {
+        return 0;
+    }
+    raft.peers().iter().fold(0u64, |h, &peer| {
+        let next = raft.next_index(peer).unwrap_or(0);
+        let matched = raft.match_index(peer).unwrap_or(0);
+        h.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ next.wrapping_mul(31) ^ matched
+    })
+}
+
 /// What a server's Raft state was before one call, and what the incoming message (if any)
 /// said, to mark what the call changed.
 #[derive(Clone, Copy, Debug)]
@@ -106,6 +148,7 @@ pub struct RaftWatch {
     leader: bool,
     last_index: u64,
     commit_index: u64,
+    state: u32,
     msg: Incoming,
 }
 
@@ -120,8 +163,9 @@ enum Incoming {
         last_log_index: u64,
         last_log_term: u64,
     },
-    /// A reply to a request of an earlier term than ours: 0 a vote, 1 an append, 2 a snapshot.
-    StaleReply(u32),
+    /// A reply to a request of an earlier term than ours: 0 a vote, 1 an append, 2 a snapshot;
+    /// and a digest of the leader's replication progress before it.
+    StaleReply(u32, u64),
     /// An InstallSnapshot through `index`, when our log was `behind` it (by that many
     /// entries) or disagreed with it (`behind` 0).
     Install {
@@ -148,11 +192,14 @@ impl RaftWatch {
                 last_log_term: *last_log_term,
             },
             Some(m) if m.request_term().is_some_and(|t| t < raft.current_term()) => {
-                Incoming::StaleReply(match m {
-                    Message::RequestVoteReply { .. } => 0,
-                    Message::AppendEntriesReply { .. } => 1,
-                    _ => 2,
-                })
+                Incoming::StaleReply(
+                    match m {
+                        Message::RequestVoteReply { .. } => 0,
+                        Message::AppendEntriesReply { .. } => 1,
+                        _ => 2,
+                    },
+                    progress(raft),
+                )
             }
             Some(Message::InstallSnapshot { snapshot, .. }) => {
                 let index = snapshot.last_included_index;
@@ -175,6 +222,7 @@ impl RaftWatch {
             leader: raft.role() == Role::Leader,
             last_index: raft.last_index(),
             commit_index: raft.commit_index(),
+            state: abstract_state(raft),
             msg,
         }
     }
@@ -210,7 +258,12 @@ impl RaftWatch {
             {
                 ctx.mark("vote-denied-log");
             }
-            Incoming::StaleReply(kind) => ctx.mark_with("stale-reply", kind),
+            // Context: the kind, and 4 more if the reply moved the leader's progress (which
+            // a reply to an earlier term's request must not do).
+            Incoming::StaleReply(kind, before) => {
+                let moved = u32::from(progress(raft) != before);
+                ctx.mark_with("stale-reply", kind | moved << 2);
+            }
             Incoming::Install { index, behind } if raft.snapshot_index() == index => {
                 if behind > 0 {
                     ctx.mark_with("install-lagging", bucket(behind));
@@ -219,6 +272,10 @@ impl RaftWatch {
                 }
             }
             _ => {}
+        }
+        let state = abstract_state(raft);
+        if state != self.state {
+            ctx.mark_with("state", state);
         }
         let leader = raft.role() == Role::Leader;
         if self.leader && !leader && self.last_index > self.commit_index {
@@ -231,8 +288,11 @@ impl RaftWatch {
             let old = (self.commit_index + 1..=raft.commit_index())
                 .filter(|&i| raft.term_at(i).is_some_and(|t| t < term))
                 .count() as u64;
+            // Context: how many, and 4 more if the new commit index is itself an entry of an
+            // earlier term (Figure 8 forbids committing by counting replicas of one).
+            let by_old = raft.term_at(raft.commit_index()).is_some_and(|t| t < term);
             if old > 0 {
-                ctx.mark_with("commit-old-entries", bucket(old));
+                ctx.mark_with("commit-old-entries", bucket(old) | u32::from(by_old) << 2);
             }
         }
     }

@@ -82,6 +82,14 @@ pub fn sim_config(sc: &Scenario, seed: u64) -> (SimConfig, Value) {
     }
     // Stable: faults at the same time keep their order (schedule, random, swarm).
     faults.sort_by_key(|(t, _)| *t);
+    if let Some(fixed) = &sc.faults.replace_schedule {
+        faults = fixed
+            .iter()
+            .map(|sf| (ms_to_us(sf.at_ms), sf.fault.clone()))
+            .collect();
+        faults.sort_by_key(|(t, _)| *t);
+        drawn["replaced_schedule"] = json!(faults.len());
+    }
     let cfg = SimConfig {
         seed,
         nodes: node_specs(sc),

@@ -214,6 +214,11 @@ pub struct Faults {
     /// Swarm testing: each seed draws its own rates and network from ranges.
     #[serde(default)]
     pub swarm: Option<SwarmProfile>,
+    /// The run's whole fault schedule, fixed: it replaces `schedule` and the schedules that
+    /// `random` and `swarm` draw, while their other draws (the network, reactive rules) stay.
+    /// `sim explore` writes it when it edits a run's faults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replace_schedule: Option<Vec<ScheduledFault>>,
 }
 
 /// Ping-pong settings.
@@ -346,8 +351,13 @@ impl Scenario {
                 Ok(_) => {}
             }
         }
-        for (i, sf) in self.faults.schedule.iter().enumerate() {
-            let place = format!("faults.schedule[{i}]");
+        let fixed = self.faults.replace_schedule.iter().flatten();
+        let listed = self.faults.schedule.iter().map(|sf| ("schedule", sf));
+        for (i, (field, sf)) in listed
+            .enumerate()
+            .chain(fixed.map(|sf| ("replace_schedule", sf)).enumerate())
+        {
+            let place = format!("faults.{field}[{i}]");
             if !(sf.at_ms.is_finite() && sf.at_ms >= 0.0) {
                 return err(
                     &place,

@@ -43,6 +43,8 @@ pub struct MarkStat {
     pub mark: Mark,
     pub count: u64,
     pub first_event: u64,
+    /// The virtual time of that first report.
+    pub first_time: Time,
 }
 
 /// A branch point of a run (see [`SimConfig::branches`]).

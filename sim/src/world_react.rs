@@ -19,6 +19,7 @@ impl<N: Node> World<N> {
                     mark,
                     count: 1,
                     first_event: self.event_no,
+                    first_time: self.now,
                 },
             ),
         }

@@ -6,29 +6,37 @@
 //! most), divided by how often it was branched already. Within the chosen entry the branch
 //! point is the first occurrence of one of its marks, weighted by the square of that rarity.
 //! A share of the runs stay plain seeds, so the exploration never narrows to one corner.
+//!
+//! A chosen entry is either branched (its past kept, a fresh future) or its fault schedule is
+//! edited (see `mutate.rs`) and the run made again from its seed, half the time each when the
+//! scenario has a fault window to edit in.
 
+use super::mutate::{mutate, splice, Window};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use sim::{Branch, Mark, RunResult};
+use sim::{Branch, Fault, Mark, RunResult, Time};
 use std::collections::BTreeMap;
 
 /// Plain seed runs before any branching.
-const PLAIN_FIRST: usize = 2 * super::BATCH;
+const PLAIN_FIRST: usize = super::BATCH;
 /// Share of later runs that are plain seeds.
 const PLAIN_SHARE: f64 = 0.2;
 
-/// What one run is: a file, a seed and branch points.
+/// What one run is: a file, a seed, branch points, and the fault schedule if it was edited.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     pub file: usize,
     pub seed: u64,
     pub branches: Vec<Branch>,
+    pub schedule: Option<Vec<(Time, Fault)>>,
 }
 
 struct Entry {
     plan: Plan,
-    /// The run's marks and the event of their first report.
-    marks: Vec<(Mark, u64)>,
+    /// The run's whole fault schedule (edited or as the seed drew it).
+    schedule: Vec<(Time, Fault)>,
+    /// The run's marks, and the event and time of their first report.
+    marks: Vec<(Mark, u64, Time)>,
     /// Times it was branched.
     picked: u32,
 }
@@ -36,16 +44,20 @@ struct Entry {
 /// The corpus and the plain-seed sequence.
 pub struct Corpus {
     files: usize,
+    /// Per file, where edits may put faults (None: the scenario draws no faults).
+    windows: Vec<Option<Window>>,
     first_seed: u64,
     plain: u64,
     entries: Vec<Entry>,
 }
 
 impl Corpus {
-    /// An empty corpus over `files` files whose plain runs start at `first_seed`.
-    pub fn new(files: usize, first_seed: u64) -> Self {
+    /// An empty corpus over files with these fault windows, whose plain runs start at
+    /// `first_seed`.
+    pub fn new(windows: Vec<Option<Window>>, first_seed: u64) -> Self {
         Corpus {
-            files,
+            files: windows.len(),
+            windows,
             first_seed,
             plain: 0,
             entries: Vec::new(),
@@ -59,11 +71,19 @@ impl Corpus {
             file: (k % self.files as u64) as usize,
             seed: self.first_seed.wrapping_add(k / self.files as u64),
             branches: Vec::new(),
+            schedule: None,
         }
     }
 
-    /// The next run to make, given how many runs reached each mark so far.
-    pub fn next_plan(&mut self, rng: &mut ChaCha8Rng, coverage: &BTreeMap<Mark, usize>) -> Plan {
+    /// The next run to make, given how many runs reached each mark so far; `fresh(file, seed)`
+    /// is the fault schedule `seed` draws for `file` (for branches that also redraw the
+    /// future's faults and network).
+    pub fn next_plan(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        coverage: &BTreeMap<Mark, usize>,
+        fresh: &dyn Fn(usize, u64) -> Vec<(Time, Fault)>,
+    ) -> Plan {
         if (self.plain as usize) < PLAIN_FIRST
             || self.entries.is_empty()
             || rng.random_bool(PLAIN_SHARE)
@@ -81,8 +101,8 @@ impl Corpus {
                 let w: f64 = e
                     .marks
                     .iter()
-                    .filter(|(_, at)| *at > a)
-                    .map(|(m, _)| rarity(m))
+                    .filter(|(_, at, _)| *at > a)
+                    .map(|(m, _, _)| rarity(m))
                     .sum();
                 w / f64::from(1 + e.picked)
             })
@@ -92,27 +112,53 @@ impl Corpus {
         };
         let e = &mut self.entries[i];
         e.picked += 1;
+        if let Some(w) = self.windows[e.plan.file] {
+            if rng.random_bool(0.5) {
+                if let Some(schedule) = mutate(&e.schedule, w, rng) {
+                    return Plan {
+                        file: e.plan.file,
+                        seed: e.plan.seed,
+                        branches: Vec::new(),
+                        schedule: Some(schedule),
+                    };
+                }
+            }
+        }
         let a = after(e);
-        let candidates: Vec<&(Mark, u64)> = e.marks.iter().filter(|(_, at)| *at > a).collect();
-        let w: Vec<f64> = candidates.iter().map(|(m, _)| rarity(m).powi(2)).collect();
-        let at_event = candidates[pick(rng, &w).expect("the entry has weight")].1;
+        let candidates: Vec<&(Mark, u64, Time)> =
+            e.marks.iter().filter(|(_, at, _)| *at > a).collect();
+        let w: Vec<f64> = candidates
+            .iter()
+            .map(|(m, _, _)| rarity(m).powi(2))
+            .collect();
+        let &(_, at_event, at_time) = candidates[pick(rng, &w).expect("the entry has weight")];
+        let seed: u64 = rng.random();
         let mut branches = e.plan.branches.clone();
-        branches.push(Branch {
-            at_event,
-            seed: rng.random(),
-        });
+        branches.push(Branch { at_event, seed });
+        // Half the branches also draw the future's faults and network anew (from the branch
+        // seed's schedule), not only its delays, losses and timeouts.
+        let mut schedule = e.plan.schedule.clone();
+        if self.windows[e.plan.file].is_some() && rng.random_bool(0.5) {
+            schedule = Some(splice(&e.schedule, &fresh(e.plan.file, seed), at_time));
+        }
         Plan {
             file: e.plan.file,
             seed: e.plan.seed,
             branches,
+            schedule,
         }
     }
 
-    /// Keeps a run that reached new coverage.
-    pub fn add(&mut self, plan: &Plan, r: &RunResult, _index: usize) {
+    /// Keeps a run that reached new coverage; `schedule` is its whole fault schedule.
+    pub fn add(&mut self, plan: &Plan, schedule: Vec<(Time, Fault)>, r: &RunResult) {
         self.entries.push(Entry {
             plan: plan.clone(),
-            marks: r.marks.iter().map(|m| (m.mark, m.first_event)).collect(),
+            schedule,
+            marks: r
+                .marks
+                .iter()
+                .map(|m| (m.mark, m.first_event, m.first_time))
+                .collect(),
             picked: 0,
         });
     }

@@ -12,6 +12,9 @@
 //! any machine and with any `--jobs`.
 
 mod corpus;
+mod mutate;
+#[cfg(test)]
+mod tests;
 
 use crate::run::run_scenario;
 use crate::scenario::Scenario;
@@ -28,7 +31,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 /// Runs decided together: a fixed number, so decisions do not depend on `--jobs`.
-pub const BATCH: usize = 16;
+pub const BATCH: usize = 8;
 
 /// Options of `sim explore`.
 #[derive(clap::Args, Debug)]
@@ -74,6 +77,9 @@ pub struct ExploreRun {
     pub file: String,
     pub seed: u64,
     pub branches: Vec<Branch>,
+    /// The edited fault schedule, if the run had one.
+    #[serde(skip)]
+    pub schedule: Option<Vec<(sim::Time, sim::Fault)>>,
     pub verdict: &'static str,
     pub property: Option<String>,
     pub detail: Option<String>,
@@ -106,7 +112,36 @@ fn planned(base: &Scenario, bugs: &[String], plan: &Plan) -> Scenario {
         sc.bugs = bugs.to_vec();
     }
     sc.branches = plan.branches.clone();
+    if let Some(faults) = &plan.schedule {
+        sc.faults.replace_schedule = Some(
+            faults
+                .iter()
+                .map(|(t, fault)| sim::ScheduledFault {
+                    at_ms: *t as f64 / 1000.0,
+                    fault: fault.clone(),
+                })
+                .collect(),
+        );
+    }
     sc
+}
+
+/// Where the explorer may put faults in `sc`: its servers and its profiles' fault window.
+fn window(sc: &Scenario) -> Option<mutate::Window> {
+    let mut spans = Vec::new();
+    if let Some(p) = &sc.faults.random {
+        spans.push((p.from_ms, p.until_ms));
+    }
+    if let Some(p) = &sc.faults.swarm {
+        spans.push((p.from_ms, p.until_ms));
+    }
+    let from = spans.iter().map(|s| s.0).reduce(f64::min)?;
+    let until = spans.iter().map(|s| s.1).reduce(f64::max)?;
+    (until > from && sc.servers > 0).then(|| mutate::Window {
+        servers: sc.servers,
+        from: sim::ms_to_us(from),
+        until: sim::ms_to_us(until),
+    })
 }
 
 /// Explores `scenarios` (loaded from `files`) for `runs` runs.
@@ -123,7 +158,7 @@ pub fn explore(
 ) -> Result<Exploration, String> {
     let start = Instant::now();
     let mut overhead = 0.0;
-    let mut corpus = Corpus::new(scenarios.len(), seed);
+    let mut corpus = Corpus::new(scenarios.iter().map(window).collect(), seed);
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6578_706c_6f72_6572);
     let mut done: Vec<ExploreRun> = Vec::new();
     let mut coverage: BTreeMap<Mark, usize> = BTreeMap::new();
@@ -131,8 +166,10 @@ pub fn explore(
     while done.len() < runs {
         let t0 = Instant::now();
         let n = BATCH.min(runs - done.len());
+        let fresh =
+            |file: usize, seed: u64| crate::run::sim_config(&scenarios[file], seed).0.faults;
         let plans: Vec<Plan> = (0..n)
-            .map(|_| corpus.next_plan(&mut rng, &coverage))
+            .map(|_| corpus.next_plan(&mut rng, &coverage, &fresh))
             .collect();
         overhead += t0.elapsed().as_secs_f64();
         let results: Mutex<Vec<Option<Result<sim::RunResult, String>>>> = Mutex::new(vec![None; n]);
@@ -165,7 +202,15 @@ pub fn explore(
             let index = done.len() + 1;
             if !new_marks.is_empty() {
                 growth.push((index, coverage.len()));
-                corpus.add(&plan, &r, index);
+                let schedule = match &plan.schedule {
+                    Some(s) => s.clone(),
+                    None => {
+                        crate::run::sim_config(&scenarios[plan.file], plan.seed)
+                            .0
+                            .faults
+                    }
+                };
+                corpus.add(&plan, schedule, &r);
             }
             let (property, detail) = match (&r.violation, r.unknown.first()) {
                 (Some(v), _) => (Some(v.failure.property.clone()), Some(v.to_string())),
@@ -178,6 +223,7 @@ pub fn explore(
                 file: files[plan.file].display().to_string(),
                 seed: plan.seed,
                 branches: plan.branches,
+                schedule: plan.schedule,
                 verdict: r.verdict.as_str(),
                 property,
                 detail,
@@ -310,6 +356,7 @@ fn save_failure(
         file: i,
         seed: r.seed,
         branches: r.branches.clone(),
+        schedule: r.schedule.clone(),
     };
     let sc = planned(&scenarios[i], bugs, &plan);
     let stem = files[i]

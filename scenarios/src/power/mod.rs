@@ -9,6 +9,7 @@
 //! file once per seed. The numbers are a function of the arguments alone, whatever `--jobs`.
 
 pub mod classify;
+mod modes;
 mod report;
 #[cfg(test)]
 mod tests;
@@ -18,6 +19,7 @@ use crate::fuzz::parse_seeds;
 use crate::run::run_scenario;
 use crate::scenario::{Scenario, SystemKind};
 use classify::{classify, Class};
+pub use modes::Mode;
 use report::{BugRow, FirstCatch, ShrunkSize};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -43,6 +45,7 @@ pub const DEFAULT_PROFILES: &[&str] = &[
   sim power --seeds 1..100 --jobs 2 --report power.jsonl
   sim power --bugs vote-not-persisted,commit-old-terms --profiles scenarios/fuzz/raft-swarm.json --seeds 1..2000
   sim power --first-catch --seeds 1..400 --shrink-runs 0     (CI: every bug within its budget)
+  sim power --mode compare --profiles scenarios/fuzz/raft-swarm.json,scenarios/fuzz/kv-swarm.json,scenarios/fuzz/kv-swarm-snapshots.json --seeds 1..400
 
 One row per bug: caught or not, the share of runs that caught it, the runs to the first catch,
 the property that fired first and its class (generic: safety, linearizability, exactly-once,
@@ -83,6 +86,10 @@ pub struct PowerArgs {
     /// re-runs (`traces/power-pins.json`), so a weakened check fails a test.
     #[arg(long)]
     pub pins: Option<PathBuf>,
+    /// How to search for each bug: consecutive seeds (random), `sim explore`'s guided search
+    /// within the same budget (explore), or both side by side (compare).
+    #[arg(long, value_enum, default_value_t = Mode::Random)]
+    pub mode: Mode,
 }
 
 /// One bug of a campaign, or the correct build.
@@ -163,6 +170,9 @@ fn run_inner(args: &PowerArgs) -> Result<i32, String> {
     if args.list {
         report::print_catalog();
         return Ok(0);
+    }
+    if args.mode != Mode::Random {
+        return modes::run(args);
     }
     let c = campaign(args)?;
     let rows = &c.rows;

@@ -95,6 +95,7 @@ fn a_campaign_is_the_same_on_one_worker_and_on_two() {
         shrink_runs: 0,
         no_baseline: false,
         pins: None,
+        mode: Mode::Random,
     };
     let rows = |jobs| {
         let c = campaign(&args(jobs)).unwrap();
