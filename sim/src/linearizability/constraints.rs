@@ -6,6 +6,15 @@
 //! ([`super::append_infer`]). The graph is also examined up front: a completed operation that can
 //! never be linearized (it sits on or after a cycle, or must follow an operation called after its
 //! own return) dooms the partition.
+//!
+//! An edge that real time already implies (`x` returned before `y` was called) is not stored:
+//! the search never linearizes `y` before `x` anyway (it backtracks at `x`'s return event), and
+//! such edges are most of what program order and the inference produce on long histories (a
+//! read's rule-3 edges alone would be quadratic in the partition's length). Dropping them
+//! changes no verdict, nor whether the partition is doomed: such an edge `x -> y` only pushes
+//! `y`'s earliest time past `y`'s return if `x`'s is already past `x`'s return (`x` is doomed),
+//! and on a cycle through such edges some operation returns before its own earliest time.
+//! (`tests_infer_reference` checks this against the unfiltered constraints.)
 
 use super::Operation;
 
@@ -18,20 +27,38 @@ pub(crate) struct Constraints {
     pub(crate) preds: Vec<u32>,
     /// Completed operations no linearization can contain: the partition is not linearizable.
     pub(crate) doomed: Vec<usize>,
+    /// Edges stored by [`Constraints::add`] so far (duplicates included).
+    pub(crate) added: usize,
+    /// Each operation's call time and the time of its return event (at least the call;
+    /// `u64::MAX` if it never returned), as the search's event list orders them.
+    call: Vec<u64>,
+    ret: Vec<u64>,
 }
 
 impl Constraints {
-    pub(crate) fn new(n: usize) -> Self {
+    pub(crate) fn new<I, O>(ops: &[&Operation<I, O>]) -> Self {
+        let n = ops.len();
         Constraints {
             succs: vec![Vec::new(); n],
             preds: vec![0; n],
             doomed: Vec::new(),
+            added: 0,
+            call: ops.iter().map(|o| o.call).collect(),
+            ret: ops
+                .iter()
+                .map(|o| o.ret.map_or(u64::MAX, |r| r.max(o.call)))
+                .collect(),
         }
     }
 
-    /// Records that `before` must be linearized before `after` (duplicates are dropped later).
+    /// Records that `before` must be linearized before `after`, unless real time says so
+    /// already (duplicates are dropped later).
     pub(crate) fn add(&mut self, before: usize, after: usize) {
+        if self.ret[before] < self.call[after] {
+            return;
+        }
         self.succs[before].push(after as u32);
+        self.added += 1;
     }
 
     /// Records a completed operation that no linearization can contain.

@@ -364,3 +364,6 @@ mod tests;
 
 #[cfg(test)]
 mod tests_inference;
+
+#[cfg(test)]
+mod tests_infer_reference;

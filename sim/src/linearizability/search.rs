@@ -181,13 +181,13 @@ impl<'h, M: Model> Search<'h, M> {
     ) -> Self {
         let list = EventList::new(&ops);
         let entry = list.next[HEAD as usize];
-        let mut constraints = Constraints::new(ops.len());
+        let mut constraints = Constraints::new(&ops);
         program_order(&ops, &mut constraints);
-        let before = constraints.clone();
+        let before = constraints.added;
         if infer {
             append_infer::infer(model, &ops, &mut constraints);
         }
-        let added = constraints.succs != before.succs;
+        let added = constraints.added != before;
         constraints.finish(&ops);
         // A doomed partition's report needs the explaining search too.
         let inferred = added || !constraints.doomed.is_empty();
