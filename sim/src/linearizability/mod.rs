@@ -19,8 +19,9 @@
 //! This module is clock-free: callers that want a wall-clock limit pass a `should_stop` closure.
 
 mod append_infer;
-mod bitset;
+mod configs;
 mod constraints;
+mod hasher;
 mod report;
 mod search;
 
