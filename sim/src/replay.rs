@@ -55,7 +55,7 @@ pub fn replay<N: Node>(
     config: &N::Config,
     trace: &Trace,
 ) -> Result<ReplaySummary, Box<Divergence>> {
-    let (seed, _, _, specs) = trace.header();
+    let (mut seed, _, _, specs) = trace.header();
     let mut slots: Vec<Slot<N>> = (0..specs.len())
         .map(|id| Slot {
             node: None,
@@ -74,6 +74,19 @@ pub fn replay<N: Node>(
     for (line, record) in &trace.records {
         let line = *line;
         match record {
+            Record::Branch { seed: branch, .. } => {
+                // Every stream is drawn from the branch's seed from here on, nodes' too.
+                seed = *branch;
+                for (id, slot) in slots.iter_mut().enumerate() {
+                    slot.rng = stream(
+                        seed,
+                        Purpose::Node {
+                            id,
+                            incarnation: slot.inc,
+                        },
+                    );
+                }
+            }
             Record::Fault {
                 fault: Fault::Crash(id),
                 noop: false,

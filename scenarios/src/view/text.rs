@@ -105,6 +105,12 @@ pub fn text_timeline(trace: &Trace, width: usize) -> String {
                 node: "-".into(),
                 what: format!("note: {}", text.replace('\n', " ")),
             }),
+            Record::Branch { n, t, seed } => lines.push(Line {
+                t: *t,
+                n: Some(*n),
+                node: "-".into(),
+                what: format!("branch: every random stream from seed {seed} on"),
+            }),
             _ => {}
         }
     }
