@@ -28,99 +28,13 @@
 //! the inference stops: the search will not run.
 
 use super::constraints::{must_precede, Constraints};
+use super::trie::Trie;
 use super::{AppendView, Model, Operation};
 
 /// The most splits worth counting: one means "unique", more means "ambiguous".
 const MANY: u8 = 2;
 
 const NONE: u32 = u32::MAX;
-
-/// A byte trie of values, as flat arrays: the root's children are indexed by byte, the other
-/// nodes' children are a first-child / next-sibling list (values are short and branch little).
-struct Trie {
-    root: Box<[u32; 256]>,
-    first_child: Vec<u32>,
-    next_sibling: Vec<u32>,
-    byte: Vec<u8>,
-    /// How many values end at each node, and the first operation (lowest index) among them.
-    ends: Vec<u32>,
-    first_end: Vec<u32>,
-}
-
-impl Trie {
-    fn new() -> Self {
-        Trie {
-            root: Box::new([NONE; 256]),
-            first_child: vec![NONE],
-            next_sibling: vec![NONE],
-            byte: vec![0],
-            ends: vec![0],
-            first_end: vec![NONE],
-        }
-    }
-
-    #[inline]
-    fn child(&self, node: u32, b: u8) -> u32 {
-        if node == 0 {
-            return self.root[b as usize];
-        }
-        let mut c = self.first_child[node as usize];
-        while c != NONE && self.byte[c as usize] != b {
-            c = self.next_sibling[c as usize];
-        }
-        c
-    }
-
-    /// Inserts `value` for operation `op` (in increasing `op` order); returns its node.
-    fn insert(&mut self, value: &[u8], op: usize) -> u32 {
-        let mut node = 0u32;
-        for &b in value {
-            let next = self.child(node, b);
-            node = if next != NONE {
-                next
-            } else {
-                let new = self.byte.len() as u32;
-                self.byte.push(b);
-                self.ends.push(0);
-                self.first_end.push(NONE);
-                self.first_child.push(NONE);
-                if node == 0 {
-                    self.next_sibling.push(NONE);
-                    self.root[b as usize] = new;
-                } else {
-                    self.next_sibling.push(self.first_child[node as usize]);
-                    self.first_child[node as usize] = new;
-                }
-                new
-            };
-        }
-        let n = node as usize;
-        if self.ends[n] == 0 {
-            self.first_end[n] = op as u32;
-        }
-        self.ends[n] += 1;
-        node
-    }
-
-    /// Calls `f(length, node)` for every node on `text`'s path where a value ends (the root,
-    /// length 0, included).
-    #[inline]
-    fn prefixes_of(&self, text: &[u8], mut f: impl FnMut(usize, u32)) {
-        if self.ends[0] > 0 {
-            f(0, 0);
-        }
-        let mut node = 0u32;
-        for (k, &b) in text.iter().enumerate() {
-            node = self.child(node, b);
-            if node == NONE {
-                return;
-            }
-            if self.ends[node as usize] > 0 {
-                f(k + 1, node);
-            }
-        }
-    }
-}
 
 /// The puts of one value: what rule 3 needs to know about them as candidate prefixes.
 struct PutGroup {
@@ -159,6 +73,9 @@ struct Tables<'o, I, O> {
     splits: Vec<u8>,
     step: Vec<(u32, u32)>,
     seq: Vec<usize>,
+    /// The read value that `splits` and `step` were last filled for, if `dp_valid`.
+    dp_for: Vec<u8>,
+    dp_valid: bool,
 }
 
 /// Adds the constraints that the partition's reads imply (see the module doc). Does nothing
@@ -175,60 +92,69 @@ pub(crate) fn infer<M: Model>(
             None => return,
         }
     }
+    let mut appends = Vec::new();
+    let mut puts = Vec::new();
+    let mut by_call = Vec::new();
+    for (i, v) in views.iter().enumerate() {
+        match v {
+            AppendView::Append(s) if !s.is_empty() => {
+                appends.push((s.as_bytes(), i as u32));
+                by_call.push(i as u32);
+            }
+            AppendView::Put(s) => {
+                puts.push((s.as_bytes(), i as u32));
+                by_call.push(i as u32);
+            }
+            _ => {}
+        }
+    }
     let mut t = Tables {
         ops,
-        appends: Trie::new(),
-        puts: Trie::new(),
+        appends: Trie::build(appends),
+        puts: Trie::build(puts),
         group_of_node: Vec::new(),
         groups: Vec::new(),
         group_of_op: vec![NONE; ops.len()],
-        by_call: Vec::new(),
+        by_call,
         calls: Vec::new(),
         mark: vec![0; ops.len()],
         splits: Vec::new(),
         step: Vec::new(),
         seq: Vec::new(),
+        dp_for: Vec::new(),
+        dp_valid: false,
     };
     for (i, v) in views.iter().enumerate() {
-        match v {
-            AppendView::Append(s) if !s.is_empty() => {
-                t.appends.insert(s.as_bytes(), i);
-                t.by_call.push(i as u32);
-            }
-            AppendView::Put(s) => {
-                let node = t.puts.insert(s.as_bytes(), i) as usize;
-                if t.group_of_node.len() <= node {
-                    t.group_of_node.resize(node + 1, NONE);
-                }
-                if t.group_of_node[node] == NONE {
-                    t.group_of_node[node] = t.groups.len() as u32;
-                    t.groups.push(PutGroup {
-                        ops: Vec::new(),
-                        pending: false,
-                        max_ret: 0,
-                        lo_call: 0,
-                    });
-                }
-                let g = t.group_of_node[node];
-                let group = &mut t.groups[g as usize];
-                group.ops.push(i as u32);
-                group.pending |= ops[i].ret.is_none();
-                group.max_ret = group.max_ret.max(ops[i].ret.unwrap_or(0));
-                group.lo_call = group.lo_call.max(bound(ops[i]));
-                t.group_of_op[i] = g;
-                t.by_call.push(i as u32);
-            }
-            _ => {}
+        let AppendView::Put(s) = v else { continue };
+        let node = t.puts.find(s.as_bytes()).expect("every put is in the trie") as usize;
+        if t.group_of_node.len() <= node {
+            t.group_of_node.resize(node + 1, NONE);
         }
+        if t.group_of_node[node] == NONE {
+            t.group_of_node[node] = t.groups.len() as u32;
+            t.groups.push(PutGroup {
+                ops: Vec::new(),
+                pending: false,
+                max_ret: 0,
+                lo_call: 0,
+            });
+        }
+        let g = t.group_of_node[node];
+        let group = &mut t.groups[g as usize];
+        group.ops.push(i as u32);
+        group.pending |= ops[i].ret.is_none();
+        group.max_ret = group.max_ret.max(ops[i].ret.unwrap_or(0));
+        group.lo_call = group.lo_call.max(bound(ops[i]));
+        t.group_of_op[i] = g;
     }
     for group in &mut t.groups {
         group
             .ops
             .sort_unstable_by_key(|&p| std::cmp::Reverse(ops[p as usize].ret));
     }
-    t.by_call
-        .sort_unstable_by_key(|&x| (ops[x as usize].call, x));
-    t.calls = t.by_call.iter().map(|&x| ops[x as usize].call).collect();
+    let call = &constraints.call;
+    t.by_call.sort_unstable_by_key(|&x| (call[x as usize], x));
+    t.calls = t.by_call.iter().map(|&x| call[x as usize]).collect();
     let mut reads = 0u32;
     for (g, v) in views.iter().enumerate() {
         if let AppendView::Read(r) = v {
@@ -242,14 +168,11 @@ pub(crate) fn infer<M: Model>(
 }
 
 impl<I, O> Tables<'_, I, O> {
-    /// The inference for one read `g` that returned `r` (`stamp`: a number of its own, not
-    /// zero). False if it doomed the partition.
-    fn read(&mut self, g: usize, stamp: u32, r: &[u8], constraints: &mut Constraints) -> bool {
-        let ops = self.ops;
+    /// Fills the split tables for the read value `r`: `splits[i]`, the number of ways (capped
+    /// at MANY) to cut `r[i..]` into append values, counting each operation with that value;
+    /// `step[i]`, the first cut (length, op) when there is one way.
+    fn split_table(&mut self, r: &[u8]) {
         let n = r.len();
-        // splits[i]: number of ways (capped at MANY) to cut r[i..] into append values, counting
-        // each operation with that value; step[i]: the first cut (length, op) when there is one
-        // way.
         self.splits.clear();
         self.splits.resize(n + 1, 0);
         self.step.clear();
@@ -259,15 +182,31 @@ impl<I, O> Tables<'_, I, O> {
             let mut total = 0u8;
             let (splits, step, appends) = (&self.splits, &mut self.step, &self.appends);
             appends.prefixes_of(&r[i..], |len, node| {
-                let ends = appends.ends[node as usize];
+                let ends = appends.ends(node);
                 let ways = (splits[i + len] as u32).saturating_mul(ends);
                 if ways > 0 {
-                    step[i] = (len as u32, appends.first_end[node as usize]);
+                    step[i] = (len as u32, appends.first_end(node));
                 }
                 total = (total as u32 + ways).min(MANY as u32) as u8;
             });
             self.splits[i] = total;
         }
+    }
+
+    /// The inference for one read `g` that returned `r` (`stamp`: a number of its own, not
+    /// zero). False if it doomed the partition.
+    fn read(&mut self, g: usize, stamp: u32, r: &[u8], constraints: &mut Constraints) -> bool {
+        let ops = self.ops;
+        let n = r.len();
+        // The split tables depend on r alone, and a read often returns what the partition's
+        // previous read did (no write between them): then they are already there.
+        if !(self.dp_valid && self.dp_for == r) {
+            self.split_table(r);
+            self.dp_for.clear();
+            self.dp_for.extend_from_slice(r);
+            self.dp_valid = true;
+        }
+        debug_assert_eq!(self.splits.len(), n + 1);
         // The possible prefixes: the initial value (length 0) and every put whose value starts
         // r. Candidates with the same length share the same split of the rest.
         let mut ways = self.splits[0];
@@ -332,7 +271,9 @@ impl<I, O> Tables<'_, I, O> {
         if group.is_some_and(|group| group.pending) {
             return true;
         }
-        let read_ret = ops[g].ret.map_or(u64::MAX, |r| r.max(ops[g].call));
+        // Times from the constraints' compact arrays: the operations themselves are scattered
+        // over the whole history, and loading them was most of this loop's cost.
+        let (read_call, read_ret) = (constraints.call[g], constraints.ret[g]);
         let lo_call = group.map_or(0, |group| group.lo_call);
         let lo = self.calls.partition_point(|&c| c < lo_call);
         let hi = self.calls.partition_point(|&c| c <= read_ret);
@@ -346,8 +287,7 @@ impl<I, O> Tables<'_, I, O> {
                     continue;
                 }
             }
-            let done = ops[x].ret.map(|r| r.max(ops[x].call));
-            if done.is_some_and(|done| done < ops[g].call) {
+            if constraints.ret[x] < read_call {
                 // x returned before the read was called, yet must follow it.
                 constraints.doom(x);
                 return false;

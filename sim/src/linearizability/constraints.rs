@@ -31,23 +31,33 @@ pub(crate) struct Constraints {
     pub(crate) added: usize,
     /// Each operation's call time and the time of its return event (at least the call;
     /// `u64::MAX` if it never returned), as the search's event list orders them.
-    call: Vec<u64>,
-    ret: Vec<u64>,
+    /// (Kept here as compact arrays because the operations themselves are scattered over the
+    /// whole history: every pass that loads them is a cache miss per operation.)
+    pub(crate) call: Vec<u64>,
+    pub(crate) ret: Vec<u64>,
+    /// Whether each operation returned.
+    pub(crate) returned: Vec<bool>,
 }
 
 impl Constraints {
     pub(crate) fn new<I, O>(ops: &[&Operation<I, O>]) -> Self {
         let n = ops.len();
+        let mut call = Vec::with_capacity(n);
+        let mut ret = Vec::with_capacity(n);
+        let mut returned = Vec::with_capacity(n);
+        for o in ops {
+            call.push(o.call);
+            ret.push(o.ret.map_or(u64::MAX, |r| r.max(o.call)));
+            returned.push(o.ret.is_some());
+        }
         Constraints {
             succs: vec![Vec::new(); n],
             preds: vec![0; n],
             doomed: Vec::new(),
             added: 0,
-            call: ops.iter().map(|o| o.call).collect(),
-            ret: ops
-                .iter()
-                .map(|o| o.ret.map_or(u64::MAX, |r| r.max(o.call)))
-                .collect(),
+            call,
+            ret,
+            returned,
         }
     }
 
@@ -68,7 +78,7 @@ impl Constraints {
 
     /// Deduplicates the edges, counts predecessors and dooms the completed operations that can
     /// never be linearized (see the module doc).
-    pub(crate) fn finish<I, O>(&mut self, ops: &[&Operation<I, O>]) {
+    pub(crate) fn finish(&mut self) {
         for s in &mut self.succs {
             s.sort_unstable();
             s.dedup();
@@ -81,9 +91,9 @@ impl Constraints {
         }
         // Kahn's topological order; `earliest[i]` is the latest call time among `i` and all its
         // ancestors: `i` can only be linearized at or after it.
-        let n = ops.len();
+        let n = self.call.len();
         let mut waiting = self.preds.clone();
-        let mut earliest: Vec<u64> = ops.iter().map(|o| o.call).collect();
+        let mut earliest = self.call.clone();
         let mut ready: Vec<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
         let mut placed = vec![false; n];
         while let Some(i) = ready.pop() {
@@ -97,10 +107,12 @@ impl Constraints {
                 }
             }
         }
-        for (i, op) in ops.iter().enumerate() {
-            let Some(ret) = op.ret else { continue };
+        for i in 0..n {
+            if !self.returned[i] {
+                continue;
+            }
             // Calls come before returns at equal times, so `earliest == ret` is still possible.
-            if !placed[i] || earliest[i] > ret.max(op.call) {
+            if !placed[i] || earliest[i] > self.ret[i] {
                 self.doomed.push(i);
             }
         }
@@ -131,7 +143,7 @@ pub(crate) fn program_order<I, O>(ops: &[&Operation<I, O>], constraints: &mut Co
                 constraints.add(prev, i);
             }
         }
-        if ops[i].ret.is_some() {
+        if constraints.returned[i] {
             last = Some((client, i));
         } else if last.is_some_and(|(c, _)| c != client) {
             last = None;

@@ -183,11 +183,11 @@ impl<'h, M: Model> Search<'h, M> {
             append_infer::infer(model, &ops, &mut constraints);
         }
         let added = constraints.added != before;
-        constraints.finish(&ops);
+        constraints.finish();
         // A doomed partition's report needs the explaining search too.
         let inferred = added || !constraints.doomed.is_empty();
         let waiting = constraints.preds.clone();
-        let completed = ops.iter().filter(|o| o.ret.is_some()).count();
+        let completed = constraints.returned.iter().filter(|&&r| r).count();
         // Return events are in time order in the list, so their order there is the rank.
         let mut code = vec![NONE; ops.len()];
         let mut rank = 0u32;
@@ -295,8 +295,14 @@ impl<'h, M: Model> Search<'h, M> {
                     continue;
                 }
                 let state = self.configs.get(self.current).state as usize;
-                if let Some(next_state) = model.step(&self.states[state], &op.input, &op.output) {
-                    let (state, _) = self.states.insert_full(next_state);
+                let current = &self.states[state];
+                let next = match model.observe(current, &op.input, &op.output) {
+                    Some(legal) => legal.then_some(state),
+                    None => model
+                        .step(current, &op.input, &op.output)
+                        .map(|next_state| self.states.insert_full(next_state).0),
+                };
+                if let Some(state) = next {
                     let base = self.with_op(i);
                     if let Some(config) = self.configs.insert(base, &self.scratch, state as u32) {
                         let depth = self.stack.len();
@@ -349,7 +355,7 @@ impl<'h, M: Model> Search<'h, M> {
                 self.base = self.configs.get(before).base;
                 self.extra.clear();
                 self.extra.extend_from_slice(self.configs.extra(before));
-                if self.ops[i].ret.is_some() {
+                if self.constraints.returned[i] {
                     self.linearized_completed -= 1;
                 }
                 self.list.unlift(call);

@@ -150,7 +150,7 @@ fn fast<M: Model>(
     let mut c = Constraints::new(ops);
     program_order(ops, &mut c);
     append_infer::infer(model, ops, &mut c);
-    c.finish(ops);
+    c.finish();
     let edges = c
         .succs
         .iter()
@@ -189,7 +189,7 @@ fn slow<M: Model>(
         all.succs[a].push(b as u32);
     }
     all.doomed = raw.doomed.clone();
-    all.finish(ops);
+    all.finish();
     let edges = raw
         .edges
         .iter()
