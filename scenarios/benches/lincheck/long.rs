@@ -8,6 +8,8 @@
 //! keys shared by `--per-key` clients (`shared`, 10k and 100k). Each size is checked as generated
 //! (linearizable by construction) and with one stale read ([`generate::spoil`], not
 //! linearizable). `--limit` is the wall-clock limit of each check in seconds, as in the issue.
+//! `seconds` is wall-clock time (what the speedup is computed from), `cpu s` the checking
+//! thread's time on a CPU (the same on an idle machine; less when other work shares the core).
 //! The memory columns are the process's resident set before the check and its peak during it
 //! (Linux only). Each check runs in a process of its own, so that they are that check's alone.
 
@@ -43,6 +45,15 @@ fn status_kb(field: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The calling thread's time on a CPU so far, from `/proc/thread-self/schedstat` (Linux only):
+/// on a shared machine the wall-clock figure also counts the time other processes held the
+/// core, this one does not.
+fn cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
+    Some(ns as f64 / 1e9)
+}
+
 fn mb(kb: Option<u64>) -> String {
     kb.map_or("-".to_string(), |kb| format!("{:.0}", kb as f64 / 1024.0))
 }
@@ -64,7 +75,7 @@ pub fn main(args: &[String]) {
         limit.as_secs_f64()
     );
     println!(
-        "{:<7} {:>7} {:>7} {:>9} {:>17} {:>8} {:>9} {:>10} {:>7} {:>8} {:>8}",
+        "{:<7} {:>7} {:>7} {:>9} {:>17} {:>8} {:>9} {:>7} {:>10} {:>7} {:>8} {:>8}",
         "case",
         "clients",
         "per key",
@@ -72,6 +83,7 @@ pub fn main(args: &[String]) {
         "verdict",
         "expected",
         "seconds",
+        "cpu s",
         "porcupine",
         "speedup",
         "rss MB",
@@ -113,13 +125,19 @@ fn one(args: &[String], case: &str, expected: &str, limit: Duration) {
         return;
     }
     let rss = status_kb("VmRSS:");
+    let cpu_start = cpu_secs();
     let start = Instant::now();
     let report = check_kv(&history, limit);
     let took = start.elapsed().as_secs_f64();
+    let cpu = cpu_secs()
+        .zip(cpu_start)
+        .map_or("-".to_string(), |(end, start)| {
+            format!("{:.3}", end - start)
+        });
     let peak = status_kb("VmHWM:");
     let porcupine = spec.operations as f64 * PORCUPINE_SECS_PER_OP;
     println!(
-        "{:<7} {:>7} {:>7} {:>9} {:>17} {:>8} {:>9.3} {:>10.3} {:>6.1}x {:>8} {:>8}",
+        "{:<7} {:>7} {:>7} {:>9} {:>17} {:>8} {:>9.3} {:>7} {:>10.3} {:>6.1}x {:>8} {:>8}",
         case,
         spec.clients,
         spec.clients_per_key,
@@ -127,6 +145,7 @@ fn one(args: &[String], case: &str, expected: &str, limit: Duration) {
         report.verdict.to_string(),
         expected,
         took,
+        cpu,
         porcupine,
         porcupine / took,
         mb(rss),
