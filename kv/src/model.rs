@@ -103,6 +103,14 @@ impl Model for KvModel {
         }
     }
 
+    fn observe(&self, state: &String, input: &KvInput, output: &KvOutput) -> Option<bool> {
+        match (input.op, output) {
+            (KvOp::Get, KvOutput::Value(v)) => Some(v == state),
+            (KvOp::Get, KvOutput::Unknown) => Some(true),
+            _ => None,
+        }
+    }
+
     fn partition_key(&self, input: &KvInput) -> Option<String> {
         Some(input.key.clone())
     }
@@ -177,6 +185,31 @@ mod tests {
         );
         assert_eq!(m.step(&s, &KvInput::get("k"), &KvOutput::Done), None);
         assert_eq!(m.step(&s, &KvInput::put("k", "q"), &value("q")), None);
+    }
+
+    #[test]
+    fn observe_agrees_with_step() {
+        let m = KvModel;
+        let inputs = [
+            KvInput::get("k"),
+            KvInput::put("k", "ab"),
+            KvInput::append("k", "b"),
+        ];
+        let outputs = [value(""), value("ab"), KvOutput::Done, KvOutput::Unknown];
+        for state in ["", "ab", "abb"] {
+            let state = state.to_string();
+            for input in &inputs {
+                for output in &outputs {
+                    let step = m.step(&state, input, output);
+                    match m.observe(&state, input, output) {
+                        Some(legal) => assert_eq!(step, legal.then(|| state.clone())),
+                        // Every get that returned a value or never returned is an
+                        // observation (a "done" get is malformed: `step` rejects it).
+                        None => assert!(input.op != KvOp::Get || *output == KvOutput::Done),
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -5,11 +5,18 @@
 //!
 //! With `-- --kv-seeds A..B FILE...` it instead runs each KV scenario file on seeds A..B, checks
 //! each run's client history (10 s limit) and prints, per scenario, the verdicts and the
-//! checking time per seed (median and max; add `--per-seed` for every seed), e.g.
+//! checking time per seed (median and max; add `--per-seed` for every seed, `--save DIR` to
+//! write each run's history to DIR in the sim format, for `sim lincheck`), e.g.
 //! `cargo bench -p scenarios --bench lincheck -- --kv-seeds 1..50 scenarios/kv/unreliable-one-key.json`.
+//!
+//! With `-- --long` it times the check of long synthetic KV histories instead (see
+//! [`long`]): `cargo bench -p scenarios --bench lincheck -- --long`.
+
+#[path = "lincheck/long.rs"]
+mod long;
 
 use scenarios::histories::trace_format::run_kv_history;
-use scenarios::histories::{check_history, check_kv, load};
+use scenarios::histories::{check_history, check_kv, load, write_sim_history};
 use scenarios::scenario::Scenario;
 use sim::linearizability::Verdict;
 use std::path::{Path, PathBuf};
@@ -33,7 +40,24 @@ fn main() {
             .iter()
             .filter(|a| !a.starts_with("--"))
             .collect();
-        return kv_runs(seeds, &files, args.iter().any(|a| a == "--per-seed"));
+        let save = args
+            .iter()
+            .position(|a| a == "--save")
+            .and_then(|k| args.get(k + 1))
+            .map(PathBuf::from);
+        let files: Vec<&String> = files
+            .into_iter()
+            .filter(|f| save.as_deref() != Some(Path::new(f.as_str())))
+            .collect();
+        return kv_runs(
+            seeds,
+            &files,
+            args.iter().any(|a| a == "--per-seed"),
+            save.as_deref(),
+        );
+    }
+    if args.iter().any(|a| a == "--long") {
+        return long::main(&args);
     }
     shared_histories();
 }
@@ -47,7 +71,7 @@ fn workspace_path(file: &str) -> PathBuf {
     }
 }
 
-fn kv_runs(seeds: &str, files: &[&String], per_seed: bool) {
+fn kv_runs(seeds: &str, files: &[&String], per_seed: bool, save: Option<&Path>) {
     let (from, to) = match seeds.split_once("..") {
         Some((a, b)) => (a.parse().unwrap_or(1), b.parse().unwrap_or(50)),
         None => (seeds.parse().unwrap_or(1), seeds.parse().unwrap_or(1)),
@@ -77,6 +101,12 @@ fn kv_runs(seeds: &str, files: &[&String], per_seed: bool) {
                     continue;
                 }
             };
+            if let Some(dir) = save {
+                let stem = Path::new(file.as_str()).file_stem().unwrap_or_default();
+                let out = dir.join(format!("{}-{seed}.jsonl", stem.to_string_lossy()));
+                std::fs::write(&out, write_sim_history(&history))
+                    .unwrap_or_else(|e| panic!("{}: {e}", out.display()));
+            }
             let start = Instant::now();
             let report = check_kv(&history, Duration::from_secs(10));
             let took = start.elapsed().as_secs_f64() * 1e3;

@@ -8,6 +8,7 @@
 
 pub mod cmd;
 pub mod etcd;
+pub mod generate;
 pub mod porcupine_kv;
 pub mod sim_format;
 pub mod trace_format;

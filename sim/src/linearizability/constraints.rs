@@ -6,6 +6,15 @@
 //! ([`super::append_infer`]). The graph is also examined up front: a completed operation that can
 //! never be linearized (it sits on or after a cycle, or must follow an operation called after its
 //! own return) dooms the partition.
+//!
+//! An edge that real time already implies (`x` returned before `y` was called) is not stored:
+//! the search never linearizes `y` before `x` anyway (it backtracks at `x`'s return event), and
+//! such edges are most of what program order and the inference produce on long histories (a
+//! read's rule-3 edges alone would be quadratic in the partition's length). Dropping them
+//! changes no verdict, nor whether the partition is doomed: such an edge `x -> y` only pushes
+//! `y`'s earliest time past `y`'s return if `x`'s is already past `x`'s return (`x` is doomed),
+//! and on a cycle through such edges some operation returns before its own earliest time.
+//! (`tests_infer_reference` checks this against the unfiltered constraints.)
 
 use super::Operation;
 
@@ -18,20 +27,48 @@ pub(crate) struct Constraints {
     pub(crate) preds: Vec<u32>,
     /// Completed operations no linearization can contain: the partition is not linearizable.
     pub(crate) doomed: Vec<usize>,
+    /// Edges stored by [`Constraints::add`] so far (duplicates included).
+    pub(crate) added: usize,
+    /// Each operation's call time and the time of its return event (at least the call;
+    /// `u64::MAX` if it never returned), as the search's event list orders them.
+    /// (Kept here as compact arrays because the operations themselves are scattered over the
+    /// whole history: every pass that loads them is a cache miss per operation.)
+    pub(crate) call: Vec<u64>,
+    pub(crate) ret: Vec<u64>,
+    /// Whether each operation returned.
+    pub(crate) returned: Vec<bool>,
 }
 
 impl Constraints {
-    pub(crate) fn new(n: usize) -> Self {
+    pub(crate) fn new<I, O>(ops: &[&Operation<I, O>]) -> Self {
+        let n = ops.len();
+        let mut call = Vec::with_capacity(n);
+        let mut ret = Vec::with_capacity(n);
+        let mut returned = Vec::with_capacity(n);
+        for o in ops {
+            call.push(o.call);
+            ret.push(o.ret.map_or(u64::MAX, |r| r.max(o.call)));
+            returned.push(o.ret.is_some());
+        }
         Constraints {
             succs: vec![Vec::new(); n],
             preds: vec![0; n],
             doomed: Vec::new(),
+            added: 0,
+            call,
+            ret,
+            returned,
         }
     }
 
-    /// Records that `before` must be linearized before `after` (duplicates are dropped later).
+    /// Records that `before` must be linearized before `after`, unless real time says so
+    /// already (duplicates are dropped later).
     pub(crate) fn add(&mut self, before: usize, after: usize) {
+        if self.ret[before] < self.call[after] {
+            return;
+        }
         self.succs[before].push(after as u32);
+        self.added += 1;
     }
 
     /// Records a completed operation that no linearization can contain.
@@ -41,7 +78,7 @@ impl Constraints {
 
     /// Deduplicates the edges, counts predecessors and dooms the completed operations that can
     /// never be linearized (see the module doc).
-    pub(crate) fn finish<I, O>(&mut self, ops: &[&Operation<I, O>]) {
+    pub(crate) fn finish(&mut self) {
         for s in &mut self.succs {
             s.sort_unstable();
             s.dedup();
@@ -54,9 +91,9 @@ impl Constraints {
         }
         // Kahn's topological order; `earliest[i]` is the latest call time among `i` and all its
         // ancestors: `i` can only be linearized at or after it.
-        let n = ops.len();
+        let n = self.call.len();
         let mut waiting = self.preds.clone();
-        let mut earliest: Vec<u64> = ops.iter().map(|o| o.call).collect();
+        let mut earliest = self.call.clone();
         let mut ready: Vec<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
         let mut placed = vec![false; n];
         while let Some(i) = ready.pop() {
@@ -70,10 +107,12 @@ impl Constraints {
                 }
             }
         }
-        for (i, op) in ops.iter().enumerate() {
-            let Some(ret) = op.ret else { continue };
+        for i in 0..n {
+            if !self.returned[i] {
+                continue;
+            }
             // Calls come before returns at equal times, so `earliest == ret` is still possible.
-            if !placed[i] || earliest[i] > ret.max(op.call) {
+            if !placed[i] || earliest[i] > self.ret[i] {
                 self.doomed.push(i);
             }
         }
@@ -104,7 +143,7 @@ pub(crate) fn program_order<I, O>(ops: &[&Operation<I, O>], constraints: &mut Co
                 constraints.add(prev, i);
             }
         }
-        if ops[i].ret.is_some() {
+        if constraints.returned[i] {
             last = Some((client, i));
         } else if last.is_some_and(|(c, _)| c != client) {
             last = None;

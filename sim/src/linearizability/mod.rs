@@ -19,10 +19,12 @@
 //! This module is clock-free: callers that want a wall-clock limit pass a `should_stop` closure.
 
 mod append_infer;
-mod bitset;
+mod configs;
 mod constraints;
+mod hasher;
 mod report;
 mod search;
+mod trie;
 
 pub use report::{OpSummary, PartitionReport, PartitionSummary, Report, StuckOp};
 
@@ -50,6 +52,19 @@ pub trait Model {
         input: &Self::Input,
         output: &Self::Output,
     ) -> Option<Self::State>;
+
+    /// A shortcut for operations that only observe the state (reads): `Some(legal)` if
+    /// `step` would return `Some(state unchanged)` exactly when `legal`, `None` (the default)
+    /// if the operation may change the state or the model does not say. The search then keeps
+    /// the current state instead of cloning it and looking the copy up in its memo.
+    fn observe(
+        &self,
+        _state: &Self::State,
+        _input: &Self::Input,
+        _output: &Self::Output,
+    ) -> Option<bool> {
+        None
+    }
 
     /// Splits a history into independent sub-histories (P-compositionality), e.g. per key.
     /// If every operation has `Some(key)`, operations with equal keys form one partition and the
@@ -364,3 +379,6 @@ mod tests;
 
 #[cfg(test)]
 mod tests_inference;
+
+#[cfg(test)]
+mod tests_infer_reference;

@@ -14,10 +14,11 @@
 //! reads reveal about appends): a call whose operation still waits for a predecessor is passed
 //! over. A partition the constraints already doom is not searched at all.
 
-use super::bitset::{Bitset, BuildMixHasher};
+use super::configs::Configs;
 use super::constraints::{program_order, Constraints};
+use super::hasher::BuildMixHasher;
 use super::{append_infer, Budget, Model, Operation};
-use indexmap::{Equivalent, IndexSet};
+use indexmap::IndexSet;
 
 const NONE: u32 = u32::MAX;
 const HEAD: u32 = 0;
@@ -31,24 +32,6 @@ pub(crate) enum Outcome {
     NotLinearizable(Vec<usize>),
     /// The budget ran out.
     Unknown,
-}
-
-#[derive(Hash, PartialEq, Eq)]
-struct CacheKey<S> {
-    bits: Bitset,
-    state: S,
-}
-
-#[derive(Hash)]
-struct CacheRef<'a, S> {
-    bits: &'a Bitset,
-    state: &'a S,
-}
-
-impl<S: Eq> Equivalent<CacheKey<S>> for CacheRef<'_, S> {
-    fn equivalent(&self, key: &CacheKey<S>) -> bool {
-        *self.bits == key.bits && *self.state == key.state
-    }
 }
 
 /// The event list: entry 0 is the head sentinel, entries `1..` are events in time order.
@@ -145,15 +128,27 @@ impl EventList {
 
 /// The search over one partition, resumable so that partitions can be interleaved: a partition
 /// that is hard to decide should not delay finding that another one is not linearizable.
+///
+/// The current configuration is a number in [`Configs`] (every configuration on the stack was
+/// recorded there when it was reached), and model states are interned: a step clones no state
+/// and a backtrack restores one by number.
 pub(crate) struct Search<'h, M: Model> {
     ops: Vec<&'h Operation<M::Input, M::Output>>,
     completed: usize,
     list: EventList,
-    cache: IndexSet<CacheKey<M::State>, BuildMixHasher>,
-    bits: Bitset,
-    state: M::State,
-    /// Each frame: the call entry that was lifted and the state before it was applied.
-    stack: Vec<(u32, M::State)>,
+    /// Each operation's place in the order of configuration sets (see [`Configs`]): a
+    /// completed operation's rank in return order, or `completed + index` if it never returned.
+    code: Vec<u32>,
+    configs: Configs,
+    states: IndexSet<M::State, BuildMixHasher>,
+    /// The current configuration, and its base and extra operations (copied out of `configs`).
+    current: u32,
+    base: u32,
+    extra: Vec<u32>,
+    /// The extra operations of a configuration being tried.
+    scratch: Vec<u32>,
+    /// Each frame: the call entry that was lifted and the configuration before it.
+    stack: Vec<(u32, u32)>,
     linearized_completed: usize,
     /// The deepest stack reached so far, as operations (the explanation of a failure).
     best: Vec<usize>,
@@ -181,28 +176,55 @@ impl<'h, M: Model> Search<'h, M> {
     ) -> Self {
         let list = EventList::new(&ops);
         let entry = list.next[HEAD as usize];
-        let mut constraints = Constraints::new(ops.len());
+        let mut constraints = Constraints::new(&ops);
         program_order(&ops, &mut constraints);
-        let before = constraints.clone();
+        let before = constraints.added;
         if infer {
             append_infer::infer(model, &ops, &mut constraints);
         }
-        let added = constraints.succs != before.succs;
-        constraints.finish(&ops);
+        let added = constraints.added != before;
+        constraints.finish();
         // A doomed partition's report needs the explaining search too.
         let inferred = added || !constraints.doomed.is_empty();
         let waiting = constraints.preds.clone();
+        let completed = constraints.returned.iter().filter(|&&r| r).count();
+        // Return events are in time order in the list, so their order there is the rank.
+        let mut code = vec![NONE; ops.len()];
+        let mut rank = 0u32;
+        let mut e = entry;
+        while e != NONE {
+            if !list.is_call[e as usize] {
+                code[list.op[e as usize] as usize] = rank;
+                rank += 1;
+            }
+            e = list.next[e as usize];
+        }
+        for (i, c) in code.iter_mut().enumerate() {
+            if *c == NONE {
+                *c = (completed + i) as u32;
+            }
+        }
+        let mut states = IndexSet::default();
+        let (state, _) = states.insert_full(model.init());
+        let mut configs = Configs::new();
+        let current = configs
+            .insert(0, &[], state as u32)
+            .expect("the first configuration is new");
         Search {
             inferred,
             doomed: !constraints.doomed.is_empty(),
             constraints,
             waiting,
-            completed: ops.iter().filter(|o| o.ret.is_some()).count(),
-            bits: Bitset::new(ops.len()),
+            completed,
             ops,
             list,
-            cache: IndexSet::default(),
-            state: model.init(),
+            code,
+            configs,
+            states,
+            current,
+            base: 0,
+            extra: Vec::new(),
+            scratch: Vec::new(),
             stack: Vec::new(),
             linearized_completed: 0,
             best: Vec::new(),
@@ -216,6 +238,31 @@ impl<'h, M: Model> Search<'h, M> {
             .iter()
             .map(|&(e, _)| self.list.op[e as usize] as usize)
             .collect()
+    }
+
+    /// The base and extra operations (in `scratch`) of the current set plus operation `i`.
+    #[inline]
+    fn with_op(&mut self, i: usize) -> u32 {
+        let code = self.code[i];
+        self.scratch.clear();
+        if code == self.base {
+            // The first unlinearized completed operation: the base moves past it and past the
+            // extra operations that follow it in return order without a gap.
+            let mut base = self.base + 1;
+            let mut k = 0;
+            while self.extra.get(k) == Some(&base) {
+                base += 1;
+                k += 1;
+            }
+            self.scratch.extend_from_slice(&self.extra[k..]);
+            base
+        } else {
+            let at = self.extra.partition_point(|&x| x < code);
+            self.scratch.extend_from_slice(&self.extra[..at]);
+            self.scratch.push(code);
+            self.scratch.extend_from_slice(&self.extra[at..]);
+            self.base
+        }
     }
 
     /// Runs at most `slice` steps. `None`: undecided yet, call again; `Some(Outcome::Unknown)`:
@@ -232,7 +279,6 @@ impl<'h, M: Model> Search<'h, M> {
         if self.linearized_completed == self.completed {
             return Some(Outcome::Linearizable(self.order()));
         }
-        let list = &mut self.list;
         let mut entry = self.entry;
         let mut outcome = None;
         for _ in 0..slice {
@@ -240,32 +286,34 @@ impl<'h, M: Model> Search<'h, M> {
                 outcome = Some(Outcome::Unknown);
                 break;
             }
-            let at_call = entry != NONE && list.is_call[entry as usize];
+            let at_call = entry != NONE && self.list.is_call[entry as usize];
             if at_call {
-                let i = list.op[entry as usize] as usize;
+                let i = self.list.op[entry as usize] as usize;
                 let op = self.ops[i];
                 if self.waiting[i] > 0 {
-                    entry = list.next[entry as usize];
+                    entry = self.list.next[entry as usize];
                     continue;
                 }
-                if let Some(next_state) = model.step(&self.state, &op.input, &op.output) {
-                    self.bits.set(i);
-                    let seen = self.cache.contains(&CacheRef {
-                        bits: &self.bits,
-                        state: &next_state,
-                    });
-                    if !seen {
-                        self.cache.insert(CacheKey {
-                            bits: self.bits.clone(),
-                            state: next_state.clone(),
-                        });
-                        let before = std::mem::replace(&mut self.state, next_state);
+                let state = self.configs.get(self.current).state as usize;
+                let current = &self.states[state];
+                let next = match model.observe(current, &op.input, &op.output) {
+                    Some(legal) => legal.then_some(state),
+                    None => model
+                        .step(current, &op.input, &op.output)
+                        .map(|next_state| self.states.insert_full(next_state).0),
+                };
+                if let Some(state) = next {
+                    let base = self.with_op(i);
+                    if let Some(config) = self.configs.insert(base, &self.scratch, state as u32) {
                         let depth = self.stack.len();
                         if self.best_agrees == depth && self.best.get(depth) == Some(&i) {
                             self.best_agrees += 1;
                         }
-                        self.stack.push((entry, before));
-                        list.lift(entry);
+                        self.stack.push((entry, self.current));
+                        self.current = config;
+                        self.base = base;
+                        std::mem::swap(&mut self.extra, &mut self.scratch);
+                        self.list.lift(entry);
                         for &j in &self.constraints.succs[i] {
                             self.waiting[j as usize] -= 1;
                         }
@@ -277,6 +325,7 @@ impl<'h, M: Model> Search<'h, M> {
                         }
                         if self.stack.len() > self.best.len() {
                             self.best.truncate(self.best_agrees);
+                            let list = &self.list;
                             self.best.extend(
                                 self.stack[self.best_agrees..]
                                     .iter()
@@ -285,12 +334,11 @@ impl<'h, M: Model> Search<'h, M> {
                             self.best_agrees = self.stack.len();
                         }
                         debug_assert!(self.best_agrees <= self.stack.len().min(self.best.len()));
-                        entry = list.next[HEAD as usize];
+                        entry = self.list.next[HEAD as usize];
                         continue;
                     }
-                    self.bits.clear(i);
                 }
-                entry = list.next[entry as usize];
+                entry = self.list.next[entry as usize];
             } else {
                 // A return event of an unlinearized operation (or the end of the list, which is
                 // only reachable when just pending calls remain ahead): undo the latest choice.
@@ -298,18 +346,20 @@ impl<'h, M: Model> Search<'h, M> {
                     outcome = Some(Outcome::NotLinearizable(std::mem::take(&mut self.best)));
                     break;
                 };
-                let i = list.op[call as usize] as usize;
+                let i = self.list.op[call as usize] as usize;
                 self.best_agrees = self.best_agrees.min(self.stack.len());
                 for &j in &self.constraints.succs[i] {
                     self.waiting[j as usize] += 1;
                 }
-                self.bits.clear(i);
-                self.state = before;
-                if self.ops[i].ret.is_some() {
+                self.current = before;
+                self.base = self.configs.get(before).base;
+                self.extra.clear();
+                self.extra.extend_from_slice(self.configs.extra(before));
+                if self.constraints.returned[i] {
                     self.linearized_completed -= 1;
                 }
-                list.unlift(call);
-                entry = list.next[call as usize];
+                self.list.unlift(call);
+                entry = self.list.next[call as usize];
             }
         }
         self.entry = entry;

@@ -31,6 +31,15 @@ impl Model for Register {
             _ => None,
         }
     }
+    // The search's read shortcut, so that the brute-force comparison covers it (`Kv` below
+    // leaves it out).
+    fn observe(&self, state: &Option<i64>, input: &RegIn, output: &RegOut) -> Option<bool> {
+        match (input, output) {
+            (RegIn::Read, RegOut::Read(v)) => Some(v == state),
+            (RegIn::Read, RegOut::Unknown) => Some(true),
+            _ => None,
+        }
+    }
     fn describe(&self, input: &RegIn, output: &RegOut) -> String {
         format!("{input:?} -> {output:?}")
     }

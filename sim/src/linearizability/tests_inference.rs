@@ -35,6 +35,14 @@ impl Model for Text {
             _ => None,
         }
     }
+    // The search's read shortcut (PlainText leaves it out, so both paths meet the brute force).
+    fn observe(&self, state: &String, input: &TIn, output: &TOut) -> Option<bool> {
+        match (input, output) {
+            (TIn::Get, TOut::Value(v)) => Some(v == state),
+            (TIn::Get, TOut::Unknown) => Some(true),
+            _ => None,
+        }
+    }
     fn describe(&self, input: &TIn, output: &TOut) -> String {
         format!("{input:?} -> {output:?}")
     }

@@ -1,48 +1,6 @@
-//! A fixed-size bit set and a small deterministic hasher for the search's memo cache.
+//! A small deterministic hasher for the search's memo tables.
 
-use std::hash::{BuildHasher, Hash, Hasher};
-
-/// A fixed-capacity set of small integers (operation indices within one partition).
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub(crate) struct Bitset {
-    words: Box<[u64]>,
-}
-
-impl Bitset {
-    pub(crate) fn new(bits: usize) -> Self {
-        Bitset {
-            words: vec![0; bits.div_ceil(64).max(1)].into_boxed_slice(),
-        }
-    }
-
-    #[inline]
-    pub(crate) fn set(&mut self, i: usize) {
-        self.words[i / 64] |= 1 << (i % 64);
-    }
-
-    #[inline]
-    pub(crate) fn clear(&mut self, i: usize) {
-        self.words[i / 64] &= !(1 << (i % 64));
-    }
-
-    #[cfg(test)]
-    pub(crate) fn contains(&self, i: usize) -> bool {
-        self.words[i / 64] & (1 << (i % 64)) != 0
-    }
-
-    #[cfg(test)]
-    pub(crate) fn count(&self) -> usize {
-        self.words.iter().map(|w| w.count_ones() as usize).sum()
-    }
-}
-
-impl Hash for Bitset {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        for &w in self.words.iter() {
-            state.write_u64(w);
-        }
-    }
-}
+use std::hash::{BuildHasher, Hasher};
 
 /// Multiply-rotate hasher: fast, deterministic (no random seed), good enough for a memo table
 /// whose keys are not attacker-controlled.
@@ -121,28 +79,23 @@ impl BuildHasher for BuildMixHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::hash::Hash;
 
     #[test]
-    fn set_clear_count() {
-        let mut b = Bitset::new(130);
-        b.set(0);
-        b.set(64);
-        b.set(129);
-        assert!(b.contains(64) && b.contains(129) && !b.contains(1));
-        assert_eq!(b.count(), 3);
-        b.clear(64);
-        assert!(!b.contains(64));
-        assert_eq!(b.count(), 2);
-        let mut c = Bitset::new(130);
-        c.set(0);
-        c.set(129);
-        assert_eq!(b, c);
-        assert_eq!(BuildMixHasher.hash_one(&b), BuildMixHasher.hash_one(&c));
-    }
-
-    #[test]
-    fn empty_bitset_has_a_word() {
-        let b = Bitset::new(0);
-        assert_eq!(b.count(), 0);
+    fn equal_values_hash_equal_and_bytes_count() {
+        let a: &[u64] = &[1, 2, 3];
+        let b: Vec<u64> = vec![1, 2, 3];
+        assert_eq!(BuildMixHasher.hash_one(a), BuildMixHasher.hash_one(&b[..]));
+        assert_ne!(BuildMixHasher.hash_one(a), BuildMixHasher.hash_one(&b[..2]));
+        // A short tail is not confused with zero padding.
+        let h = |bytes: &[u8]| {
+            let mut m = MixHasher::default();
+            m.write(bytes);
+            m.finish()
+        };
+        assert_ne!(h(b"ab"), h(b"ab\0"));
+        let mut m = MixHasher::default();
+        "x".hash(&mut m);
+        assert_eq!(m.finish(), BuildMixHasher.hash_one("x"));
     }
 }
