@@ -127,6 +127,11 @@ impl KvServer {
         self.store.dedup().get(&client).map(|e| e.seq)
     }
 
+    /// How many clients the duplicate table holds (tests, checkers and coverage only).
+    pub fn dedup_len(&self) -> usize {
+        self.store.dedup().len()
+    }
+
     /// A digest of the service state (map and duplicate table) at `applied_index()`.
     pub fn state_digest(&self) -> u64 {
         self.store.digest()

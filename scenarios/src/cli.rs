@@ -80,6 +80,9 @@ pub enum Command {
     /// Measure the testbed's power: run every catalog bug against scenarios over seeds, and
     /// report which are caught, how often, how soon and by which check.
     Power(crate::power::PowerArgs),
+    /// Coverage-guided exploration: branch runs that reached rare protocol events, with fresh
+    /// randomness after the branch point, to find rare bugs in fewer runs than random seeds.
+    Explore(crate::explore::ExploreArgs),
 }
 
 /// Parses the arguments and runs the command; returns the exit code.
@@ -106,6 +109,7 @@ pub fn main() -> i32 {
         Command::Shrink(args) => crate::shrink::run(&args),
         Command::Lincheck(args) => crate::histories::cmd::run(&args),
         Command::Power(args) => crate::power::run(&args),
+        Command::Explore(args) => crate::explore::run(&args),
     }
 }
 

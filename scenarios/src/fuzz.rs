@@ -51,6 +51,10 @@ pub struct FuzzArgs {
     /// Shrink each failure found (needs --out): writes NAME-seed-N.min.json and .min.jsonl.
     #[arg(long, requires = "out")]
     pub shrink: bool,
+    /// Report coverage: the marks (abstract protocol events, `name/context`) each run reached,
+    /// in the report lines, and a table of how many runs reached each.
+    #[arg(long)]
+    pub coverage: bool,
 }
 
 /// One line of a fuzz report. Everything but `wall_ms` is a function of (file, seed).
@@ -73,6 +77,9 @@ pub struct ReportLine {
     pub events: u64,
     /// Wall-clock milliseconds this run took (the only field that varies between machines).
     pub wall_ms: f64,
+    /// With `--coverage`: the marks the run reached, as `name/context`, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coverage: Vec<String>,
 }
 
 /// Parses `A..B` (inclusive) or `A`.
@@ -211,6 +218,14 @@ fn run_inner(args: &FuzzArgs) -> Result<i32, String> {
                         virtual_us: r.end_time,
                         events: r.stats.events,
                         wall_ms: (t0.elapsed().as_secs_f64() * 1e5).round() / 100.0,
+                        coverage: if args.coverage {
+                            r.marks
+                                .iter()
+                                .map(|s| format!("{}/{}", s.mark.name, s.mark.context))
+                                .collect()
+                        } else {
+                            Vec::new()
+                        },
                     }
                 });
                 if tx.send((job.index, res)).is_err() {
@@ -278,6 +293,9 @@ fn run_inner(args: &FuzzArgs) -> Result<i32, String> {
                 .expect("known file")],
         )?;
     }
+    if args.coverage {
+        print_coverage(&kept);
+    }
     let wall = start.elapsed().as_secs_f64();
     let events: u64 = kept.iter().map(|l| l.events).sum();
     println!(
@@ -298,6 +316,26 @@ fn run_inner(args: &FuzzArgs) -> Result<i32, String> {
         },
     );
     Ok(campaign_exit_code(failed.len(), unknown.len()))
+}
+
+/// How many runs reached each mark, rarest first.
+fn print_coverage(lines: &[ReportLine]) {
+    let mut reached: BTreeMap<&str, usize> = BTreeMap::new();
+    for l in lines {
+        for m in &l.coverage {
+            *reached.entry(m.as_str()).or_default() += 1;
+        }
+    }
+    let mut rows: Vec<(&str, usize)> = reached.into_iter().collect();
+    rows.sort_by_key(|&(m, n)| (n, m));
+    println!(
+        "coverage  {} distinct marks over {} runs (runs reaching each, rarest first):",
+        rows.len(),
+        lines.len()
+    );
+    for (m, n) in rows {
+        println!("          {n:>7}  {m}");
+    }
 }
 
 /// A run that counts as a failure (a violation; unknown is neither a failure nor a pass).

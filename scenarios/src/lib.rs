@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod cli;
 pub mod digest;
+pub mod explore;
 pub mod fuzz;
 pub mod histories;
 pub mod kv;

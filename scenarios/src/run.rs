@@ -89,6 +89,7 @@ pub fn sim_config(sc: &Scenario, seed: u64) -> (SimConfig, Value) {
         deadline: sc.deadline(),
         faults,
         reactive,
+        branches: sc.branches.clone(),
     };
     (cfg, drawn)
 }

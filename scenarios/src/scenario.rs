@@ -48,6 +48,10 @@ pub struct Scenario {
     /// The test driver's program (see `steps`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<Step>,
+    /// Branch points (`sim explore` writes them): after event `at_event`, every random stream
+    /// of the run is drawn from `seed` instead. In event order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub branches: Vec<sim::Branch>,
 }
 
 /// Raft settings; every field has the 6.824-compatible default shown.

@@ -50,6 +50,7 @@ fn engine_run(nodes: usize, virtual_s: u64) -> (u64, f64, usize) {
         deadline: virtual_s * 1_000_000,
         faults: vec![],
         reactive: None,
+        branches: vec![],
     };
     let node_cfg = PingPongConfig {
         nodes,

@@ -29,6 +29,27 @@ pub struct SimConfig {
     pub faults: Vec<(Time, Fault)>,
     /// Faults that react to what the nodes do (this seed's probabilities), if any.
     pub reactive: Option<Reactive>,
+    /// Branch points: after event `at_event`, every random stream of the run (network,
+    /// harness, reactive faults, each node incarnation's) is drawn from `seed` instead, so the
+    /// run's future differs while its past is exactly the original's. In event order.
+    pub branches: Vec<Branch>,
+}
+
+/// A mark a run reported: how often, and the event number of its first report (where an
+/// explorer can branch to see what else could follow it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MarkStat {
+    pub mark: Mark,
+    pub count: u64,
+    pub first_event: u64,
+}
+
+/// A branch point of a run (see [`SimConfig::branches`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Branch {
+    pub at_event: u64,
+    pub seed: u64,
 }
 
 /// The result of one run.
@@ -44,8 +65,8 @@ pub struct RunResult {
     pub also: Vec<Violation>,
     pub end_time: Time,
     pub stats: Stats,
-    /// How often each mark (name, context) was reported: the run's coverage.
-    pub marks: Vec<(Mark, u64)>,
+    /// How often each mark (name, context) was reported, and when first: the run's coverage.
+    pub marks: Vec<MarkStat>,
     /// The faults reactive rules made happen, in order, with their times: with the scheduled
     /// faults they are everything that was done to the cluster (a shrinker replays them as a
     /// fixed schedule).
@@ -73,6 +94,8 @@ pub(crate) enum StepIn<N: Node> {
 /// The simulated world as the harness sees it: nodes, network, clock and fault injection.
 pub struct World<N: Node> {
     pub(crate) seed: u64,
+    /// The seed the random streams are drawn from: the run's, or the latest branch's.
+    pub(crate) stream_seed: u64,
     pub(crate) now: Time,
     pub(crate) deadline: Time,
     pub(crate) event_no: u64,
@@ -108,8 +131,9 @@ pub struct World<N: Node> {
     pub(crate) held: Vec<Held<N::Msg>>,
     /// The earliest deadline of a hold in force (`Time::MAX` if none).
     pub(crate) hold_deadline: Time,
-    /// Marks reported so far with their counts; few distinct ones, so a sorted vector.
-    pub(crate) marks: Vec<(Mark, u64)>,
+    /// Marks reported so far with their counts and the event of their first report; few
+    /// distinct ones, so a sorted vector.
+    pub(crate) marks: Vec<MarkStat>,
     /// Marks of the current step (reused buffer).
     pub(crate) step_marks: Vec<&'static str>,
     pub(crate) reactive_faults: Vec<(Time, Fault)>,
@@ -124,6 +148,7 @@ impl<N: Node> World<N> {
         let n = cfg.nodes.len();
         let mut world = World {
             seed: cfg.seed,
+            stream_seed: cfg.seed,
             now: 0,
             deadline: cfg.deadline,
             event_no: 0,
@@ -490,7 +515,16 @@ impl<N: Node> World<N> {
                 sink.encode(r, &mut text);
                 text
             });
-            sink.write_step(n, now, id, inc, &input, &traced_out, reply_text.as_deref(), None);
+            sink.write_step(
+                n,
+                now,
+                id,
+                inc,
+                &input,
+                &traced_out,
+                reply_text.as_deref(),
+                None,
+            );
         }
         if summary.replied {
             self.check_durable(id);
@@ -673,12 +707,12 @@ fn traced_input<N: Node>(sink: &mut TraceSink, input: &StepIn<N>) -> Vec<u8> {
     let mut text = Vec::new();
     match input {
         StepIn::Start => text.extend_from_slice(b"{\"kind\":\"start\"}"),
-        StepIn::Deliver { from, id, .. } => {
-            text.extend_from_slice(format!("{{\"kind\":\"deliver\",\"from\":{from},\"id\":{id}}}").as_bytes())
-        }
-        StepIn::Timer { id, tag } => {
-            text.extend_from_slice(format!("{{\"kind\":\"timer\",\"id\":{id},\"tag\":{tag}}}").as_bytes())
-        }
+        StepIn::Deliver { from, id, .. } => text.extend_from_slice(
+            format!("{{\"kind\":\"deliver\",\"from\":{from},\"id\":{id}}}").as_bytes(),
+        ),
+        StepIn::Timer { id, tag } => text.extend_from_slice(
+            format!("{{\"kind\":\"timer\",\"id\":{id},\"tag\":{tag}}}").as_bytes(),
+        ),
         StepIn::Input(i) => {
             text.extend_from_slice(b"{\"kind\":\"input\",\"input\":");
             sink.encode(i, &mut text);

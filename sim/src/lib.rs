@@ -33,7 +33,7 @@ mod world_faults;
 mod world_react;
 
 pub use checker::{Checker, Failure, Undecided, Violation};
-pub use engine::{RunResult, Sim, SimConfig, World};
+pub use engine::{Branch, MarkStat, RunResult, Sim, SimConfig, World};
 pub use faults::{Fault, FaultProfile, ScheduledFault};
 pub use harness::{Harness, Idle};
 pub use network::{ms_to_us, NetworkConfig};

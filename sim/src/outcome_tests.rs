@@ -25,6 +25,7 @@ fn config(seed: u64) -> SimConfig {
         deadline: 1_000_000,
         faults: vec![],
         reactive: None,
+        branches: vec![],
     }
 }
 

@@ -39,6 +39,7 @@ fn run(profile: &ReactiveProfile, seed: u64) -> (RunResult, String) {
         deadline: 2_000_000,
         faults: vec![(1_500_000, Fault::Release)],
         reactive: Some(reactive),
+        branches: vec![],
     };
     let header = Record::Header {
         format: crate::trace::FORMAT_VERSION,

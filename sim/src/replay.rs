@@ -136,6 +136,20 @@ impl<'c, N: Node> Replayer<'c, N> {
         let summary = &mut self.summary;
         let outputs = &mut self.outputs;
         match record {
+            Record::Branch { seed: branch, .. } => {
+                // Every stream is drawn from the branch's seed from here on, nodes' too
+                // (and a node that starts later draws from it as well).
+                self.seed = *branch;
+                for (id, slot) in slots.iter_mut().enumerate() {
+                    slot.rng = stream(
+                        *branch,
+                        Purpose::Node {
+                            id,
+                            incarnation: slot.inc,
+                        },
+                    );
+                }
+            }
             Record::Fault {
                 fault: Fault::Crash(id),
                 noop: false,
@@ -309,7 +323,9 @@ impl<'c, N: Node> Replayer<'c, N> {
                             actual.len()
                         ),
                         out.get(i).map_or(Value::Null, |v| brief(v, blobs)),
-                        actual.get(i).map_or(Value::Null, |v| brief_local(v, &local)),
+                        actual
+                            .get(i)
+                            .map_or(Value::Null, |v| brief_local(v, &local)),
                     ));
                 }
                 // A unit or None reply is recorded as `null`, which reads back as no reply.
@@ -377,7 +393,11 @@ fn brief_local(v: &Value, local: &[Blob]) -> Value {
         Value::Object(m) => match local_blob(v, local) {
             Some(Blob::Str(s)) => brief(&Value::String(s.clone()), &BlobTable::default()),
             Some(Blob::Bytes(b)) => bytes_value(b, SHOWN),
-            _ => Value::Object(m.iter().map(|(k, x)| (k.clone(), brief_local(x, local))).collect()),
+            _ => Value::Object(
+                m.iter()
+                    .map(|(k, x)| (k.clone(), brief_local(x, local)))
+                    .collect(),
+            ),
         },
         Value::Array(a) => Value::Array(a.iter().map(|x| brief_local(x, local)).collect()),
         _ => brief(v, &BlobTable::default()),
@@ -417,13 +437,20 @@ fn target<'a>(mut v: &'a Value, blobs: &'a BlobTable, local: &'a [Blob]) -> Targ
 /// compare as sets of fields, as `serde_json` values do.
 fn same(recorded: &Value, replayed: &Value, blobs: &BlobTable, local: &[Blob]) -> bool {
     let bytes_eq = |b: &[u8], a: &[Value]| {
-        b.len() == a.len() && b.iter().zip(a).all(|(x, y)| y.as_u64() == Some(u64::from(*x)))
+        b.len() == a.len()
+            && b.iter()
+                .zip(a)
+                .all(|(x, y)| y.as_u64() == Some(u64::from(*x)))
     };
-    match (target(recorded, blobs, local), target(replayed, blobs, local)) {
+    match (
+        target(recorded, blobs, local),
+        target(replayed, blobs, local),
+    ) {
         (Target::Value(x), Target::Value(y)) => match (x, y) {
             (Value::Object(a), Value::Object(b)) => {
                 a.len() == b.len()
-                    && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| same(v, w, blobs, local)))
+                    && a.iter()
+                        .all(|(k, v)| b.get(k).is_some_and(|w| same(v, w, blobs, local)))
             }
             (Value::Array(a), Value::Array(b)) => {
                 a.len() == b.len() && a.iter().zip(b).all(|(v, w)| same(v, w, blobs, local))

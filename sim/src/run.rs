@@ -47,16 +47,21 @@ pub struct Sim<N: Node, H: Harness<N>> {
     checkers: Vec<Box<dyn Checker<N>>>,
     /// What the run is doing, to describe a panic of harness or checker code.
     phase: Phase,
+    /// Branch points still ahead, next first.
+    branches: std::collections::VecDeque<crate::engine::Branch>,
 }
 
 impl<N: Node, H: Harness<N>> Sim<N, H> {
     /// Sets up a run; nothing happens until [`Sim::run`].
-    pub fn new(cfg: SimConfig, node_config: N::Config, harness: H) -> Self {
+    pub fn new(mut cfg: SimConfig, node_config: N::Config, harness: H) -> Self {
+        cfg.branches.sort_by_key(|b| b.at_event);
+        let branches = std::mem::take(&mut cfg.branches).into();
         Sim {
             world: World::new(cfg, node_config),
             harness,
             checkers: Vec::new(),
             phase: Phase::Start,
+            branches,
         }
     }
     /// Add an invariant checker.
@@ -143,6 +148,14 @@ impl<N: Node, H: Harness<N>> Sim<N, H> {
                 break;
             }
             self.world.queue.pop();
+            while self
+                .branches
+                .front()
+                .is_some_and(|b| b.at_event <= self.world.event_no)
+            {
+                let b = self.branches.pop_front().expect("checked");
+                self.world.branch(b.seed);
+            }
             if at == self.world.now {
                 stalled += 1;
                 if stalled > MAX_EVENTS_AT_ONE_TIME {

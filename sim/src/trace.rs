@@ -113,6 +113,9 @@ pub enum Record {
     },
     /// A remark of the harness (what the test driver did or checked).
     Note { n: u64, t: Time, text: String },
+    /// A branch point: from here on every random stream is drawn from `seed` (see
+    /// `SimConfig::branches`); a replay reseeds the nodes here too.
+    Branch { n: u64, t: Time, seed: u64 },
     /// Last line.
     Result {
         verdict: Verdict,

@@ -104,7 +104,7 @@ impl<N: Node> World<N> {
             self.stats.restarts += 1;
             let slot = &mut self.slots[id];
             slot.rng = stream(
-                self.seed,
+                self.stream_seed,
                 Purpose::Node {
                     id,
                     incarnation: slot.inc,

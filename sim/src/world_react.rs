@@ -1,18 +1,50 @@
 //! What the world does with marks: counts them (coverage), releases holds waiting for them,
 //! and lets reactive rules strike (`reactive.rs`); and how held messages are let go.
 
-use crate::engine::World;
+use crate::engine::{MarkStat, World};
 use crate::faults::Fault;
 use crate::node::{Mark, Node, NodeId, Time};
 use crate::queue::Event;
 use crate::reactive::{StepSummary, StrikeKind};
+use crate::rng::{stream, Purpose};
+use crate::trace::Record;
 
 impl<N: Node> World<N> {
     pub(crate) fn count_mark(&mut self, mark: Mark) {
-        match self.marks.binary_search_by(|(m, _)| m.cmp(&mark)) {
-            Ok(i) => self.marks[i].1 += 1,
-            Err(i) => self.marks.insert(i, (mark, 1)),
+        match self.marks.binary_search_by(|s| s.mark.cmp(&mark)) {
+            Ok(i) => self.marks[i].count += 1,
+            Err(i) => self.marks.insert(
+                i,
+                MarkStat {
+                    mark,
+                    count: 1,
+                    first_event: self.event_no,
+                },
+            ),
         }
+    }
+
+    /// Takes the branch to `seed`: every random stream is drawn from it from now on (the
+    /// trace records the moment, so a replay reseeds the nodes at the same point).
+    pub(crate) fn branch(&mut self, seed: u64) {
+        let n = self.next_event_no();
+        self.stream_seed = seed;
+        self.net_rng = stream(seed, Purpose::Network);
+        self.harness_rng = stream(seed, Purpose::Harness);
+        if let Some(r) = &mut self.reactive {
+            r.rng = stream(seed, Purpose::Reactive);
+        }
+        for (id, slot) in self.slots.iter_mut().enumerate() {
+            slot.rng = stream(
+                seed,
+                Purpose::Node {
+                    id,
+                    incarnation: slot.inc,
+                },
+            );
+        }
+        let t = self.now;
+        self.trace(|| Record::Branch { n, t, seed });
     }
 
     /// After a step of `id`: release holds waiting for one of its marks, then let the reactive

@@ -157,8 +157,8 @@ pub fn load(
     // A simulator trace (plain or zstd) is read as a stream: it may be gigabytes.
     if format.is_none_or(|f| f == HistoryFormat::Trace) {
         use std::io::BufRead;
-        let mut input = sim::trace::files::open(path)
-            .map_err(|e| fail(ParseError::new(0, e.to_string())))?;
+        let mut input =
+            sim::trace::files::open(path).map_err(|e| fail(ParseError::new(0, e.to_string())))?;
         let head = input
             .fill_buf()
             .map_err(|e| fail(ParseError::new(0, e.to_string())))?;

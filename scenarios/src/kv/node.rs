@@ -2,7 +2,7 @@
 //! `kv::Clerk`), one node type so they share the network.
 
 use super::replicas::{command_id, op_id};
-use crate::marks::VoteWatch;
+use crate::marks::RaftWatch;
 use crate::raft::checks::{RaftEvent, RaftEvents};
 use crate::raft::node::{log_change, LogChange};
 use crate::wire::{DeadlineTimer, RaftDurable, Wire};
@@ -102,6 +102,9 @@ pub enum KvActor {
     Server {
         server: KvServer,
         timer: DeadlineTimer,
+        /// Raft's last log index and leadership after the previous call (for marks).
+        last_index: u64,
+        was_leader: bool,
     },
     Client {
         clerk: Clerk,
@@ -125,29 +128,46 @@ impl KvActor {
 
     fn flush(&mut self, ctx: &mut Ctx<'_, Self>) {
         match self {
-            KvActor::Server { server, timer } => {
+            KvActor::Server {
+                server,
+                timer,
+                last_index,
+                was_leader,
+            } => {
+                let deposed = *was_leader && !server.raft().is_leader();
+                let mut failed_pending = false;
                 while server.has_ready() {
                     let ready = server.take_ready();
                     for (to, m) in ready.messages {
+                        failed_pending |= deposed
+                            && matches!(m, KvMessage::Reply(kv::ClientReply::WrongLeader { .. }));
                         ctx.send(to, Wire(m));
                     }
                     // Storage writes and events, merged in the order they happened.
                     let leader = server.raft().is_leader();
+                    let raft = server.raft();
+                    let in_flight = raft.last_index().saturating_sub(raft.commit_index());
                     let mut storage = ready.storage.into_iter();
                     let mut stored = 0;
                     for (e, before) in ready.events.into_iter().zip(ready.stored_before) {
                         for op in storage.by_ref().take(before - stored) {
-                            persist(ctx, op, leader);
+                            persist(ctx, op, leader, *last_index, in_flight);
                         }
                         stored = stored.max(before);
                         let term = server.raft().current_term();
-                        ctx.mark(server_mark(&e));
+                        let (mark, context) = server_mark(&e, server);
+                        ctx.mark_with(mark, context);
                         ctx.observe(server_obs(e, term));
                     }
                     for op in storage {
-                        persist(ctx, op, leader);
+                        persist(ctx, op, leader, *last_index, in_flight);
                     }
                 }
+                if failed_pending {
+                    ctx.mark("kv-lost-pending");
+                }
+                *last_index = server.raft().last_index();
+                *was_leader = server.raft().is_leader();
                 let deadline = server.next_deadline().max(ctx.now());
                 timer.arm(ctx, deadline);
             }
@@ -175,9 +195,15 @@ impl KvActor {
 }
 
 /// Observe the log change a durable write makes, then persist it.
-fn persist(ctx: &mut Ctx<'_, KvActor>, op: StorageOp<KvCommand>, leader: bool) {
-    if let Some(mark) = crate::marks::storage_mark(&op, leader) {
-        ctx.mark(mark);
+fn persist(
+    ctx: &mut Ctx<'_, KvActor>,
+    op: StorageOp<KvCommand>,
+    leader: bool,
+    last_index: u64,
+    in_flight: u64,
+) {
+    if let Some((mark, context)) = crate::marks::storage_mark(&op, leader, last_index, in_flight) {
+        ctx.mark_with(mark, context);
     }
     if let Some(change) = log_change(&op, command_id) {
         ctx.observe(KvObs::Log(change));
@@ -185,16 +211,16 @@ fn persist(ctx: &mut Ctx<'_, KvActor>, op: StorageOp<KvCommand>, leader: bool) {
     ctx.persist(op);
 }
 
-/// The mark of a server event.
-fn server_mark(e: &ServerEvent) -> &'static str {
+/// The mark of a server event, with its context.
+fn server_mark(e: &ServerEvent, server: &KvServer) -> (&'static str, u32) {
     match e {
-        ServerEvent::Raft(e) => crate::marks::event_mark(e),
+        ServerEvent::Raft(e) => crate::marks::event_mark(e, server.raft()),
         ServerEvent::Applied {
             duplicate: true, ..
-        } => "kv-duplicate",
-        ServerEvent::Applied { .. } => "kv-apply",
-        ServerEvent::SnapshotTaken { .. } => "kv-snapshot",
-        ServerEvent::SnapshotRestored { .. } => "kv-restore",
+        } => ("kv-duplicate", 0),
+        ServerEvent::Applied { .. } => ("kv-apply", 0),
+        ServerEvent::SnapshotTaken { .. } => ("kv-snapshot", 0),
+        ServerEvent::SnapshotRestored { .. } => ("kv-restore", u32::from(server.dedup_len() > 0)),
     }
 }
 
@@ -302,6 +328,8 @@ impl Node for KvActor {
                 commit_index: server.raft().commit_index(),
             });
             KvActor::Server {
+                last_index: server.raft().last_index(),
+                was_leader: false,
                 server,
                 timer: DeadlineTimer::default(),
             }
@@ -322,11 +350,13 @@ impl Node for KvActor {
         let now = ctx.now();
         match self {
             KvActor::Server { server, .. } => {
-                let raft = server.raft();
-                let vote = VoteWatch::before(raft.current_term(), raft.voted_for());
+                let raft_msg = match &msg.0 {
+                    KvMessage::Raft(m) => Some(m),
+                    _ => None,
+                };
+                let watch = RaftWatch::before(server.raft(), raft_msg);
                 server.handle_message(now, ctx.rng(), from, msg.0);
-                let raft = server.raft();
-                vote.after(ctx, raft.id(), raft.current_term(), raft.voted_for());
+                watch.after(ctx, server.raft());
             }
             KvActor::Client { clerk, .. } => {
                 if let KvMessage::Reply(reply) = msg.0 {
@@ -340,9 +370,11 @@ impl Node for KvActor {
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, id: TimerId, _tag: u64) {
         let now = ctx.now();
         match self {
-            KvActor::Server { server, timer } => {
+            KvActor::Server { server, timer, .. } => {
                 timer.fired(id);
+                let watch = RaftWatch::before(server.raft(), None);
                 server.tick(now, ctx.rng());
+                watch.after(ctx, server.raft());
             }
             KvActor::Client { clerk, timer, .. } => {
                 timer.fired(id);

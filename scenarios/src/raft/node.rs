@@ -3,7 +3,7 @@
 //! a snapshot every `snapshot_every` applied entries.
 
 use super::checks::{RaftEvent, RaftEvents};
-use crate::marks::VoteWatch;
+use crate::marks::RaftWatch;
 use crate::wire::{DeadlineTimer, RaftDurable, Wire};
 use raft::{Apply, Event, Raft, Role, StorageOp};
 use serde::{Deserialize, Serialize};
@@ -126,6 +126,8 @@ pub struct RaftNode {
     snapshot_every: Option<u64>,
     /// The timer waiting for Raft's next deadline.
     timer: DeadlineTimer,
+    /// Raft's last log index after the previous call (for the `truncate` mark's depth).
+    last_index: u64,
 }
 
 impl RaftNode {
@@ -153,7 +155,8 @@ impl RaftNode {
                 .into_iter()
                 .partition(|e| !matches!(e, Event::CommitAdvanced { .. }));
             for event in roles {
-                ctx.mark(crate::marks::event_mark(&event));
+                let (mark, context) = crate::marks::event_mark(&event, &self.raft);
+                ctx.mark_with(mark, context);
                 ctx.observe(match event {
                     Event::BecameFollower { term } => role("follower", term),
                     Event::BecameCandidate { term } => role("candidate", term),
@@ -163,8 +166,14 @@ impl RaftNode {
             }
             let leader = self.raft.is_leader();
             for op in ready.storage {
-                if let Some(mark) = crate::marks::storage_mark(&op, leader) {
-                    ctx.mark(mark);
+                let in_flight = self
+                    .raft
+                    .last_index()
+                    .saturating_sub(self.raft.commit_index());
+                if let Some((mark, context)) =
+                    crate::marks::storage_mark(&op, leader, self.last_index, in_flight)
+                {
+                    ctx.mark_with(mark, context);
                 }
                 if let Some(change) = log_change(&op, |c: &Cmd| c.value) {
                     ctx.observe(RaftObs::Log(change));
@@ -185,6 +194,7 @@ impl RaftNode {
                 self.apply(ctx, apply);
             }
         }
+        self.last_index = self.raft.last_index();
         self.timer.arm(ctx, self.raft.next_deadline());
     }
 
@@ -273,6 +283,7 @@ impl Node for RaftNode {
             commit_index: raft.commit_index(),
         });
         let mut node = RaftNode {
+            last_index: raft.last_index(),
             raft,
             service: Service::default(),
             snapshot_every: cfg.snapshot_every,
@@ -284,21 +295,18 @@ impl Node for RaftNode {
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: RaftMsg) {
         let now = ctx.now();
-        let vote = VoteWatch::before(self.raft.current_term(), self.raft.voted_for());
+        let watch = RaftWatch::before(&self.raft, Some(&msg.0));
         self.raft.handle_message(now, ctx.rng(), from, msg.0);
-        vote.after(
-            ctx,
-            self.raft.id(),
-            self.raft.current_term(),
-            self.raft.voted_for(),
-        );
+        watch.after(ctx, &self.raft);
         self.flush(ctx);
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: TimerId, _tag: u64) {
         self.timer.fired(timer);
         let now = ctx.now();
+        let watch = RaftWatch::before(&self.raft, None);
         self.raft.tick(now, ctx.rng());
+        watch.after(ctx, &self.raft);
         self.flush(ctx);
     }
 

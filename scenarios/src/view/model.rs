@@ -130,7 +130,8 @@ pub fn record_n(r: &Record) -> Option<u64> {
         Record::Step { n, .. }
         | Record::Drop { n, .. }
         | Record::Fault { n, .. }
-        | Record::Note { n, .. } => Some(*n),
+        | Record::Note { n, .. }
+        | Record::Branch { n, .. } => Some(*n),
         _ => None,
     }
 }
@@ -332,6 +333,10 @@ pub fn build(trace: &Trace) -> Model {
                 if m.lin.is_none() {
                     m.lin = find_report_in_text(text);
                 }
+            }
+            Record::Branch { t, .. } => {
+                last_t = last_t.max(*t);
+                m.ev.push(json!([t, -1, EV_NOTE, rec]));
             }
             Record::Result {
                 end_time,

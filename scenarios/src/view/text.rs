@@ -134,6 +134,10 @@ impl Timeline {
                 let what = format!("note: {}", text.replace('\n', " "));
                 self.line(*t, *n, "-".into(), what);
             }
+            Record::Branch { n, t, seed } => {
+                let what = format!("branch: every random stream from seed {seed} on");
+                self.line(*t, *n, "-".into(), what);
+            }
             Record::Result { .. } => self.result = Some(r.clone()),
             _ => {}
         }
@@ -142,16 +146,19 @@ impl Timeline {
     /// The timeline, lines cut at `width` characters (0: no limit).
     pub fn finish(mut self, width: usize) -> String {
         let names = &self.names;
-        let (verdict, violation, unknown): (Option<Verdict>, Option<&Violation>, &[sim::Undecided]) =
-            match &self.result {
-                Some(Record::Result {
-                    verdict,
-                    violation,
-                    unknown,
-                    ..
-                }) => (Some(*verdict), violation.as_ref(), unknown),
-                _ => (None, None, &[]),
-            };
+        let (verdict, violation, unknown): (
+            Option<Verdict>,
+            Option<&Violation>,
+            &[sim::Undecided],
+        ) = match &self.result {
+            Some(Record::Result {
+                verdict,
+                violation,
+                unknown,
+                ..
+            }) => (Some(*verdict), violation.as_ref(), unknown),
+            _ => (None, None, &[]),
+        };
         if let Some(v) = violation {
             let at = self
                 .lines
@@ -228,7 +235,8 @@ impl Timeline {
         }
         let verdict = match (verdict, violation) {
             (None, _) => {
-                "verdict   TRUNCATED: the trace has no result record (the run did not finish)".into()
+                "verdict   TRUNCATED: the trace has no result record (the run did not finish)"
+                    .into()
             }
             (Some(Verdict::Ok), _) => "verdict   ok: all checks held".to_string(),
             (Some(Verdict::Violation), Some(v)) => format!(

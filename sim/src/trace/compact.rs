@@ -258,11 +258,20 @@ impl<'s, 'a, B: Blobs> ser::Serializer for &'s mut Compact<'a, B> {
     fn serialize_unit_struct(self, _: &'static str) -> Result<(), Error> {
         self.serialize_none()
     }
-    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<(), Error> {
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<(), Error> {
         write_str(self.out, variant);
         Ok(())
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, value: &T) -> Result<(), Error> {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
         value.serialize(self)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -283,7 +292,11 @@ impl<'s, 'a, B: Blobs> ser::Serializer for &'s mut Compact<'a, B> {
     fn serialize_tuple(self, _: usize) -> Result<SeqState<'s, 'a, B>, Error> {
         Ok(SeqState::open(self, None, false))
     }
-    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<SeqState<'s, 'a, B>, Error> {
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<SeqState<'s, 'a, B>, Error> {
         Ok(SeqState::open(self, None, false))
     }
     fn serialize_tuple_variant(
@@ -512,7 +525,11 @@ impl<B: Blobs> ser::SerializeMap for MapState<'_, '_, B> {
 impl<B: Blobs> ser::SerializeStruct for MapState<'_, '_, B> {
     type Ok = ();
     type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
         self.field(key, value)
     }
     fn end(self) -> Result<(), Error> {
@@ -523,7 +540,11 @@ impl<B: Blobs> ser::SerializeStruct for MapState<'_, '_, B> {
 impl<B: Blobs> ser::SerializeStructVariant for MapState<'_, '_, B> {
     type Ok = ();
     type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
         self.field(key, value)
     }
     fn end(self) -> Result<(), Error> {
@@ -595,7 +616,11 @@ impl<'e, 's, 'a, B: Blobs> ser::Serializer for ElementSer<'e, 's, 'a, B> {
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
         self.plain().serialize_some(value)
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, value: &T) -> Result<(), Error> {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
         self.plain().serialize_newtype_struct(name, value)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -605,7 +630,8 @@ impl<'e, 's, 'a, B: Blobs> ser::Serializer for ElementSer<'e, 's, 'a, B> {
         variant: &'static str,
         value: &T,
     ) -> Result<(), Error> {
-        self.plain().serialize_newtype_variant(name, index, variant, value)
+        self.plain()
+            .serialize_newtype_variant(name, index, variant, value)
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<SeqState<'e, 'a, B>, Error> {
         self.plain().serialize_seq(len)
@@ -613,7 +639,11 @@ impl<'e, 's, 'a, B: Blobs> ser::Serializer for ElementSer<'e, 's, 'a, B> {
     fn serialize_tuple(self, len: usize) -> Result<SeqState<'e, 'a, B>, Error> {
         self.plain().serialize_tuple(len)
     }
-    fn serialize_tuple_struct(self, name: &'static str, len: usize) -> Result<SeqState<'e, 'a, B>, Error> {
+    fn serialize_tuple_struct(
+        self,
+        name: &'static str,
+        len: usize,
+    ) -> Result<SeqState<'e, 'a, B>, Error> {
         self.plain().serialize_tuple_struct(name, len)
     }
     fn serialize_tuple_variant(
@@ -623,12 +653,17 @@ impl<'e, 's, 'a, B: Blobs> ser::Serializer for ElementSer<'e, 's, 'a, B> {
         variant: &'static str,
         len: usize,
     ) -> Result<SeqState<'e, 'a, B>, Error> {
-        self.plain().serialize_tuple_variant(name, index, variant, len)
+        self.plain()
+            .serialize_tuple_variant(name, index, variant, len)
     }
     fn serialize_map(self, len: Option<usize>) -> Result<MapState<'e, 'a, B>, Error> {
         self.plain().serialize_map(len)
     }
-    fn serialize_struct(self, name: &'static str, len: usize) -> Result<MapState<'e, 'a, B>, Error> {
+    fn serialize_struct(
+        self,
+        name: &'static str,
+        len: usize,
+    ) -> Result<MapState<'e, 'a, B>, Error> {
         self.plain().serialize_struct(name, len)
     }
     fn serialize_struct_variant(
@@ -638,6 +673,7 @@ impl<'e, 's, 'a, B: Blobs> ser::Serializer for ElementSer<'e, 's, 'a, B> {
         variant: &'static str,
         len: usize,
     ) -> Result<MapState<'e, 'a, B>, Error> {
-        self.plain().serialize_struct_variant(name, index, variant, len)
+        self.plain()
+            .serialize_struct_variant(name, index, variant, len)
     }
 }

@@ -180,7 +180,10 @@ struct ObjectMap<'a> {
 
 impl<'de> de::MapAccess<'de> for ObjectMap<'de> {
     type Error = Error;
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         match self.it.next() {
             Some((k, v)) => {
                 self.value = Some(v);

@@ -141,7 +141,11 @@ fn resync(base: &[u8], i: usize, target: &[u8], j: usize) -> Option<(usize, usiz
 }
 
 fn common_suffix(a: &[u8], b: &[u8]) -> usize {
-    a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y).count()
+    a.iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
@@ -237,7 +241,11 @@ mod tests {
                 Piece::Copy { .. } => 0,
             })
             .sum();
-        assert!(literal < target.len() / 10, "{literal} literal bytes of {}", target.len());
+        assert!(
+            literal < target.len() / 10,
+            "{literal} literal bytes of {}",
+            target.len()
+        );
     }
 
     #[test]
@@ -269,6 +277,9 @@ mod tests {
                 assert!(target.is_char_boundary(*from) && target.is_char_boundary(*to));
             }
         }
-        assert_eq!(rebuild(base.as_bytes(), target.as_bytes(), &pieces), target.as_bytes());
+        assert_eq!(
+            rebuild(base.as_bytes(), target.as_bytes(), &pieces),
+            target.as_bytes()
+        );
     }
 }

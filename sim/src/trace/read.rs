@@ -258,7 +258,11 @@ impl<R: BufRead> TraceReader<R> {
                         else {
                             continue;
                         };
-                        let copies = if s.get("dup") == Some(&Value::Bool(true)) { 2 } else { 1 };
+                        let copies = if s.get("dup") == Some(&Value::Bool(true)) {
+                            2
+                        } else {
+                            1
+                        };
                         self.in_flight.insert(id, (msg.clone(), copies));
                     }
                 }
@@ -302,7 +306,9 @@ impl<R: BufRead> TraceReader<R> {
             if text.trim().is_empty() {
                 continue;
             }
-            return parse_line(text).map(Some).map_err(|e| format!("line {}: {e}", self.line));
+            return parse_line(text)
+                .map(Some)
+                .map_err(|e| format!("line {}: {e}", self.line));
         }
     }
 }
@@ -322,7 +328,10 @@ fn parse_line(text: &str) -> Result<Line, String> {
     }
     match serde_json::from_str::<Record>(text) {
         Ok(r) => Ok(Line::Record(Box::new(r))),
-        Err(e) => match serde_json::from_str::<Value>(text).ok().and_then(blob_or_forget) {
+        Err(e) => match serde_json::from_str::<Value>(text)
+            .ok()
+            .and_then(blob_or_forget)
+        {
             Some(l) => Ok(l),
             None => Err(e.to_string()),
         },

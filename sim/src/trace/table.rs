@@ -97,7 +97,9 @@ impl BlobTable {
                         _ => return Err(format!("`{key}` is a string, or a delta with a base")),
                     };
                     if key == "string" {
-                        Blob::Str(String::from_utf8(bytes).map_err(|_| "a string blob is not UTF-8")?)
+                        Blob::Str(
+                            String::from_utf8(bytes).map_err(|_| "a string blob is not UTF-8")?,
+                        )
                     } else {
                         Blob::Bytes(bytes)
                     }
