@@ -326,6 +326,22 @@ fn parse_line(text: &str) -> Result<Line, String> {
         let v: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
         return Ok(blob_or_forget(v).expect("the type was checked"));
     }
+    // Steps are nearly every line: read them straight into their fields (the tagged enum
+    // would buffer the whole line first). Any problem is reported by the general path.
+    if text.starts_with("{\"type\":\"step\",") {
+        if let Ok(s) = serde_json::from_str::<StepLine>(text) {
+            return Ok(Line::Record(Box::new(Record::Step {
+                n: s.n,
+                t: s.t,
+                node: s.node,
+                inc: s.inc,
+                input: s.input,
+                out: s.out,
+                reply: s.reply,
+                panic: s.panic,
+            })));
+        }
+    }
     match serde_json::from_str::<Record>(text) {
         Ok(r) => Ok(Line::Record(Box::new(r))),
         Err(e) => match serde_json::from_str::<Value>(text)
@@ -336,6 +352,24 @@ fn parse_line(text: &str) -> Result<Line, String> {
             None => Err(e.to_string()),
         },
     }
+}
+
+/// A step line's fields, as [`Record::Step`] has them (`type` is checked by the caller).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepLine {
+    #[serde(rename = "type")]
+    _type: serde::de::IgnoredAny,
+    n: u64,
+    t: crate::node::Time,
+    node: crate::node::NodeId,
+    inc: u32,
+    input: StepInput,
+    out: Vec<Value>,
+    #[serde(default)]
+    reply: Option<Value>,
+    #[serde(default)]
+    panic: Option<crate::panics::Panic>,
 }
 
 fn blob_or_forget(v: Value) -> Option<Line> {
