@@ -83,6 +83,11 @@ pub enum Command {
     /// Coverage-guided exploration: branch runs that reached rare protocol events, with fresh
     /// randomness after the branch point, to find rare bugs in fewer runs than random seeds.
     Explore(crate::explore::ExploreArgs),
+    /// Benchmarks of the tool itself: `sim bench traces` (trace size, tracing and replay cost).
+    #[command(
+        after_help = "Example:\n  sim bench traces scenarios/kv/snapshot-recover-many-clients.json"
+    )]
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Parses the arguments and runs the command; returns the exit code.
@@ -110,6 +115,7 @@ pub fn main() -> i32 {
         Command::Lincheck(args) => crate::histories::cmd::run(&args),
         Command::Power(args) => crate::power::run(&args),
         Command::Explore(args) => crate::explore::run(&args),
+        Command::Bench(args) => crate::bench::run(&args),
     }
 }
 
