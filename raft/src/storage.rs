@@ -36,8 +36,16 @@ pub struct Snapshot {
     pub last_included_index: u64,
     /// Term of that entry.
     pub last_included_term: u64,
-    /// Opaque service state.
+    /// Opaque service state. Serialized as a byte string (`serialize_bytes`): JSON writes
+    /// the same array of numbers, and a serializer that knows bytes (the trace writer) takes
+    /// them whole instead of one element at a time.
+    #[serde(serialize_with = "as_bytes")]
     pub data: Vec<u8>,
+}
+
+/// Serializes a byte vector as a byte string.
+fn as_bytes<S: serde::Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_bytes(data)
 }
 
 /// Durable state, exactly what must survive a crash: `current_term`,

@@ -5,12 +5,12 @@
 //! no check failed but one could not decide (a linearizability search out of budget). A
 //! violation wins over unknown; unknown is never a pass.
 
-use crate::run::{replay_trace, run_scenario, Outcome};
+use crate::run::{replay_trace, run_traced, Outcome};
 use crate::scenario::Scenario;
 use clap::{Parser, Subcommand};
-use sim::trace::Trace;
+use sim::trace::{files, TraceReader, TraceSink};
 use sim::{fmt_time, Verdict};
-use std::io::BufWriter;
+use std::io::BufRead;
 use std::path::PathBuf;
 
 const EXAMPLES: &str = "\
@@ -49,7 +49,7 @@ pub enum Command {
         /// The run's seed: every random decision derives from it.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Write the run's JSON Lines trace here.
+        /// Write the run's JSON Lines trace here (zstd-compressed if the name ends in `.zst`).
         #[arg(long)]
         trace: Option<PathBuf>,
         /// Print an aligned text timeline of the run after the summary.
@@ -61,7 +61,7 @@ pub enum Command {
     /// Re-execute the nodes of a recorded trace and check that every output matches.
     #[command(after_help = "Example:\n  sim replay run.jsonl")]
     Replay {
-        /// A trace written by `sim run --trace`.
+        /// A trace written by `sim run --trace` (plain or `.zst`).
         trace: PathBuf,
     },
     /// Run every scenario on every seed of a range, in parallel; save failing traces.
@@ -83,6 +83,11 @@ pub enum Command {
     /// Coverage-guided exploration: branch runs that reached rare protocol events, with fresh
     /// randomness after the branch point, to find rare bugs in fewer runs than random seeds.
     Explore(crate::explore::ExploreArgs),
+    /// Benchmarks of the tool itself: `sim bench traces` (trace size, tracing and replay cost).
+    #[command(
+        after_help = "Example:\n  sim bench traces scenarios/kv/snapshot-recover-many-clients.json"
+    )]
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Parses the arguments and runs the command; returns the exit code.
@@ -110,6 +115,7 @@ pub fn main() -> i32 {
         Command::Lincheck(args) => crate::histories::cmd::run(&args),
         Command::Power(args) => crate::power::run(&args),
         Command::Explore(args) => crate::explore::run(&args),
+        Command::Bench(args) => crate::bench::run(&args),
     }
 }
 
@@ -126,8 +132,8 @@ fn cmd_run(seed: u64, trace: Option<PathBuf>, timeline: bool, file: &std::path::
     let code = cmd_run_inner(seed, trace.clone().or(temp.clone()), temp.is_none(), file);
     if timeline && code != 2 {
         let path = trace.or(temp.clone()).expect("a trace was written");
-        match crate::view::load(&path) {
-            Ok(t) => print!("{}", crate::view::text_timeline(&t, 0)),
+        match crate::view::timeline_file(&path, 0) {
+            Ok(t) => print!("{t}"),
             Err(e) => eprintln!("error: {e}"),
         }
     }
@@ -147,15 +153,15 @@ fn cmd_run_inner(
         Ok(sc) => sc,
         Err(e) => return bad_input(e),
     };
-    let sink: Option<Box<dyn std::io::Write>> = match &trace {
-        Some(path) => match std::fs::File::create(path) {
-            Ok(f) => Some(Box::new(BufWriter::new(f))),
+    let sink = match &trace {
+        Some(path) => match TraceSink::create(path) {
+            Ok(sink) => Some(sink),
             Err(e) => return bad_input(format!("{}: cannot create trace: {e}", path.display())),
         },
         None => None,
     };
     let source = file.display().to_string();
-    let outcome = match run_scenario(&sc, seed, &source, sink) {
+    let outcome = match run_traced(&sc, seed, &source, sink) {
         Ok(o) => o,
         Err(e) => return bad_input(e),
     };
@@ -231,7 +237,7 @@ pub fn print_summary(
             println!(
                 "view      sim view {} -o {}",
                 path.display(),
-                path.with_extension("html").display()
+                crate::view::page_path(path).display()
             );
         }
     } else if r.verdict != Verdict::Ok {
@@ -241,15 +247,15 @@ pub fn print_summary(
 }
 
 fn cmd_replay(path: &std::path::Path) -> i32 {
-    let text = match std::fs::read_to_string(path) {
+    let input = match files::open(path) {
         Ok(t) => t,
         Err(e) => return bad_input(format!("{}: cannot read: {e}", path.display())),
     };
-    let trace = match Trace::parse(&text) {
+    let mut trace = match TraceReader::new(input) {
         Ok(t) => t,
         Err(e) => return bad_input(format!("{}: {e}", path.display())),
     };
-    match replay_trace(&trace) {
+    match replay_trace(&mut trace) {
         Err(e) => bad_input(format!("{}: {e}", path.display())),
         Ok(Ok(summary)) => {
             let Some((verdict, violation)) = trace.result() else {
@@ -294,15 +300,23 @@ fn cmd_replay(path: &std::path::Path) -> i32 {
             println!("  recorded: {}", d.expected);
             println!("  replayed: {}", d.actual);
             println!("  neighbouring events:");
-            let lines: Vec<&str> = text.lines().collect();
+            // Read the file again for the lines around the divergence (a large trace is never
+            // held whole).
             let lo = d.line.saturating_sub(3).max(1);
-            let hi = (d.line + 2).min(lines.len());
-            for no in lo..=hi {
-                let mark = if no == d.line { ">" } else { " " };
-                let line = lines[no - 1];
-                let cut: String = line.chars().take(240).collect();
-                let ell = if cut.len() < line.len() { " ..." } else { "" };
-                println!("  {mark}{no:>6} {cut}{ell}");
+            let hi = d.line + 2;
+            if let Ok(input) = files::open(path) {
+                for (i, line) in input.split(b'\n').enumerate().take(hi) {
+                    let no = i + 1;
+                    let Ok(line) = line else { break };
+                    if no < lo {
+                        continue;
+                    }
+                    let line = String::from_utf8_lossy(&line);
+                    let mark = if no == d.line { ">" } else { " " };
+                    let cut: String = line.chars().take(240).collect();
+                    let ell = if cut.len() < line.len() { " ..." } else { "" };
+                    println!("  {mark}{no:>6} {cut}{ell}");
+                }
             }
             1
         }

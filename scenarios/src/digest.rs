@@ -1,12 +1,13 @@
 //! A compact, human-readable digest of a run for trace regressions (insta snapshots): faults,
 //! leaders and terms over time, harness notes, per-node commit progress, per-client results
-//! and the verdict. It reads a trace one line at a time, so a run of millions of events costs
-//! no more memory than its digest, and it stays short enough that a behaviour change reads as
-//! a small diff.
+//! and the verdict. It reads a trace one record at a time ([`TraceReader`]), so a run of
+//! millions of events costs no more memory than its digest, and it stays short enough that a
+//! behaviour change reads as a small diff. It digests behaviour, not encoding: the same run
+//! gives the same digest in trace format 1 and 2.
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
+use serde_json::{json, Value};
 use sim::fmt_time;
+use sim::trace::{Record, TraceReader};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::BufRead;
@@ -27,12 +28,10 @@ pub fn digest(input: impl BufRead) -> Result<String, String> {
     let mut applied: BTreeMap<usize, u64> = BTreeMap::new();
     let mut clients: BTreeMap<usize, Client> = BTreeMap::new();
     let mut events = 0u64;
-    for (i, line) in input.lines().enumerate() {
-        let line = line.map_err(|e| format!("line {}: {e}", i + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let rec = shallow(&line).map_err(|e| format!("line {}: {e}", i + 1))?;
+    let mut reader = TraceReader::new(input)?;
+    while let Some(next) = reader.next_record() {
+        let (_, record) = next?;
+        let rec = fields(&reader, &record);
         let t = rec["t"].as_u64().unwrap_or(0);
         let name = |n: &Value| {
             n.as_u64()
@@ -176,112 +175,18 @@ pub fn digest(input: impl BufRead) -> Result<String, String> {
     Ok(out)
 }
 
-/// The top-level fields of a record that [`digest`] reads. Any other field reads as null in
-/// the digest: a field read there must be listed here (the trace snapshots would show it).
-const KEPT: &[&str] = &[
-    "type",
-    "t",
-    "node",
-    "nodes",
-    "source",
-    "seed",
-    "drawn",
-    "fault",
-    "noop",
-    "text",
-    "verdict",
-    "violation",
-    "unknown",
-    "end_time",
-    "stats",
-];
-
-/// One trace line parsed as far as [`digest`] looks into it: the [`KEPT`] fields, and of
-/// `out` only each output's `obs`. Message payloads, snapshots and durable writes (nearly all
-/// of a trace's bytes: a KV snapshot's data is an array of numbers) are checked for syntax
-/// (not for the range of numbers) but never built as values: the digest of a large trace
-/// takes a third of the time. The fields it keeps read exactly as in the whole line parsed
-/// as a `Value`.
-fn shallow(line: &str) -> serde_json::Result<Value> {
-    let mut de = serde_json::Deserializer::from_str(line);
-    let rec = de.deserialize_any(Shallow::Record)?;
-    de.end()?;
-    Ok(rec)
-}
-
-/// What [`shallow`] keeps of a JSON value, by where the value sits.
-#[derive(Clone, Copy)]
-enum Shallow {
-    /// A line: the [`KEPT`] fields, and `out`.
-    Record,
-    /// A step's `out`: an array of outputs.
-    Out,
-    /// One output: only its `obs` field.
-    Output,
-}
-
-impl<'de> DeserializeSeed<'de> for Shallow {
-    type Value = Value;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-/// Anything but the container a level expects reads as null: the digest finds nothing in it,
-/// as it finds nothing in such a value whole.
-impl<'de> Visitor<'de> for Shallow {
-    type Value = Value;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let Shallow::Out = self else {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            return Ok(Value::Null);
-        };
-        let mut outs = Vec::new();
-        while let Some(o) = seq.next_element_seed(Shallow::Output)? {
-            outs.push(o);
+/// The fields of a record that [`digest`] reads, as JSON: a step's `t`, `node` and its
+/// outputs' observations (resolved); any other record whole.
+fn fields<R: BufRead>(reader: &TraceReader<R>, record: &Record) -> Value {
+    match record {
+        Record::Step { t, node, out, .. } => {
+            let obs: Vec<Value> = out
+                .iter()
+                .filter_map(|o| o.get("obs"))
+                .map(|o| json!({ "obs": reader.resolve(o) }))
+                .collect();
+            json!({"type": "step", "t": t, "node": node, "out": obs})
         }
-        Ok(Value::Array(outs))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        if let Shallow::Out = self {
-            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            return Ok(Value::Null);
-        }
-        // Repeated keys: the last one wins, as when parsing a `Value`.
-        let mut kept = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let value = match self {
-                Shallow::Record if key == "out" => map.next_value_seed(Shallow::Out)?,
-                Shallow::Record if KEPT.contains(&key.as_str()) => map.next_value::<Value>()?,
-                Shallow::Output if key == "obs" => map.next_value::<Value>()?,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                    continue;
-                }
-            };
-            kept.insert(key, value);
-        }
-        Ok(Value::Object(kept))
+        other => serde_json::to_value(other).unwrap_or(Value::Null),
     }
 }

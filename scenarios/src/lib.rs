@@ -3,6 +3,7 @@
 //! service) into the `sim` engine, reads scenario files, runs checkers, and builds the `sim`
 //! command.
 
+pub mod bench;
 pub mod catalog;
 pub mod cli;
 pub mod digest;

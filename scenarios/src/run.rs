@@ -11,11 +11,11 @@ use crate::scenario::{Scenario, SystemKind};
 use crate::steps::Machine;
 use serde_json::{json, Value};
 use sim::example::{PingNode, PingPongConfig, PongCountChecker, PongHarness};
-use sim::replay::{replay, Divergence, ReplaySummary};
+use sim::replay::{replay_stream, Divergence, ReplaySummary};
 use sim::rng::{stream, Purpose};
-use sim::trace::{Record, Trace, TraceSink, FORMAT_VERSION};
+use sim::trace::{Record, TraceReader, TraceSink, FORMAT_VERSION};
 use sim::{ms_to_us, Checker, Harness, Node, NodeSpec, RunResult, Sim, SimConfig};
-use std::io::Write;
+use std::io::{BufRead, Write};
 
 /// What one run produced.
 pub struct Outcome {
@@ -169,6 +169,16 @@ pub fn run_scenario(
     source: &str,
     trace: Option<Box<dyn Write>>,
 ) -> Result<Outcome, String> {
+    run_traced(sc, seed, source, trace.map(TraceSink::new))
+}
+
+/// Like [`run_scenario`], writing the trace to `sink` (e.g. a compressed one).
+pub fn run_traced(
+    sc: &Scenario,
+    seed: u64,
+    source: &str,
+    trace: Option<TraceSink>,
+) -> Result<Outcome, String> {
     sim::panics::catch(|| run_unguarded(sc, seed, source, trace)).unwrap_or_else(|panic| {
         let violation = sim::Violation {
             failure: sim::Failure::new("panic", vec![], format!("setting up the run {panic}")),
@@ -198,7 +208,7 @@ fn run_unguarded(
     sc: &Scenario,
     seed: u64,
     source: &str,
-    trace: Option<Box<dyn Write>>,
+    trace: Option<TraceSink>,
 ) -> Result<Outcome, String> {
     match sc.system {
         SystemKind::Pingpong => execute::<PingNode, _>(
@@ -248,7 +258,7 @@ fn execute<N: Node, H: Harness<N>>(
     sc: &Scenario,
     seed: u64,
     source: &str,
-    trace: Option<Box<dyn Write>>,
+    trace: Option<TraceSink>,
     node_config: N::Config,
     harness: H,
     checkers: Vec<Box<dyn Checker<N>>>,
@@ -269,8 +279,8 @@ fn execute<N: Node, H: Harness<N>>(
     for c in checkers {
         sim.add_checker(c);
     }
-    if let Some(out) = trace {
-        sim.set_trace(TraceSink::new(out), header);
+    if let Some(sink) = trace {
+        sim.set_trace(sink, header);
     }
     let (result, _harness, io) = sim.run();
     io.map_err(|e| format!("writing the trace failed: {e}"))?;
@@ -281,9 +291,12 @@ fn execute<N: Node, H: Harness<N>>(
     })
 }
 
-/// Replays a parsed trace with the nodes of the system its header names.
-/// Outer error: the trace's scenario is unusable; inner: the replay diverged.
-pub fn replay_trace(trace: &Trace) -> Result<Result<ReplaySummary, Box<Divergence>>, String> {
+/// Replays a trace, as it is read, with the nodes of the system its header names.
+/// Outer error: the trace's scenario is unusable, or the trace cannot be read (the error names
+/// the line); inner: the replay diverged.
+pub fn replay_trace<R: BufRead>(
+    trace: &mut TraceReader<R>,
+) -> Result<Result<ReplaySummary, Box<Divergence>>, String> {
     let (seed, scenario, _, nodes) = trace.header();
     let sc: Scenario = serde_json::from_value(scenario.clone())
         .map_err(|e| format!("line 1: the header's scenario is not valid: {e}"))?;
@@ -296,9 +309,9 @@ pub fn replay_trace(trace: &Trace) -> Result<Result<ReplaySummary, Box<Divergenc
             sc.nodes()
         ));
     }
-    Ok(match sc.system {
-        SystemKind::Pingpong => replay::<PingNode>(&pingpong_config(&sc), trace),
-        SystemKind::Raft => replay::<RaftNode>(&raft_config(&sc, seed), trace),
-        SystemKind::Kv => replay::<KvActor>(&kv_config(&sc, seed), trace),
-    })
+    match sc.system {
+        SystemKind::Pingpong => replay_stream::<PingNode, R>(&pingpong_config(&sc), trace),
+        SystemKind::Raft => replay_stream::<RaftNode, R>(&raft_config(&sc, seed), trace),
+        SystemKind::Kv => replay_stream::<KvActor, R>(&kv_config(&sc, seed), trace),
+    }
 }

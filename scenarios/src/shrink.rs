@@ -11,7 +11,7 @@
 use crate::run::{run_scenario, sim_config};
 use crate::scenario::Scenario;
 use crate::steps::spec::{Expr, Step};
-use sim::trace::Trace;
+use sim::trace::TraceReader;
 use sim::{Fault, ScheduledFault, Verdict, Violation};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -326,15 +326,17 @@ pub fn run(args: &ShrinkArgs) -> i32 {
         eprintln!("error: {}: {e}", args.trace.display());
         2
     };
-    let text = match std::fs::read_to_string(&args.trace) {
+    // Only the header is needed: the scenario and the seed (the trace is not read further).
+    let input = match sim::trace::files::open(&args.trace) {
         Ok(t) => t,
         Err(e) => return fail(format!("cannot read: {e}")),
     };
-    let trace = match Trace::parse(&text) {
+    let trace = match TraceReader::new(input) {
         Ok(t) => t,
         Err(e) => return fail(e),
     };
     let (seed, scenario, source, _) = trace.header();
+    let source = source.to_string();
     let sc: Scenario = match serde_json::from_value(scenario.clone()) {
         Ok(sc) => sc,
         Err(e) => return fail(format!("line 1: the header's scenario is not valid: {e}")),

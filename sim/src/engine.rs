@@ -10,9 +10,8 @@ use crate::queue::{Event, QueueKey, Slab};
 use crate::reactive::{capturing_hold, ActiveHold, Held, Reactive, ReactiveState, StepSummary};
 use crate::rng::{stream, Purpose};
 use crate::stats::Stats;
-use crate::trace::{NodeSpec, Record, StepInput, TraceSink, Verdict};
+use crate::trace::{NodeSpec, Record, TraceSink, Verdict};
 use rand_chacha::ChaCha8Rng;
-use serde_json::json;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
@@ -402,8 +401,8 @@ impl<N: Node> World<N> {
         let n = self.next_event_no();
         self.stats.steps += 1;
         let now = self.now;
-        let tracing = self.trace.is_some();
-        let traced_input = tracing.then(|| step_input_value(&input));
+        // The input is encoded now: the step consumes it.
+        let traced_input = self.trace.as_mut().map(|sink| traced_input(sink, &input));
         let mut outputs = std::mem::take(&mut self.outputs);
         debug_assert!(outputs.is_empty());
         let doing = Doing::of(&input);
@@ -452,39 +451,29 @@ impl<N: Node> World<N> {
                     doing.describe(&self.specs)
                 );
                 self.panicked(vec![id], detail, panic.clone());
-                if let Some(input) = traced_input {
-                    self.trace(|| Record::Step {
-                        n,
-                        t: now,
-                        node: id,
-                        inc,
-                        input,
-                        out: Vec::new(),
-                        reply: None,
-                        panic: Some(panic),
-                    });
+                if let (Some(input), Some(sink)) = (traced_input, &mut self.trace) {
+                    sink.write_step(n, now, id, inc, &input, &[], None, Some(&panic));
                 }
                 return None;
             }
         };
+        // The outputs' JSON texts, separated by commas (marks are not traced).
         let mut traced_out = Vec::new();
         let mut summary = StepSummary::default();
         for out in outputs.drain(..) {
-            if tracing && !matches!(out, Output::Mark(_)) {
-                traced_out.push(out.to_value());
+            if let Some(sink) = &mut self.trace {
+                match &out {
+                    Output::Send { to, msg } => sink.send_begin(&mut traced_out, *to, msg),
+                    Output::Mark(_) => {}
+                    other => sink.output(&mut traced_out, other),
+                }
             }
             match out {
                 Output::Send { to, msg } => {
                     summary.replied |= msg.is_reply();
                     let (msg_id, lost, dup) = self.send(id, to, msg);
-                    if let Some(v) = traced_out.last_mut() {
-                        v["send"]["id"] = json!(msg_id);
-                        if let Some(cause) = lost {
-                            v["send"]["lost"] = json!(cause);
-                        }
-                        if dup {
-                            v["send"]["dup"] = json!(true);
-                        }
+                    if self.trace.is_some() {
+                        TraceSink::send_end(&mut traced_out, Some(msg_id), lost, dup);
                     }
                 }
                 Output::SetTimer { id: timer, at, tag } => {
@@ -522,18 +511,22 @@ impl<N: Node> World<N> {
         if !self.step_marks.is_empty() || self.reactive.is_some() {
             self.react(id, summary);
         }
-        if let Some(input) = traced_input {
-            let reply_value = reply.as_ref().map(|r| json!(r));
-            self.trace(|| Record::Step {
-                n,
-                t: now,
-                node: id,
-                inc,
-                input,
-                out: traced_out,
-                reply: reply_value,
-                panic: None,
+        if let (Some(input), Some(sink)) = (traced_input, &mut self.trace) {
+            let reply_text = reply.as_ref().map(|r| {
+                let mut text = Vec::new();
+                sink.encode(r, &mut text);
+                text
             });
+            sink.write_step(
+                n,
+                now,
+                id,
+                inc,
+                &input,
+                &traced_out,
+                reply_text.as_deref(),
+                None,
+            );
         }
         if summary.replied {
             self.check_durable(id);
@@ -710,15 +703,23 @@ impl Doing {
     }
 }
 
-fn step_input_value<N: Node>(input: &StepIn<N>) -> StepInput {
+/// The JSON text of a step's input. A delivery names its message by id only: the message is
+/// in the sender's `send` output (format 2).
+fn traced_input<N: Node>(sink: &mut TraceSink, input: &StepIn<N>) -> Vec<u8> {
+    let mut text = Vec::new();
     match input {
-        StepIn::Start => StepInput::Start,
-        StepIn::Deliver { from, id, msg } => StepInput::Deliver {
-            from: *from,
-            id: *id,
-            msg: json!(msg),
-        },
-        StepIn::Timer { id, tag } => StepInput::Timer { id: *id, tag: *tag },
-        StepIn::Input(i) => StepInput::Input { input: json!(i) },
+        StepIn::Start => text.extend_from_slice(b"{\"kind\":\"start\"}"),
+        StepIn::Deliver { from, id, .. } => text.extend_from_slice(
+            format!("{{\"kind\":\"deliver\",\"from\":{from},\"id\":{id}}}").as_bytes(),
+        ),
+        StepIn::Timer { id, tag } => text.extend_from_slice(
+            format!("{{\"kind\":\"timer\",\"id\":{id},\"tag\":{tag}}}").as_bytes(),
+        ),
+        StepIn::Input(i) => {
+            text.extend_from_slice(b"{\"kind\":\"input\",\"input\":");
+            sink.encode(i, &mut text);
+            text.push(b'}');
+        }
     }
+    text
 }

@@ -2,6 +2,34 @@
 //!
 //! Payloads (messages, inputs, observations, durable writes) are the nodes' own serde types
 //! held as JSON values, so the trace reads with named fields, and the engine stays generic.
+//!
+//! Format 2 (this build writes it; it reads 1 and 2) keeps traces small and streamable:
+//! - a large part of a payload (a long string, a byte string, a large array or object) is
+//!   written once, in a `blob` line before the first record that uses it, and replaced by
+//!   `{"$ref":ID}` wherever it occurs ([`compact`], [`cache`]); a string or byte string like
+//!   an earlier one is written as a delta against it ([`delta`]);
+//! - a `forget` line drops blobs the writer will not refer to again unless it writes them
+//!   anew, so a reader holds at most [`cache::BUDGET`] bytes of them;
+//! - a delivery names its message by id (`{"kind":"deliver","from":1,"id":7}`): the message is
+//!   in the `send` output that carried it.
+//!
+//! [`TraceReader`] reads either format one record at a time and resolves all of this;
+//! [`TraceSink`] writes format 2, compressed with zstd for a `.zst` file ([`files`]).
+
+pub mod base64;
+pub mod cache;
+pub mod compact;
+mod decode;
+pub mod delta;
+pub mod files;
+mod read;
+pub mod table;
+mod write;
+
+pub use decode::decode as table_decode;
+pub use read::{is_ref, TraceReader};
+pub use table::{Blob, BlobTable};
+pub use write::{output_text, SinkStats, TraceSink};
 
 use crate::checker::{Undecided, Violation};
 use crate::faults::Fault;
@@ -11,10 +39,11 @@ use crate::panics::Panic;
 use crate::stats::Stats;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::io::{self, Write};
 
-/// Version of the trace format; bump on any incompatible change.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the trace format this build writes; bump on any incompatible change.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format this build reads.
+pub const OLDEST_FORMAT: u32 = 1;
 
 /// One node of the run as the trace (and the viewer) names it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,73 +177,46 @@ impl Verdict {
 pub enum StepInput {
     /// A new incarnation starts (from durable state, if any).
     Start,
-    /// A message arrives; `id` matches the sender's `send` output.
-    Deliver { from: NodeId, id: u64, msg: Value },
+    /// A message arrives; `id` matches the sender's `send` output. Format 2 writes no `msg`
+    /// (the send has it); [`TraceReader`] fills it in.
+    Deliver {
+        from: NodeId,
+        id: u64,
+        #[serde(default)]
+        msg: Value,
+    },
     /// A timer fires.
     Timer { id: TimerId, tag: u64 },
     /// The harness calls the node.
     Input { input: Value },
 }
 
-/// Writes records as JSON Lines; remembers the first I/O error instead of failing the run.
-pub struct TraceSink {
-    out: Box<dyn Write>,
-    error: Option<io::Error>,
-}
-
-impl TraceSink {
-    /// A sink writing to `out` (buffer it: one write per record).
-    pub fn new(out: Box<dyn Write>) -> Self {
-        TraceSink { out, error: None }
-    }
-    /// Append one record.
-    pub fn write(&mut self, record: &Record) {
-        if self.error.is_some() {
-            return;
-        }
-        let res = serde_json::to_writer(&mut self.out, record)
-            .map_err(io::Error::from)
-            .and_then(|_| self.out.write_all(b"\n"));
-        if let Err(e) = res {
-            self.error = Some(e);
-        }
-    }
-    /// Flush and report the first error, if any.
-    pub fn finish(mut self) -> io::Result<()> {
-        if let Some(e) = self.error.take() {
-            return Err(e);
-        }
-        self.out.flush()
-    }
-}
-
-/// A trace read back: records with their line numbers.
+/// A trace read back whole: its records (payloads expanded) with their line numbers. For small
+/// traces (tests, hand-written ones); large ones are read with [`TraceReader`].
 pub struct Trace {
     pub records: Vec<(usize, Record)>,
+    /// The format the text was in.
+    pub format: u32,
 }
 
 impl Trace {
     /// Parses a JSON Lines trace; the error names the line and the problem.
     pub fn parse(text: &str) -> Result<Trace, String> {
+        Trace::read(text.as_bytes())
+    }
+
+    /// Reads a whole trace from a stream.
+    pub fn read(input: impl std::io::BufRead) -> Result<Trace, String> {
+        let mut reader = TraceReader::new(input)?;
         let mut records = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let rec: Record =
-                serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1))?;
-            records.push((i + 1, rec));
+        while let Some(r) = reader.next_record() {
+            let (line, rec) = r?;
+            records.push((line, reader.resolve_record(rec)));
         }
-        match records.first() {
-            Some((_, Record::Header { format, .. })) if *format == FORMAT_VERSION => {}
-            Some((_, Record::Header { format, .. })) => {
-                return Err(format!(
-                    "line 1: trace format {format} is not supported (this build reads {FORMAT_VERSION})"
-                ))
-            }
-            _ => return Err("line 1: a trace must start with a header record".into()),
-        }
-        Ok(Trace { records })
+        Ok(Trace {
+            records,
+            format: reader.format(),
+        })
     }
 
     /// The header fields: seed, scenario, source, nodes.

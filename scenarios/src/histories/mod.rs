@@ -155,6 +155,22 @@ pub fn load(
         path: path.display().to_string(),
         error,
     };
+    // A simulator trace (plain or zstd) is read as a stream: it may be gigabytes.
+    if format.is_none_or(|f| f == HistoryFormat::Trace) {
+        use std::io::BufRead;
+        let mut input =
+            sim::trace::files::open(path).map_err(|e| fail(ParseError::new(0, e.to_string())))?;
+        let head = input
+            .fill_buf()
+            .map_err(|e| fail(ParseError::new(0, e.to_string())))?;
+        let start = head.iter().position(|b| !b.is_ascii_whitespace());
+        let is_trace = format == Some(HistoryFormat::Trace)
+            || start.is_some_and(|i| head[i..].starts_with(b"{\"type\":\"header\""));
+        if is_trace {
+            let ops = trace_format::history_from(input).map_err(fail)?;
+            return Ok((HistoryFormat::Trace, History::Kv(ops)));
+        }
+    }
     let bytes = std::fs::read(path).map_err(|e| fail(ParseError::new(0, e.to_string())))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];

@@ -5,98 +5,77 @@
 //! two in program order.
 
 use super::ParseError;
-use crate::run::run_scenario;
+use crate::run::run_traced;
 use crate::scenario::Scenario;
 use kv::model::{KvOperation, KvOutput};
 use kv::Op;
-use serde_json::Value;
-use std::cell::RefCell;
+use sim::trace::{Record, TraceReader, TraceSink};
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::rc::Rc;
+use std::io::BufRead;
 
-/// Runs a KV scenario with `seed` and returns its clients' history, keeping in memory only the
-/// trace lines the history needs (snapshot-heavy traces run to gigabytes).
+/// Runs a KV scenario with `seed` and returns its clients' history. The trace streams through
+/// a pipe to a thread that keeps only the operations (snapshot-heavy runs write a lot).
 pub fn run_kv_history(sc: &Scenario, seed: u64, source: &str) -> Result<Vec<KvOperation>, String> {
-    let kept = Rc::new(RefCell::new(String::new()));
-    let sink = OpLines {
-        kept: kept.clone(),
-        line: Vec::new(),
-        first: true,
-    };
-    run_scenario(sc, seed, source, Some(Box::new(sink)))?;
-    let text = kept.borrow();
-    parse_trace_history(&text).map_err(|e| format!("{source} seed {seed}: {e}"))
-}
-
-/// A trace sink that keeps the header and the lines with invokes or completions.
-struct OpLines {
-    kept: Rc<RefCell<String>>,
-    line: Vec<u8>,
-    first: bool,
-}
-
-impl Write for OpLines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        for &b in buf {
-            if b != b'\n' {
-                self.line.push(b);
-                continue;
-            }
-            let text = String::from_utf8_lossy(&self.line);
-            if self.first || holds_an_operation(&text) {
-                let mut kept = self.kept.borrow_mut();
-                kept.push_str(&text);
-                kept.push('\n');
-            }
-            self.first = false;
-            self.line.clear();
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Whether a trace line may hold a client's invoke or completion.
-fn holds_an_operation(line: &str) -> bool {
-    line.contains("\"invoke\"") || line.contains("\"complete\"")
+    let (reader, writer) = std::io::pipe().map_err(|e| format!("a pipe: {e}"))?;
+    let history = std::thread::scope(|s| {
+        let reading = s.spawn(move || history_from(std::io::BufReader::new(reader)));
+        // The run owns the writer and drops it when it ends: the reader then sees the end.
+        let sink = TraceSink::new(Box::new(std::io::BufWriter::new(writer)));
+        let run = run_traced(sc, seed, source, Some(sink));
+        let history = reading.join().expect("reading the history does not panic");
+        run.map(|_| history)
+    })?;
+    history.map_err(|e| format!("{source} seed {seed}: {e}"))
 }
 
 /// Extracts the client operations of a KV trace.
 pub fn parse_trace_history(text: &str) -> Result<Vec<KvOperation>, ParseError> {
+    history_from(text.as_bytes())
+}
+
+/// A reader's error `line N: problem` as a [`ParseError`].
+fn read_error(e: String) -> ParseError {
+    let parsed = e.strip_prefix("line ").and_then(|rest| {
+        let (n, msg) = rest.split_once(": ")?;
+        Some((n.parse().ok()?, msg.to_string()))
+    });
+    match parsed {
+        Some((line, msg)) => ParseError::new(line, format!("not a trace record: {msg}")),
+        None => ParseError::new(0, e),
+    }
+}
+
+/// Extracts the client operations of a KV trace read as a stream (plain JSON Lines; see
+/// `sim::trace::files` for compressed ones).
+pub fn history_from(input: impl BufRead) -> Result<Vec<KvOperation>, ParseError> {
+    let mut reader = TraceReader::new(input).map_err(|e| {
+        if e.contains("must start with a header") {
+            ParseError::new(1, "a trace starts with a header record")
+        } else {
+            read_error(e)
+        }
+    })?;
     let mut ops: Vec<KvOperation> = Vec::new();
     let mut open: BTreeMap<u64, usize> = BTreeMap::new();
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        // Snapshot-heavy traces run to gigabytes: parse only lines that can hold an operation.
-        if i > 0 && !holds_an_operation(line) {
+    while let Some(next) = reader.next_record() {
+        let (line, rec) = next.map_err(read_error)?;
+        let Record::Step { t, out, .. } = rec else {
             continue;
-        }
-        let rec: Value = serde_json::from_str(line)
-            .map_err(|e| ParseError::new(i + 1, format!("not a trace record: {e}")))?;
-        if i == 0 && rec["type"] != "header" {
-            return Err(ParseError::new(1, "a trace starts with a header record"));
-        }
-        if rec["type"] != "step" {
-            continue;
-        }
-        let t = rec["t"]
-            .as_u64()
-            .ok_or_else(|| ParseError::new(i + 1, "a step needs a time `t`"))?;
-        for out in rec["out"].as_array().into_iter().flatten() {
+        };
+        for out in &out {
             let Some(obs) = out.get("obs") else { continue };
+            // Only the two observations a history needs are resolved.
+            let is_op = obs.get("invoke").is_some() || obs.get("complete").is_some();
+            if !is_op {
+                continue;
+            }
+            let obs = reader.resolve(obs);
             if let Some(inv) = obs.get("invoke") {
                 let client = inv["client"]
                     .as_u64()
-                    .ok_or_else(|| ParseError::new(i + 1, "invoke without a client"))?;
+                    .ok_or_else(|| ParseError::new(line, "invoke without a client"))?;
                 let op: Op = serde_json::from_value(inv["op"].clone())
-                    .map_err(|e| ParseError::new(i + 1, format!("invoke with a bad op: {e}")))?;
+                    .map_err(|e| ParseError::new(line, format!("invoke with a bad op: {e}")))?;
                 open.insert(client, ops.len());
                 ops.push(KvOperation {
                     client,
@@ -108,10 +87,10 @@ pub fn parse_trace_history(text: &str) -> Result<Vec<KvOperation>, ParseError> {
             } else if let Some(done) = obs.get("complete") {
                 let client = done["client"]
                     .as_u64()
-                    .ok_or_else(|| ParseError::new(i + 1, "complete without a client"))?;
+                    .ok_or_else(|| ParseError::new(line, "complete without a client"))?;
                 let Some(k) = open.remove(&client) else {
                     return Err(ParseError::new(
-                        i + 1,
+                        line,
                         format!("client {client} completes an operation it never invoked"),
                     ));
                 };

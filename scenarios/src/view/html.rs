@@ -33,6 +33,15 @@ pub fn script_json(v: &Value) -> String {
 
 /// The data blob the page reads: the view model plus every record (for payloads).
 pub fn page_data(trace: &Trace, title: &str) -> Value {
+    page_data_with(trace, title, 0)
+}
+
+/// The data blob of the part of a trace that [`super::load_window`] kept.
+pub fn page_data_of(loaded: &super::Loaded, title: &str) -> Value {
+    page_data_with(&loaded.trace, title, loaded.skipped)
+}
+
+fn page_data_with(trace: &Trace, title: &str, skipped: usize) -> Value {
     let m: Model = model::build(trace);
     let (seed, scenario, source, nodes) = trace.header();
     let records: Vec<Value> = trace
@@ -56,6 +65,7 @@ pub fn page_data(trace: &Trace, title: &str) -> Value {
             "end": m.end,
             "median_delay": m.median_delay,
             "long_factor": model::LONG_FACTOR,
+            "skipped": skipped,
         },
         "nodes": nodes,
         "ev": m.ev,
@@ -75,7 +85,16 @@ pub fn page_data(trace: &Trace, title: &str) -> Value {
 
 /// The whole page for `trace`.
 pub fn html_page(trace: &Trace, title: &str) -> String {
-    let data = script_json(&page_data(trace, title));
+    page(&page_data(trace, title), title)
+}
+
+/// The page for the part of a trace that [`super::load_window`] kept.
+pub fn html_page_of(loaded: &super::Loaded, title: &str) -> String {
+    page(&page_data_of(loaded, title), title)
+}
+
+fn page(data: &Value, title: &str) -> String {
+    let data = script_json(data);
     let t = escape_html(title);
     let mut page = String::with_capacity(data.len() + CSS.len() + 64 * 1024);
     page.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");

@@ -140,22 +140,28 @@ pub fn record_n(r: &Record) -> Option<u64> {
 pub fn check(trace: &Trace) -> Result<(), String> {
     let nodes = trace.header().3.len();
     for (line, r) in &trace.records {
-        let ids: Vec<usize> = match r {
-            Record::Step { node, input, .. } => match input {
-                StepInput::Deliver { from, .. } => vec![*node, *from],
-                _ => vec![*node],
-            },
-            Record::Drop { from, to, .. } => vec![*from, *to],
-            Record::Fault { fault, .. } => fault.nodes(),
-            _ => vec![],
-        };
-        if let Some(bad) = ids.into_iter().find(|&id| id >= nodes) {
-            return Err(format!(
-                "line {line}: node {bad} does not exist (the header lists {nodes} nodes)"
-            ));
-        }
+        check_record(nodes, *line, r)?;
     }
     Ok(())
+}
+
+/// [`check`] for one record (at `line`) of a trace with `nodes` nodes.
+pub fn check_record(nodes: usize, line: usize, r: &Record) -> Result<(), String> {
+    let ids: Vec<usize> = match r {
+        Record::Step { node, input, .. } => match input {
+            StepInput::Deliver { from, .. } => vec![*node, *from],
+            _ => vec![*node],
+        },
+        Record::Drop { from, to, .. } => vec![*from, *to],
+        Record::Fault { fault, .. } => fault.nodes(),
+        _ => vec![],
+    };
+    match ids.into_iter().find(|&id| id >= nodes) {
+        Some(bad) => Err(format!(
+            "line {line}: node {bad} does not exist (the header lists {nodes} nodes)"
+        )),
+        None => Ok(()),
+    }
 }
 
 struct Send {

@@ -306,7 +306,8 @@ $("legend").innerHTML = [
   "<span>▲ commit ▼ applied ● other observation</span>", "<span>bar above lane = client op</span>", "<span>▼ on ruler = note / network fault</span>",
 ].join(" ");
 
-$("meta").innerHTML = esc((D.meta.scenario || "?") + " · seed " + D.meta.seed + " · " + D.recs.length + " records · " + D.msgs.length + " message arrows · end " + fmtSecs(D.meta.end, 3) + " · ") +
+$("meta").innerHTML = esc((D.meta.scenario || "?") + " · seed " + D.meta.seed + " · " + D.recs.length + " records" +
+  (D.meta.skipped ? " (the first " + D.meta.skipped + " not drawn)" : "") + " · " + D.msgs.length + " message arrows · end " + fmtSecs(D.meta.end, 3) + " · ") +
   '<span class="' + esc(D.meta.verdict) + '">' + esc(D.meta.verdict) + "</span>";
 
 function jumpToViolation() {

@@ -250,3 +250,68 @@ fn a_panicking_node_is_a_violation_whose_trace_replays() {
     assert!(!stdout(&o).contains("replay    ok"), "{}", stdout(&o));
     assert!(stderr(&o).contains("truncated"), "{}", stderr(&o));
 }
+
+/// A trace of a format this build does not read: exit 2, one line naming the file, the line
+/// and the problem (never a parse error deep in a record).
+#[test]
+fn a_trace_of_another_format_gets_one_clear_line() {
+    let path = tmp("future.jsonl");
+    let header = r#"{"type":"header","format":99,"seed":1,"scenario":{},"source":"x","nodes":[],"network":{}}"#;
+    std::fs::write(&path, format!("{header}\n")).unwrap();
+    for cmd in ["replay", "view"] {
+        let o = sim(&[cmd, path.to_str().unwrap()]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {err}");
+        assert_eq!(err.lines().count(), 1, "{cmd}: {err}");
+        assert!(
+            err.contains("future.jsonl: line 1: trace format 99 is not supported"),
+            "{cmd}: {err}"
+        );
+    }
+}
+
+/// A `.jsonl.zst` trace is written compressed and read transparently by replay, view and
+/// lincheck; it holds the same records as the plain trace of the same run.
+#[test]
+fn a_compressed_trace_reads_like_a_plain_one() {
+    let (plain, zst) = (tmp("kv.jsonl"), tmp("kv.jsonl.zst"));
+    for p in [&plain, &zst] {
+        let o = sim(&[
+            "run",
+            "--seed",
+            "2",
+            "scenarios/kv/basic.json",
+            "--trace",
+            p.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    }
+    let bytes = std::fs::read(&zst).unwrap();
+    assert_eq!(&bytes[..4], &[0x28, 0xB5, 0x2F, 0xFD], "a zstd frame");
+    let mut decompressed = Vec::new();
+    std::io::Read::read_to_end(
+        &mut sim::trace::files::open(&zst).unwrap(),
+        &mut decompressed,
+    )
+    .unwrap();
+    assert_eq!(decompressed, std::fs::read(&plain).unwrap());
+    let o = sim(&["replay", zst.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).starts_with("replay    ok:"), "{}", stdout(&o));
+    let (a, b) = (
+        sim(&["view", "--text", plain.to_str().unwrap()]),
+        sim(&["view", "--text", zst.to_str().unwrap()]),
+    );
+    assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
+    assert_eq!(stdout(&a), stdout(&b));
+    let o = sim(&["lincheck", zst.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+}
+
+/// Traces of format 1 (before blobs and message ids) are still read: the kept one replays.
+#[test]
+fn a_format_1_trace_still_replays() {
+    let o = sim(&["replay", "traces/format1/pingpong-basic-seed-1.jsonl"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).starts_with("replay    ok:"), "{}", stdout(&o));
+}

@@ -15,7 +15,7 @@
 use crate::common::root;
 use scenarios::run::{replay_trace, run_scenario};
 use scenarios::scenario::Scenario;
-use sim::trace::Trace;
+use sim::trace::{Trace, TraceReader};
 use std::cell::RefCell;
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -226,7 +226,9 @@ fn full_traces_replay_and_rerun_byte_identical() {
         assert_eq!(h_source, scenario, "{file}: the header's source");
 
         // 1. The nodes of this build, fed the recorded inputs, give the recorded outputs.
-        match replay_trace(&trace) {
+        let mut reader =
+            TraceReader::new(text.as_bytes()).unwrap_or_else(|e| panic!("{file}: {e}"));
+        match replay_trace(&mut reader) {
             Err(e) => problems.push(format!("{file}: cannot replay: {e}")),
             Ok(Err(d)) => problems.push(format!("{file}: the replay diverged: {d:?}")),
             Ok(Ok(_)) => {}
