@@ -301,6 +301,7 @@ impl<C: Command> Raft<C> {
                     .collect();
                 for peer in due {
                     self.send_append(now, peer);
+                    self.resend_leadership_check(peer);
                 }
             }
             Role::Follower | Role::Candidate => {

@@ -55,6 +55,26 @@ impl<C: Command> Raft<C> {
         Ok(())
     }
 
+    /// With each heartbeat, the latest round again to a follower that has not confirmed it:
+    /// a check or its answer may be lost, and a read waits for a majority. Any check of
+    /// round `seq` leaves after every read of that round was asked, so a late one confirms
+    /// them as well as the first.
+    pub(crate) fn resend_leadership_check(&mut self, peer: NodeId) {
+        let unconfirmed = self
+            .progress
+            .get(&peer)
+            .is_some_and(|p| p.read_acked < self.read_seq);
+        if self.reads.is_empty() || !unconfirmed {
+            return;
+        }
+        let msg = Message::LeadershipCheck {
+            term: self.current_term,
+            leader_id: self.config.id,
+            read_seq: self.read_seq,
+        };
+        self.send(peer, msg);
+    }
+
     /// LeadershipCheck receiver: like a heartbeat without log information. A check of an
     /// older term is answered with ours (the sender steps down); otherwise we follow the
     /// sender in its term and confirm its round.
@@ -161,6 +181,21 @@ mod tests {
         c.process(new);
         c.run_for(200_000);
         assert_eq!(c.reads, vec![(new, ReadState { ctx: 4, index })]);
+    }
+
+    #[test]
+    fn a_lost_check_is_sent_again_with_the_next_heartbeat() {
+        let mut c = Cluster::new(3, 10);
+        c.run_for(2_000_000);
+        let index = c.one(7, 3);
+        let l = c.leaders()[0];
+        c.group[l] = 1;
+        assert_eq!(c.nodes[l].read_index(3), Ok(()));
+        c.process(l);
+        c.run_for(20_000);
+        c.group[l] = 0;
+        c.run_for(300_000);
+        assert_eq!(c.reads, vec![(l, ReadState { ctx: 3, index })]);
     }
 
     #[test]
