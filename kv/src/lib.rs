@@ -15,6 +15,8 @@ pub mod digest;
 mod messages;
 #[allow(missing_docs)]
 pub mod model;
+#[cfg(test)]
+mod read_tests;
 mod server;
 pub mod snapshot;
 mod store;
@@ -27,5 +29,5 @@ pub use crate::bugs::{Bug, Bugs, Layer};
 pub use crate::clerk::{Clerk, ClerkReady};
 pub use crate::command::{ClientId, KvCommand, Op};
 pub use crate::messages::{ClientReply, ClientRequest, KvMessage, ServerEvent, ServerReady};
-pub use crate::server::KvServer;
+pub use crate::server::{KvServer, ReadMode};
 pub use crate::store::{Executed, KvStore, Outcome};

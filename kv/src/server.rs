@@ -1,10 +1,15 @@
 //! The key/value server: a [`KvStore`] replicated through a Raft log.
 //!
-//! Every client operation, `Get` included, is proposed with `raft.start` and
-//! executed when applied, in log order, on every server. The leader that
-//! proposed it answers the clerk once the entry it awaited is applied; it
-//! answers `WrongLeader` when it is not leader, or when it learns it lost
-//! leadership (its term moved on, or another entry took the awaited index).
+//! Every client operation is proposed with `raft.start` and executed when
+//! applied, in log order, on every server. The leader that proposed it answers
+//! the clerk once the entry it awaited is applied; it answers `WrongLeader` when
+//! it is not leader, or when it learns it lost leadership (its term moved on, or
+//! another entry took the awaited index). A `Get` goes through the log too,
+//! unless the server reads by ReadIndex ([`ReadMode::ReadIndex`]): then the
+//! leader asks Raft for a read index, waits until Raft confirmed it still leads
+//! and it applied through that index, and answers from its state. A leader that
+//! has not committed an entry of its term yet sends the `Get` through the log,
+//! which commits one.
 
 use std::collections::BTreeMap;
 
@@ -29,6 +34,27 @@ struct Pending {
     get: bool,
 }
 
+/// How a server answers `Get`s.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadMode {
+    /// Through the log, like every other operation (6.824's design).
+    #[default]
+    Log,
+    /// By ReadIndex (Raft thesis §6.4): no log entry, a round of leadership checks instead.
+    ReadIndex,
+}
+
+/// A ReadIndex `Get` the leader has to answer.
+#[derive(Clone, Debug)]
+struct PendingRead {
+    /// Term in which Raft took the read.
+    term: u64,
+    reply_to: usize,
+    client: ClientId,
+    seq: u64,
+    key: String,
+}
+
 /// Snapshot when the persisted Raft state reaches this fraction of `maxraftstate`.
 const SNAPSHOT_NUM: usize = 9;
 const SNAPSHOT_DEN: usize = 10;
@@ -36,13 +62,20 @@ const SNAPSHOT_DEN: usize = 10;
 /// One key/value server. Invariants: `applied` equals the Raft node's
 /// `last_applied()` between calls; `store` is the result of executing the
 /// log through `applied`; every pending index is > `applied` and was
-/// proposed in `raft.current_term()` while leader.
+/// proposed in `raft.current_term()` while leader; so was every pending read.
 #[derive(Clone, Debug)]
 pub struct KvServer {
     raft: raft::Raft<KvCommand>,
     store: KvStore,
     applied: u64,
     pending: BTreeMap<u64, Pending>,
+    read_mode: ReadMode,
+    /// The tag of the next ReadIndex read.
+    next_read: u64,
+    /// ReadIndex reads Raft has not confirmed yet, by tag.
+    reads: BTreeMap<u64, PendingRead>,
+    /// Confirmed reads waiting until `applied` reaches their read index: (index, read).
+    confirmed: Vec<(u64, PendingRead)>,
     maxraftstate: Option<usize>,
     bugs: Bugs,
     ready: ServerReady,
@@ -66,6 +99,10 @@ impl KvServer {
             store: KvStore::default(),
             applied: 0,
             pending: BTreeMap::new(),
+            read_mode: ReadMode::Log,
+            next_read: 0,
+            reads: BTreeMap::new(),
+            confirmed: Vec::new(),
             maxraftstate,
             bugs: Bugs::NONE,
             ready: ServerReady::default(),
@@ -142,6 +179,11 @@ impl KvServer {
         self.applied
     }
 
+    /// How to answer `Get`s from now on ([`ReadMode::Log`] by default).
+    pub fn set_read_mode(&mut self, mode: ReadMode) {
+        self.read_mode = mode;
+    }
+
     /// Switch on deliberate bugs (`Bugs::NONE`, the default, is the correct service).
     pub fn set_bugs(&mut self, bugs: Bugs) {
         self.bugs = bugs;
@@ -191,10 +233,35 @@ impl KvServer {
         let in_flight = self
             .pending
             .values()
-            .any(|p| p.client == req.client && p.seq == req.seq && p.term == term);
+            .any(|p| p.client == req.client && p.seq == req.seq && p.term == term)
+            || self
+                .reads
+                .values()
+                .chain(self.confirmed.iter().map(|(_, r)| r))
+                .any(|r| r.client == req.client && r.seq == req.seq && r.term == term);
         if in_flight {
             // A duplicate delivery or a retry to the same leader: one entry is enough.
             return;
+        }
+        if let (ReadMode::ReadIndex, Op::Get { key }) = (self.read_mode, &req.op) {
+            let ctx = self.next_read;
+            match self.raft.read_index(ctx) {
+                Ok(()) => {
+                    self.next_read += 1;
+                    let read = PendingRead {
+                        term,
+                        reply_to: from,
+                        client: req.client,
+                        seq: req.seq,
+                        key: key.clone(),
+                    };
+                    self.reads.insert(ctx, read);
+                    return;
+                }
+                Err(raft::ReadRefusal::NotLeader) => return self.wrong_leader(from, req.seq),
+                // Through the log instead: that commits an entry of this term.
+                Err(raft::ReadRefusal::NoCommitInTerm) => {}
+            }
         }
         let (client, seq, get) = (req.client, req.seq, req.op.is_get());
         let cmd = KvCommand {
@@ -256,6 +323,12 @@ impl KvServer {
                     raft::Apply::Snapshot { snapshot } => self.restore(snapshot),
                 }
             }
+            for r in rd.reads {
+                if let Some(read) = self.reads.remove(&r.ctx) {
+                    self.confirmed.push((r.index, read));
+                }
+            }
+            self.answer_reads();
             self.fail_stale_proposals();
             if applied_any {
                 self.maybe_snapshot(self.applied);
@@ -335,9 +408,43 @@ impl KvServer {
         }
     }
 
-    /// Fail every proposal that can no longer be answered by this leader.
+    /// Answer every confirmed read whose read index is applied, from the state now (which
+    /// holds every write committed before the read was asked, and only committed writes).
+    fn answer_reads(&mut self) {
+        let applied = self.applied;
+        if self.confirmed.iter().all(|(index, _)| *index > applied) {
+            return;
+        }
+        let (done, waiting) = std::mem::take(&mut self.confirmed)
+            .into_iter()
+            .partition(|(index, _)| *index <= applied);
+        self.confirmed = waiting;
+        for (_, r) in done {
+            let value = Some(self.store.read(&r.key));
+            self.reply(r.reply_to, ClientReply::Ok { seq: r.seq, value });
+        }
+    }
+
+    /// Fail every proposal and read that can no longer be answered by this leader.
     fn fail_stale_proposals(&mut self) {
         let (leader, term) = (self.raft.is_leader(), self.raft.current_term());
+        let current = |t: u64| leader && t == term;
+        if !(self.reads.values().all(|r| current(r.term))
+            && self.confirmed.iter().all(|(_, r)| current(r.term)))
+        {
+            // Raft drops the reads of a leadership it lost; so do we, unanswered.
+            let (keep, stale): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut self.reads)
+                .into_iter()
+                .partition(|(_, r)| current(r.term));
+            self.reads = keep;
+            let (keep, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.confirmed)
+                .into_iter()
+                .partition(|(_, r)| current(r.term));
+            self.confirmed = keep;
+            for r in stale.into_values().chain(gone.into_iter().map(|(_, r)| r)) {
+                self.wrong_leader(r.reply_to, r.seq);
+            }
+        }
         if self.pending.values().all(|p| leader && p.term == term) {
             return;
         }

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use sim::linearizability::{check, Operation, Verdict};
 
 use crate::model::{KvModel, KvOperation, KvOutput};
-use crate::{Bugs, Clerk, ClientId, KvCommand, KvMessage, KvServer, Op, ServerEvent};
+use crate::{Bugs, Clerk, ClientId, KvCommand, KvMessage, KvServer, Op, ReadMode, ServerEvent};
 
 /// Decides whether to drop a message (from, to, msg).
 pub(crate) type DropFilter = Box<dyn FnMut(usize, usize, &KvMessage) -> bool>;
@@ -37,6 +37,10 @@ pub(crate) struct World {
     pub drop_filter: Option<DropFilter>,
     pub maxraftstate: Option<usize>,
     pub bugs: Bugs,
+    /// How (re)started servers answer `Get`s.
+    pub read_mode: ReadMode,
+    /// Raft bugs of (re)started servers.
+    pub raft_bugs: raft::Bugs,
     /// Every server event, with the server it came from.
     pub events: Vec<(usize, ServerEvent)>,
     /// (client, seq) applied at each index, first seen on any server.
@@ -72,6 +76,8 @@ impl World {
             drop_filter: None,
             maxraftstate,
             bugs: Bugs::NONE,
+            read_mode: ReadMode::Log,
+            raft_bugs: raft::Bugs::NONE,
             events: Vec::new(),
             applied_at: BTreeMap::new(),
             max_persisted: 0,
@@ -112,7 +118,8 @@ impl World {
 
     /// (Re)start server `i` from its durable storage.
     pub fn restart(&mut self, i: usize) {
-        let cfg = raft::Config::new(i, (0..self.n).collect());
+        let mut cfg = raft::Config::new(i, (0..self.n).collect());
+        cfg.bugs = self.raft_bugs;
         let now = self.now;
         let mut s = KvServer::new(
             cfg,
@@ -122,8 +129,18 @@ impl World {
             &mut self.rng,
         );
         s.set_bugs(self.bugs);
+        s.set_read_mode(self.read_mode);
         self.servers[i] = Some(s);
         self.process_server(i);
+    }
+
+    /// Restart every server with ReadIndex reads and these Raft bugs (durable state is kept).
+    pub fn read_by_index(&mut self, raft_bugs: raft::Bugs) {
+        self.read_mode = ReadMode::ReadIndex;
+        self.raft_bugs = raft_bugs;
+        for i in 0..self.n {
+            self.restart(i);
+        }
     }
 
     /// Switch `bugs` on in every server (also restarted ones) and clerk.

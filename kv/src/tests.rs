@@ -141,8 +141,15 @@ fn leader_change_in_the_middle_of_a_request() {
 /// clerk 0 reads through the old leader. Returns what clerk 0's get saw
 /// while partitioned (None if it did not complete).
 pub(crate) fn read_from_deposed_leader(bugs: Bugs) -> (World, Option<Option<String>>) {
+    read_from_deposed_leader_with(|w| w.set_bugs(bugs))
+}
+
+/// [`read_from_deposed_leader`] in a world that `setup` prepared first.
+pub(crate) fn read_from_deposed_leader_with(
+    setup: impl FnOnce(&mut World),
+) -> (World, Option<Option<String>>) {
     let mut w = World::new(5, 2, None, 5);
-    w.set_bugs(bugs);
+    setup(&mut w);
     w.op(1, Op::put("k", "v1"));
     let old = leader(&mut w);
     // Clerk 0 learns who leads.

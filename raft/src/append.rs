@@ -39,6 +39,7 @@ impl<C: Command> Raft<C> {
         } else {
             debug_assert_ne!(self.role, Role::Leader, "two leaders in one term");
             self.become_follower(now, rng, term, Some(leader));
+            self.leader_contact = now;
         }
         if !self.config.bugs.has(Bug::HeartbeatKeepsTimer) {
             self.reset_election_timer(now, rng);

@@ -4,7 +4,8 @@
 //! the state): it shows that the switch does something, and that the correct code does the
 //! right thing there. [`CASES`] pairs each bug with its case, so a bug without one fails
 //! `every_bug_has_a_case`. Election and persistence cases are here, replication and snapshot
-//! cases in `bug_tests/replication.rs`.
+//! cases in `bug_tests/replication.rs`, PreVote, CheckQuorum and ReadIndex cases in
+//! `bug_tests/features.rs`.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -14,7 +15,9 @@ use crate::{
     Bug, Bugs, Entry, Event, Message, NodeId, Raft, Ready, Role, Snapshot, Storage, StorageOp,
 };
 
+mod features;
 mod replication;
+use features::*;
 use replication::*;
 
 /// Runs one situation with the given switches and asserts the outcome: the bug's when
@@ -44,6 +47,8 @@ cases! {
     VotesNotDeduplicated => votes_not_deduplicated,
     HeartbeatKeepsTimer => heartbeat_keeps_timer,
     NewerTermKeepsLeader => newer_term_keeps_leader,
+    PrevoteBumpsTerm => prevote_bumps_term,
+    CheckQuorumNeverStepsDown => checkquorum_never_steps_down,
     VoteNotPersisted => vote_not_persisted,
     TermNotPersisted => term_not_persisted,
     CampaignNotPersisted => campaign_not_persisted,
@@ -66,6 +71,8 @@ cases! {
     InstallDropsMatchingSuffix => install_drops_matching_suffix,
     SnapshotReplyMatchesLeaderLog => snapshot_reply_matches_leader_log,
     RestartSkipsSnapshot => restart_skips_snapshot,
+    ReadIndexNoHeartbeat => read_index_no_heartbeat,
+    ReadIndexBeforeOwnTermCommit => read_index_before_own_term_commit,
 }
 
 fn run(bug: Bug, case: Case) {

@@ -19,6 +19,8 @@ pub enum Area {
     Replication,
     /// Log compaction (Section 7, Figure 13).
     Snapshot,
+    /// Reads served without a log entry (ReadIndex, thesis §6.4).
+    Read,
 }
 
 impl Area {
@@ -29,6 +31,7 @@ impl Area {
             Area::Persistence => "persistence",
             Area::Replication => "replication",
             Area::Snapshot => "snapshot",
+            Area::Read => "read",
         }
     }
 }
@@ -92,6 +95,15 @@ bugs! {
     /// elected in, and its new entries carry that term.
     NewerTermKeepsLeader = "newer-term-keeps-leader", Election,
         "a server that sees a newer term sets currentTerm to it and converts to follower (Figure 2, All Servers)";
+    /// A would-be candidate moves to the next term when it starts a pre-vote (as if it were
+    /// campaigning), so a node that hears nobody still pushes its term up at every timeout
+    /// and deposes the leader when it comes back.
+    PrevoteBumpsTerm = "prevote-bumps-term", Election,
+        "a pre-vote changes no term: the would-be candidate asks for currentTerm + 1 and stays in currentTerm (thesis §9.6)";
+    /// A leader with CheckQuorum on goes on leading although it has not heard from a majority
+    /// within an election timeout.
+    CheckQuorumNeverStepsDown = "checkquorum-never-steps-down", Election,
+        "with CheckQuorum, a leader that has not heard from a majority within an election timeout steps down (thesis §6.2)";
 
     // ---- persistence ----
     /// A granted vote is not written to stable storage.
@@ -180,6 +192,16 @@ bugs! {
     /// the entries after it to an empty state.
     RestartSkipsSnapshot = "restart-skips-snapshot", Snapshot,
         "on restart the service state is restored from the snapshot before later entries apply (Section 7)";
+
+    // ---- reads ----
+    /// A ReadIndex read is served as soon as it is asked, without a round of heartbeats that
+    /// confirms the leader still leads: a deposed leader answers from its stale state.
+    ReadIndexNoHeartbeat = "read-index-no-heartbeat", Read,
+        "a leader confirms it still leads with a heartbeat round to a majority before serving a read (thesis §6.4, step 2)";
+    /// The read index is taken before the leader has committed an entry of its own term, so
+    /// its commit index may lag behind what an earlier leader committed and answered.
+    ReadIndexBeforeOwnTermCommit = "read-index-before-own-term-commit", Read,
+        "a leader takes a read index only once it has committed an entry of its current term (thesis §6.4, step 1)";
 }
 
 impl fmt::Display for Bug {

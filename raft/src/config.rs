@@ -19,6 +19,14 @@ pub struct Config {
     pub heartbeat_interval: u64,
     /// Cap on the number of entries carried by one AppendEntries.
     pub max_entries_per_append: usize,
+    /// PreVote (Raft thesis §9.6): before starting an election, ask whether a majority would
+    /// vote, without changing any term; a server grants only if it has not heard from a
+    /// leader for `election_timeout_min`. So a node that hears nobody never pushes terms up.
+    pub pre_vote: bool,
+    /// CheckQuorum (thesis §6.2): a leader that has not heard from a majority (itself
+    /// included) within `election_timeout_min` steps down, so a leader whose incoming links
+    /// are cut stops holding the cluster with heartbeats it cannot get answers to.
+    pub check_quorum: bool,
     /// Deliberate protocol bugs, so a testbed can show that its checks catch them. Empty
     /// (the correct protocol) unless a power campaign switches one on.
     pub bugs: Bugs,
@@ -27,7 +35,7 @@ pub struct Config {
 impl Config {
     /// A configuration with the default timing: elections in
     /// [300 ms, 600 ms), heartbeats every 100 ms, at most 512 entries per
-    /// AppendEntries.
+    /// AppendEntries; PreVote and CheckQuorum off (Figure 2's protocol).
     pub fn new(id: NodeId, peers: Vec<NodeId>) -> Self {
         Config {
             id,
@@ -36,6 +44,8 @@ impl Config {
             election_timeout_max: 600_000,
             heartbeat_interval: 100_000,
             max_entries_per_append: 512,
+            pre_vote: false,
+            check_quorum: false,
             bugs: Bugs::NONE,
         }
     }

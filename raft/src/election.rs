@@ -11,6 +11,7 @@ impl<C: Command> Raft<C> {
     /// Election timeout: start a new term, vote for ourselves (persisted in
     /// this Ready) and ask every peer for its vote.
     pub(crate) fn campaign(&mut self, now: u64, rng: &mut dyn RngCore) {
+        self.pre_votes = None;
         self.current_term += 1;
         self.voted_for = if self.config.bugs.has(Bug::CandidateForgetsSelfVote) {
             None
@@ -104,6 +105,7 @@ impl<C: Command> Raft<C> {
         self.role = Role::Leader;
         self.leader_id = Some(self.config.id);
         self.votes.clear();
+        self.pre_votes = None;
         let next_index = self.log.last_index() + 1;
         let match_index = if self.config.bugs.has(Bug::MatchIndexStartsAtLast) {
             next_index - 1
@@ -120,10 +122,13 @@ impl<C: Command> Raft<C> {
                     sent_index: next_index - 1,
                     heartbeat_due: now,
                     resent_from: None,
+                    recent_active: false,
+                    read_acked: 0,
                 };
                 (p, pr)
             })
             .collect::<BTreeMap<_, _>>();
+        self.quorum_check_due = self.quorum_check_after(now);
         self.ready.events.push(Event::BecameLeader {
             term: self.current_term,
         });

@@ -15,7 +15,9 @@
 //!    entries a message vouches for are durable before the message leaves),
 //! 2. send the messages,
 //! 3. hand the [`Apply`]s to the service, in order,
-//! 4. optionally record the [`Event`]s.
+//! 4. optionally record the [`Event`]s,
+//! 5. answer the ReadIndex reads of [`Ready::reads`] once the service applied through
+//!    their index.
 
 mod append;
 #[cfg(test)]
@@ -27,7 +29,9 @@ mod election;
 mod log;
 mod log_sizes;
 mod message;
+mod prevote;
 mod raft;
+mod read_index;
 mod ready;
 mod replication;
 mod snapshot;
@@ -42,7 +46,8 @@ pub use crate::config::Config;
 pub use crate::log::RaftLog;
 pub use crate::message::Message;
 pub use crate::raft::{Raft, Role};
-pub use crate::ready::{Apply, Event, Ready};
+pub use crate::read_index::ReadRefusal;
+pub use crate::ready::{Apply, Event, ReadState, Ready};
 pub use crate::storage::{Entry, Snapshot, Storage, StorageOp};
 
 /// Identifies a Raft peer; an index into the cluster's member list.

@@ -81,6 +81,48 @@ pub enum Message<C> {
         /// The whole snapshot (sent in one piece).
         snapshot: Snapshot,
     },
+    /// A would-be candidate asks whether the receiver would vote for it in `term` (thesis
+    /// §9.6). Nobody changes its term or vote for it: `term` is the prospective term, one
+    /// past the sender's current term.
+    PreVote {
+        /// The term the sender would campaign in (its current term + 1).
+        term: u64,
+        /// The would-be candidate.
+        candidate_id: NodeId,
+        /// Index of its last log entry.
+        last_log_index: u64,
+        /// Term of its last log entry.
+        last_log_term: u64,
+    },
+    /// Answer to `PreVote`.
+    PreVoteReply {
+        /// The replier's current term (newer than the request's only when refused for it).
+        term: u64,
+        /// The prospective term of the PreVote this answers.
+        request_term: u64,
+        /// True if the replier would vote for the sender in `request_term`.
+        vote_granted: bool,
+    },
+    /// Leader asks a follower to confirm that it still leads `term`, for the ReadIndex
+    /// reads of thesis §6.4. It carries no log information.
+    LeadershipCheck {
+        /// Leader's term.
+        term: u64,
+        /// The leader.
+        leader_id: NodeId,
+        /// The leader's read round this belongs to (rounds grow within a term).
+        read_seq: u64,
+    },
+    /// Answer to `LeadershipCheck`: the replier is in the leader's term (else `term` is
+    /// newer and the leader steps down).
+    LeadershipCheckReply {
+        /// Replier's current term.
+        term: u64,
+        /// Term of the check this answers.
+        request_term: u64,
+        /// The read round of the check this answers.
+        read_seq: u64,
+    },
     /// Answer to `InstallSnapshot`.
     InstallSnapshotReply {
         /// Follower's current term.
@@ -106,7 +148,11 @@ impl<C: Command> Message<C> {
             | Message::AppendEntries { term, .. }
             | Message::AppendEntriesReply { term, .. }
             | Message::InstallSnapshot { term, .. }
-            | Message::InstallSnapshotReply { term, .. } => *term,
+            | Message::InstallSnapshotReply { term, .. }
+            | Message::PreVote { term, .. }
+            | Message::PreVoteReply { term, .. }
+            | Message::LeadershipCheck { term, .. }
+            | Message::LeadershipCheckReply { term, .. } => *term,
         }
     }
 
@@ -115,10 +161,14 @@ impl<C: Command> Message<C> {
         match self {
             Message::RequestVoteReply { request_term, .. }
             | Message::AppendEntriesReply { request_term, .. }
-            | Message::InstallSnapshotReply { request_term, .. } => Some(*request_term),
+            | Message::InstallSnapshotReply { request_term, .. }
+            | Message::PreVoteReply { request_term, .. }
+            | Message::LeadershipCheckReply { request_term, .. } => Some(*request_term),
             Message::RequestVote { .. }
             | Message::AppendEntries { .. }
-            | Message::InstallSnapshot { .. } => None,
+            | Message::InstallSnapshot { .. }
+            | Message::PreVote { .. }
+            | Message::LeadershipCheck { .. } => None,
         }
     }
 
@@ -129,7 +179,18 @@ impl<C: Command> Message<C> {
             Message::RequestVoteReply { .. }
                 | Message::AppendEntriesReply { .. }
                 | Message::InstallSnapshotReply { .. }
+                | Message::PreVoteReply { .. }
+                | Message::LeadershipCheckReply { .. }
         )
+    }
+
+    /// The term a receiver must adopt if it is newer than its own: the sender's current
+    /// term, for every message but a PreVote, whose term is only prospective.
+    pub fn sender_term(&self) -> Option<u64> {
+        match self {
+            Message::PreVote { .. } => None,
+            _ => Some(self.term()),
+        }
     }
 
     /// The variant name, for statistics and filters.
@@ -141,6 +202,10 @@ impl<C: Command> Message<C> {
             Message::AppendEntriesReply { .. } => "AppendEntriesReply",
             Message::InstallSnapshot { .. } => "InstallSnapshot",
             Message::InstallSnapshotReply { .. } => "InstallSnapshotReply",
+            Message::PreVote { .. } => "PreVote",
+            Message::PreVoteReply { .. } => "PreVoteReply",
+            Message::LeadershipCheck { .. } => "LeadershipCheck",
+            Message::LeadershipCheckReply { .. } => "LeadershipCheckReply",
         }
     }
 

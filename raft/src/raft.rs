@@ -1,7 +1,7 @@
 //! The Raft node: state from Figure 2, construction, dispatch, timers and
 //! the helpers shared by election, replication and snapshots.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use rand::Rng;
 use rand_core::RngCore;
@@ -39,6 +39,21 @@ pub(crate) struct Progress {
     /// `match_index`: a later rejection asking for the same place is answered by that resend
     /// (it was reordered or duplicated), so it must not trigger another one.
     pub resent_from: Option<u64>,
+    /// CheckQuorum: the follower answered a request of this term since the last check.
+    pub recent_active: bool,
+    /// The highest ReadIndex round the follower confirmed in this term.
+    pub read_acked: u64,
+}
+
+/// A ReadIndex read waiting for its round of leadership checks (leader only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PendingRead {
+    /// The caller's tag.
+    pub ctx: u64,
+    /// The commit index when the read was asked.
+    pub index: u64,
+    /// The read round that confirms it.
+    pub seq: u64,
 }
 
 /// One Raft node as a deterministic state machine. Feed it with
@@ -66,6 +81,18 @@ pub struct Raft<C> {
     pub(crate) votes: Vec<NodeId>,
     /// Per-follower replication state (leader only).
     pub(crate) progress: BTreeMap<NodeId, Progress>,
+    /// PreVote: the grants of the pre-vote round under way (this node's own included);
+    /// `None` when no round is under way.
+    pub(crate) pre_votes: Option<Vec<NodeId>>,
+    /// When this node last heard from the leader of `current_term` (while `leader_id` names
+    /// another node): a PreVote is refused within `election_timeout_min` of it.
+    pub(crate) leader_contact: u64,
+    /// Leader with CheckQuorum: when to check that a majority answered since the last check.
+    pub(crate) quorum_check_due: u64,
+    /// Leader: ReadIndex reads waiting for their round, oldest first.
+    pub(crate) reads: VecDeque<PendingRead>,
+    /// Leader: the last ReadIndex round started (rounds only grow).
+    pub(crate) read_seq: u64,
     pub(crate) ready: Ready<C>,
     /// Durable writes a persistence bug lets trail the reply that vouches for them: they
     /// join the Ready only when the node next runs, so a crash in between loses them.
@@ -96,6 +123,11 @@ impl<C: Command> Raft<C> {
             election_deadline: 0,
             votes: Vec::new(),
             progress: BTreeMap::new(),
+            pre_votes: None,
+            leader_contact: 0,
+            quorum_check_due: u64::MAX,
+            reads: VecDeque::new(),
+            read_seq: 0,
             ready: Ready::default(),
             late_writes: Vec::new(),
             sizes: LogSizes::default(),
@@ -123,7 +155,7 @@ impl<C: Command> Raft<C> {
             return;
         }
         self.land_late_writes();
-        if msg.term() > self.current_term {
+        if msg.sender_term().is_some_and(|t| t > self.current_term) {
             if self.role == Role::Leader && self.config.bugs.has(Bug::NewerTermKeepsLeader) {
                 // Bug: the newer term is adopted, and this node goes on leading in it.
                 self.adopt_term(msg.term());
@@ -135,8 +167,13 @@ impl<C: Command> Raft<C> {
         }
         // A reply answers the request whose term it names. One that answers a request of an
         // earlier term (late, duplicated, or from before this node led again in the
-        // replier's newer term) says nothing about the current term's progress or votes.
-        if msg.request_term().is_none_or(|t| t == self.current_term)
+        // replier's newer term) says nothing about the current term's progress or votes. A
+        // PreVote asks about the next term, so its answers name that one.
+        let asked = match msg {
+            Message::PreVoteReply { .. } => self.current_term + 1,
+            _ => self.current_term,
+        };
+        if msg.request_term().is_none_or(|t| t == asked)
             || self.config.bugs.has(Bug::AcceptStaleReplies)
         {
             self.dispatch(now, rng, from, msg);
@@ -148,6 +185,12 @@ impl<C: Command> Raft<C> {
     /// Hand a message to its handler (replies only if they answer a request of the current
     /// term).
     fn dispatch(&mut self, now: u64, rng: &mut dyn RngCore, from: NodeId, msg: Message<C>) {
+        if msg.is_reply() && !matches!(msg, Message::PreVoteReply { .. }) {
+            // CheckQuorum: an answer to a request of this term shows the link works both ways.
+            if let Some(pr) = self.progress.get_mut(&from) {
+                pr.recent_active = true;
+            }
+        }
         match msg {
             Message::RequestVote {
                 term,
@@ -209,6 +252,31 @@ impl<C: Command> Raft<C> {
             Message::InstallSnapshotReply { match_index, .. } => {
                 self.handle_install_snapshot_reply(now, from, match_index)
             }
+            Message::PreVote {
+                term,
+                candidate_id,
+                last_log_index,
+                last_log_term,
+            } => {
+                if candidate_id == from {
+                    self.handle_pre_vote(now, from, term, last_log_index, last_log_term);
+                }
+            }
+            Message::PreVoteReply { vote_granted, .. } => {
+                self.handle_pre_vote_reply(now, rng, from, vote_granted)
+            }
+            Message::LeadershipCheck {
+                term,
+                leader_id,
+                read_seq,
+            } => {
+                if leader_id == from {
+                    self.handle_leadership_check(now, rng, from, term, read_seq);
+                }
+            }
+            Message::LeadershipCheckReply { read_seq, .. } => {
+                self.handle_leadership_check_reply(from, read_seq)
+            }
         }
     }
 
@@ -218,6 +286,13 @@ impl<C: Command> Raft<C> {
         self.land_late_writes();
         match self.role {
             Role::Leader => {
+                if self.config.check_quorum && now >= self.quorum_check_due {
+                    self.check_quorum(now, rng);
+                    if self.role != Role::Leader {
+                        self.check_invariants();
+                        return;
+                    }
+                }
                 let due: Vec<NodeId> = self
                     .progress
                     .iter()
@@ -226,11 +301,16 @@ impl<C: Command> Raft<C> {
                     .collect();
                 for peer in due {
                     self.send_append(now, peer);
+                    self.resend_leadership_check(peer);
                 }
             }
             Role::Follower | Role::Candidate => {
                 if now >= self.election_deadline {
-                    self.campaign(now, rng);
+                    if self.config.pre_vote {
+                        self.pre_campaign(now, rng);
+                    } else {
+                        self.campaign(now, rng);
+                    }
                 }
             }
         }
@@ -246,7 +326,8 @@ impl<C: Command> Raft<C> {
                 .values()
                 .map(|p| p.heartbeat_due)
                 .min()
-                .unwrap_or(u64::MAX),
+                .unwrap_or(u64::MAX)
+                .min(self.quorum_check_due),
             Role::Follower | Role::Candidate => self.election_deadline,
         }
     }
@@ -395,6 +476,7 @@ impl<C: Command> Raft<C> {
         self.current_term = term;
         self.voted_for = None;
         self.leader_id = None;
+        self.pre_votes = None;
         if !self.config.bugs.has(Bug::TermNotPersisted) {
             self.persist_hard_state();
         }
@@ -421,10 +503,16 @@ impl<C: Command> Raft<C> {
         if leader.is_some() {
             self.leader_id = leader;
         }
+        if leader.is_some() {
+            // Following a leader of this term: no pre-vote round goes on.
+            self.pre_votes = None;
+        }
         if self.role != Role::Follower {
             self.role = Role::Follower;
             self.votes.clear();
             self.progress.clear();
+            self.reads.clear();
+            self.quorum_check_due = u64::MAX;
             self.reset_election_timer(now, rng);
             self.ready.events.push(Event::BecameFollower { term });
         }
@@ -454,6 +542,8 @@ impl<C: Command> Raft<C> {
         debug_assert!(self.commit_index <= self.log.last_index());
         debug_assert!(self.log.snapshot_index() <= self.last_applied);
         debug_assert!(self.role == Role::Leader || self.progress.is_empty());
+        debug_assert!(self.role == Role::Leader || self.reads.is_empty());
+        debug_assert!(self.role != Role::Leader || self.pre_votes.is_none());
         debug_assert!(self.progress.values().all(|p| p.match_index < p.next_index
             && p.next_index <= p.sent_index + 1
             && p.sent_index <= self.log.last_index()));

@@ -50,6 +50,17 @@ pub enum Event {
     },
 }
 
+/// A ReadIndex read the leader confirmed (thesis §6.4): it still led after the read was
+/// asked, and its commit index was `index` then. The service answers the read once it has
+/// applied through `index`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadState {
+    /// The caller's tag, as given to [`Raft::read_index`](crate::Raft::read_index).
+    pub ctx: u64,
+    /// The read index: apply at least through it, then read.
+    pub index: u64,
+}
+
 /// Everything one call produced. Drain with `take_ready()` after every call,
 /// then: apply `storage` in order, send `messages`, deliver `applies` in order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -62,6 +73,9 @@ pub struct Ready<C> {
     pub applies: Vec<Apply<C>>,
     /// Observations.
     pub events: Vec<Event>,
+    /// ReadIndex reads confirmed, in the order they were asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reads: Vec<ReadState>,
 }
 
 impl<C> Default for Ready<C> {
@@ -71,6 +85,7 @@ impl<C> Default for Ready<C> {
             messages: Vec::new(),
             applies: Vec::new(),
             events: Vec::new(),
+            reads: Vec::new(),
         }
     }
 }
@@ -82,5 +97,6 @@ impl<C> Ready<C> {
             && self.messages.is_empty()
             && self.applies.is_empty()
             && self.events.is_empty()
+            && self.reads.is_empty()
     }
 }

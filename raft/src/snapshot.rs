@@ -69,6 +69,7 @@ impl<C: Command> Raft<C> {
         debug_assert_ne!(self.role, Role::Leader, "two leaders in one term");
         self.become_follower(now, rng, term, Some(leader));
         self.reset_election_timer(now, rng);
+        self.leader_contact = now;
         let newer = if self.config.bugs.has(Bug::InstallOlderSnapshot) {
             lii > self.log.snapshot_index()
         } else {

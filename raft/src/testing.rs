@@ -64,14 +64,32 @@ pub(crate) struct Cluster {
     pub sent: BTreeMap<&'static str, usize>,
     /// Highest match index each leader (node, term) has recorded for each peer.
     matches: BTreeMap<(NodeId, u64, NodeId), u64>,
+    /// One-way links that are cut: `(from, to)`.
+    pub cut: Vec<(NodeId, NodeId)>,
+    /// ReadIndex reads confirmed, by node, in order.
+    pub reads: Vec<(NodeId, crate::ReadState)>,
+    /// Each node's configuration (a restart reuses it).
+    configs: Vec<Config>,
 }
 
 impl Cluster {
     pub fn new(n: usize, seed: u64) -> Self {
+        Cluster::with_config(n, seed, |_| {})
+    }
+
+    /// A cluster whose nodes' configurations `edit` adjusts (PreVote on, say).
+    pub fn with_config(n: usize, seed: u64, edit: impl Fn(&mut Config)) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let storages = vec![Storage::default(); n];
+        let configs: Vec<Config> = (0..n)
+            .map(|i| {
+                let mut c = cfg(i, n);
+                edit(&mut c);
+                c
+            })
+            .collect();
         let nodes = (0..n)
-            .map(|i| Raft::new(cfg(i, n), &storages[i], 0, &mut rng))
+            .map(|i| Raft::new(configs[i].clone(), &storages[i], 0, &mut rng))
             .collect();
         let mut c = Cluster {
             nodes,
@@ -93,6 +111,9 @@ impl Cluster {
             leaders_by_term: BTreeMap::new(),
             sent: BTreeMap::new(),
             matches: BTreeMap::new(),
+            cut: Vec::new(),
+            reads: Vec::new(),
+            configs,
         };
         for i in 0..n {
             c.process(i);
@@ -114,7 +135,7 @@ impl Cluster {
     }
 
     fn linked(&self, a: NodeId, b: NodeId) -> bool {
-        self.up[a] && self.up[b] && self.group[a] == self.group[b]
+        self.up[a] && self.up[b] && self.group[a] == self.group[b] && !self.cut.contains(&(a, b))
     }
 
     /// Drain node `i`'s Ready (repeatedly, since the service may snapshot).
@@ -131,6 +152,7 @@ impl Cluster {
             for a in rd.applies {
                 self.apply(i, a);
             }
+            self.reads.extend(rd.reads.into_iter().map(|r| (i, r)));
             for e in rd.events {
                 if let Event::BecameLeader { term } = e {
                     let prev = self.leaders_by_term.insert(term, i);
@@ -352,9 +374,9 @@ impl Cluster {
 
     /// Restart node `i` from its durable storage; its service starts empty.
     pub fn restart(&mut self, i: NodeId) {
-        let n = self.nodes.len();
         let now = self.now;
-        self.nodes[i] = Raft::new(cfg(i, n), &self.storages[i], now, &mut self.rng);
+        let config = self.configs[i].clone();
+        self.nodes[i] = Raft::new(config, &self.storages[i], now, &mut self.rng);
         self.services[i] = Service::default();
         self.up[i] = true;
         self.process(i);

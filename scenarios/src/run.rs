@@ -7,7 +7,7 @@ use crate::kv::tester::KvTester;
 use crate::raft::checks::RaftSafety;
 use crate::raft::node::{RaftNode, RaftNodeConfig};
 use crate::raft::tester::RaftTester;
-use crate::scenario::{Scenario, SystemKind};
+use crate::scenario::{ReadSetting, Scenario, SystemKind};
 use crate::steps::Machine;
 use serde_json::{json, Value};
 use sim::example::{PingNode, PingPongConfig, PongCountChecker, PongHarness};
@@ -119,6 +119,8 @@ fn raft_config(sc: &Scenario, seed: u64) -> RaftNodeConfig {
         heartbeat_us: ms_to_us(r.heartbeat_ms),
         max_entries_per_append: r.max_entries_per_append,
         snapshot_every: r.snapshot_every,
+        pre_vote: r.pre_vote,
+        check_quorum: r.check_quorum,
         bugs: bug_switches(sc).0,
     }
 }
@@ -143,6 +145,12 @@ fn kv_config(sc: &Scenario, seed: u64) -> KvNodeConfig {
         heartbeat_us: ms_to_us(k.heartbeat_ms),
         maxraftstate: usize::try_from(k.maxraftstate).ok(),
         retry_timeout_us: ms_to_us(k.retry_timeout_ms),
+        pre_vote: k.pre_vote,
+        check_quorum: k.check_quorum,
+        read_mode: match k.read {
+            ReadSetting::Log => kv::ReadMode::Log,
+            ReadSetting::ReadIndex => kv::ReadMode::ReadIndex,
+        },
         raft_bugs: bug_switches(sc).0,
         bugs: bug_switches(sc).1,
     }

@@ -58,6 +58,9 @@ fn the_final_replica_check_catches_divergent_states_on_its_own() {
             heartbeat_us: ms_to_us(100.0),
             maxraftstate: None,
             retry_timeout_us: ms_to_us(100.0),
+            pre_vote: false,
+            check_quorum: false,
+            read_mode: kv::ReadMode::Log,
             raft_bugs: raft::Bugs::NONE,
             bugs: crate::catalog::switches(&sc.bugs).unwrap().1,
         };

@@ -28,6 +28,11 @@ pub struct KvNodeConfig {
     pub maxraftstate: Option<usize>,
     /// How long a clerk waits for a reply before trying the next server.
     pub retry_timeout_us: Time,
+    /// Raft's PreVote and CheckQuorum (`raft::Config`), off in the lab scenarios.
+    pub pre_vote: bool,
+    pub check_quorum: bool,
+    /// How servers answer `Get`s (through the log in the lab scenarios).
+    pub read_mode: kv::ReadMode,
     /// Deliberate Raft bugs in the servers' Raft (none outside power campaigns).
     pub raft_bugs: raft::Bugs,
     /// Deliberate service and clerk bugs (none outside power campaigns).
@@ -321,9 +326,12 @@ impl Node for KvActor {
             config.election_timeout_min = cfg.election_timeout_us.0;
             config.election_timeout_max = cfg.election_timeout_us.1;
             config.heartbeat_interval = cfg.heartbeat_us;
+            config.pre_vote = cfg.pre_vote;
+            config.check_quorum = cfg.check_quorum;
             config.bugs = cfg.raft_bugs;
             let mut server = KvServer::new(config, &durable.0, cfg.maxraftstate, now, ctx.rng());
             server.set_bugs(cfg.bugs);
+            server.set_read_mode(cfg.read_mode);
             ctx.observe(KvObs::Boot {
                 commit_index: server.raft().commit_index(),
             });

@@ -27,15 +27,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// The profiles a campaign runs by default: the swarm profiles, and the lab scenarios whose
-/// faults reach deepest (the two Figure 8 tests for Raft; the hardest 3B test for KV).
+/// The profiles a campaign runs by default: the swarm profiles (with and without PreVote,
+/// CheckQuorum and ReadIndex reads, whose bugs only act where they are on), and the lab
+/// scenarios whose faults reach deepest (the two Figure 8 tests for Raft; the hardest 3B
+/// test for KV, and its 3A partition test with ReadIndex reads).
 pub const DEFAULT_PROFILES: &[&str] = &[
     "scenarios/fuzz/raft-swarm.json",
     "scenarios/fuzz/kv-swarm.json",
     "scenarios/fuzz/kv-swarm-snapshots.json",
+    "scenarios/fuzz/raft-swarm-prevote.json",
+    "scenarios/fuzz/kv-swarm-read-index.json",
     "scenarios/raft/figure8.json",
     "scenarios/raft/figure8-unreliable.json",
     "scenarios/kv/snapshot-unreliable-recover-concurrent-partition-linearizable.json",
+    "scenarios/kv/read-index-partition-unreliable-linearizable.json",
 ];
 
 /// Options of `sim power`.

@@ -44,6 +44,9 @@ pub struct RaftNodeConfig {
     pub max_entries_per_append: usize,
     /// The service snapshots when the applied index is a multiple of this (6.824: 10).
     pub snapshot_every: Option<u64>,
+    /// Raft's PreVote and CheckQuorum (`raft::Config`), off in the lab scenarios.
+    pub pre_vote: bool,
+    pub check_quorum: bool,
     /// Deliberate bugs to switch on (none outside power campaigns).
     pub bugs: raft::Bugs,
 }
@@ -276,6 +279,8 @@ impl Node for RaftNode {
         config.election_timeout_max = cfg.election_timeout_us.1;
         config.heartbeat_interval = cfg.heartbeat_us;
         config.max_entries_per_append = cfg.max_entries_per_append;
+        config.pre_vote = cfg.pre_vote;
+        config.check_quorum = cfg.check_quorum;
         config.bugs = cfg.bugs;
         let now = ctx.now();
         let raft = Raft::new(config, &durable.0, now, ctx.rng());

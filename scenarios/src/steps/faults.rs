@@ -72,6 +72,16 @@ pub fn exec<N: Node>(world: &mut World<N>, env: &mut Env<'_>, step: &Step) -> Fl
             world.apply_fault(Fault::Partition(resolved));
             Flow::Next
         }
+        Step::Cut(c) => {
+            let from = tryf!(env.select(world, &c.from));
+            let to = tryf!(env.select(world, &c.to));
+            for &f in &from {
+                for &t in to.iter().filter(|t| **t != f) {
+                    world.apply_fault(Fault::Cut { from: f, to: t });
+                }
+            }
+            Flow::Next
+        }
         Step::Heal {} => {
             world.apply_fault(Fault::Heal);
             Flow::Next

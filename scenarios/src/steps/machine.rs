@@ -500,6 +500,7 @@ impl<N: Node, S: System<N>> Machine<N, S> {
             | Step::Connect(_)
             | Step::Partition(_)
             | Step::PartitionRandom { .. }
+            | Step::Cut(_)
             | Step::Heal {}
             | Step::Network(_)
             | Step::LongReordering(_) => super::faults::exec(world, &mut env, step),

@@ -167,6 +167,10 @@ pub enum Step {
     Connect(Sel),
     /// Split servers into groups (servers in no group talk to all).
     Partition(Vec<Vec<Sel>>),
+    /// Cut every one-way link from each `from` server to each `to` server (a server's link to
+    /// itself stays): `{"cut": {"from": {"all": "server"}, "to": "$l"}}` cuts a leader's
+    /// incoming links and leaves its outgoing ones. `heal` repairs them.
+    Cut(CutLinks),
     /// Remove partitions and one-way cuts.
     Heal {},
     /// 6.824's partitioner: every server joins one of `groups` groups at random.
@@ -313,6 +317,16 @@ pub struct Loop {
     #[serde(default)]
     pub var: Option<String>,
     pub steps: Block,
+}
+
+/// The links of a `cut` step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CutLinks {
+    /// The senders whose messages are lost.
+    pub from: Sel,
+    /// The receivers that no longer hear them.
+    pub to: Sel,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -182,6 +182,10 @@ impl Validator {
             Step::PartitionRandom { groups } if *groups == 0 => problem(&format!("{place}.partition_random.groups"), "must be at least 1"),
             Step::StopThreads {} | Step::Note(_) | Step::Heal {} | Step::PartitionRandom { .. } | Step::LongReordering(_) | Step::Mark(_) => Ok(()),
             Step::Crash(sel) | Step::Restart(sel) | Step::Disconnect(sel) | Step::Connect(sel) => self.sel(sel, place),
+            Step::Cut(c) => {
+                self.sel(&c.from, &format!("{place}.cut.from"))?;
+                self.sel(&c.to, &format!("{place}.cut.to"))
+            }
             Step::Partition(groups) => {
                 for (g, group) in groups.iter().enumerate() {
                     for (i, s) in group.iter().enumerate() {
