@@ -31,7 +31,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 /// Runs decided together: a fixed number, so decisions do not depend on `--jobs`.
-pub const BATCH: usize = 8;
+pub const BATCH: usize = 16;
 
 /// Options of `sim explore`.
 #[derive(clap::Args, Debug)]
