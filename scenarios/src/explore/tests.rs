@@ -33,21 +33,26 @@ fn trace_of(sc: &Scenario, seed: u64) -> Vec<u8> {
     out[body..].to_vec()
 }
 
+/// Runs enough for the corpus to be used: the first 32 runs are plain seeds.
+const RUNS: usize = 64;
+
 #[test]
 fn an_exploration_is_the_same_on_one_worker_and_on_two() {
     let (sc, path) = load("scenarios/fuzz/raft-swarm.json");
-    let summary = |jobs| {
-        let e = explore(
+    let run = |jobs| {
+        explore(
             std::slice::from_ref(&sc),
             std::slice::from_ref(&path),
             &[],
-            40,
+            RUNS,
             5,
             jobs,
             false,
             None,
         )
-        .unwrap();
+        .unwrap()
+    };
+    let summary = |e: &Exploration| {
         let runs: Vec<String> = e
             .runs
             .iter()
@@ -62,19 +67,15 @@ fn an_exploration_is_the_same_on_one_worker_and_on_two() {
                 )
             })
             .collect();
-        (runs, e.coverage, e.growth)
+        (runs, e.coverage.clone(), e.growth.clone())
     };
-    let one = summary(1);
-    assert_eq!(one, summary(2));
+    let (one, two) = (run(1), run(2));
+    assert_eq!(summary(&one), summary(&two));
     // The exploration did explore: some runs branched, some edited faults, and the correct
     // build passed them all.
-    let e = explore(&[sc], &[path], &[], 40, 5, 2, false, None).unwrap();
-    assert!(e.runs.iter().any(|r| !r.branches.is_empty()), "no branch");
-    assert!(
-        e.runs.iter().any(|r| r.schedule.is_some()),
-        "no edited schedule"
-    );
-    assert!(e.runs.iter().all(|r| r.verdict == "ok"));
+    assert!(two.runs.iter().any(|r| !r.branches.is_empty()), "no branch");
+    assert!(two.runs.iter().any(|r| r.schedule.is_some()), "no edited schedule");
+    assert!(two.runs.iter().all(|r| r.verdict == "ok"));
 }
 
 /// A schedule written out as `replace_schedule` is exactly the one the seed drew: the run is
@@ -120,7 +121,7 @@ fn a_saved_exploration_run_reproduces_from_its_file() {
         std::slice::from_ref(&sc),
         std::slice::from_ref(&path),
         &[],
-        40,
+        RUNS,
         9,
         2,
         false,
