@@ -74,7 +74,10 @@ fn an_exploration_is_the_same_on_one_worker_and_on_two() {
     // The exploration did explore: some runs branched, some edited faults, and the correct
     // build passed them all.
     assert!(two.runs.iter().any(|r| !r.branches.is_empty()), "no branch");
-    assert!(two.runs.iter().any(|r| r.schedule.is_some()), "no edited schedule");
+    assert!(
+        two.runs.iter().any(|r| r.schedule.is_some()),
+        "no edited schedule"
+    );
     assert!(two.runs.iter().all(|r| r.verdict == "ok"));
 }
 
