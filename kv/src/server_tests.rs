@@ -210,3 +210,39 @@ fn snapshot_at_nine_tenths_of_maxraftstate() {
         assert_eq!(n.s.raft().snapshot_index(), if taken { index } else { 0 });
     }
 }
+
+/// `stored_before` merges events and storage writes in Raft's order: a role change is reported
+/// before the writes of its Ready (the new term's hard state), a commit after them (the entry
+/// it commits is durable first), and the apply after the commit.
+#[test]
+fn events_are_placed_among_the_storage_writes_in_raft_order() {
+    let mut n = Node::new(1, None);
+    n.now = n.s.next_deadline();
+    n.s.tick(n.now, &mut n.rng);
+    let rd = n.s.take_ready();
+    assert!(!rd.storage.is_empty());
+    let roles: Vec<usize> = rd
+        .events
+        .iter()
+        .zip(&rd.stored_before)
+        .filter(|(e, _)| matches!(e, ServerEvent::Raft(raft::Event::BecameCandidate { .. })))
+        .map(|(_, before)| *before)
+        .collect();
+    assert_eq!(roles, [0]);
+    assert!(n.s.raft().is_leader());
+
+    let rd = n.request(1, 1, Op::put("a", "1"));
+    let kinds: Vec<(&str, usize)> = rd
+        .events
+        .iter()
+        .zip(&rd.stored_before)
+        .map(|(e, before)| match e {
+            ServerEvent::Raft(raft::Event::CommitAdvanced { .. }) => ("commit", *before),
+            ServerEvent::Applied { .. } => ("applied", *before),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let writes = rd.storage.len();
+    assert!(writes > 0);
+    assert_eq!(kinds, [("commit", writes), ("applied", writes)]);
+}
