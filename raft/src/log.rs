@@ -230,6 +230,45 @@ mod tests {
         log
     }
 
+    fn snapshot_at(index: u64, term: u64) -> Option<Snapshot> {
+        Some(Snapshot {
+            last_included_index: index,
+            last_included_term: term,
+            data: Vec::new(),
+        })
+    }
+
+    fn entry(index: u64, term: u64) -> Entry<u64> {
+        Entry {
+            index,
+            term,
+            command: index,
+        }
+    }
+
+    /// Durable state whose entries follow the snapshot, at its term or later, restores.
+    #[test]
+    fn restore_takes_entries_right_after_the_snapshot() {
+        let log = RaftLog::restore(snapshot_at(3, 2), &[entry(4, 2), entry(5, 3)]);
+        assert_eq!((log.snapshot_index(), log.last_index()), (3, 5));
+    }
+
+    /// `restore` checks its precondition (debug builds): no gap after the snapshot...
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "e.index == self.snapshot_index + 1 + i")]
+    fn restore_rejects_a_gap_after_the_snapshot() {
+        RaftLog::restore(snapshot_at(3, 2), &[entry(5, 2)]);
+    }
+
+    /// ... and no entry older than the snapshot's last term.
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "e.term >= self.snapshot_term")]
+    fn restore_rejects_entries_older_than_the_snapshot() {
+        RaftLog::restore(snapshot_at(3, 2), &[entry(4, 1)]);
+    }
+
     fn snap(i: u64, t: u64) -> Snapshot {
         Snapshot {
             last_included_index: i,
