@@ -250,7 +250,22 @@ mod tests {
     #[test]
     fn restore_takes_entries_right_after_the_snapshot() {
         let log = RaftLog::restore(snapshot_at(3, 2), &[entry(4, 2), entry(5, 3)]);
-        assert_eq!((log.snapshot_index(), log.last_index()), (3, 5));
+        assert_eq!((log.snapshot_index(), log.snapshot_term()), (3, 2));
+        assert_eq!((log.first_index(), log.last_index(), log.len()), (4, 5, 2));
+        assert!(!log.is_empty());
+        let bare = RaftLog::<u64>::restore(snapshot_at(3, 2), &[]);
+        assert!(bare.is_empty());
+        assert_eq!((bare.last_index(), bare.last_term()), (3, 2));
+    }
+
+    /// A term run that continues into the snapshot stops at the first stored index: the
+    /// follower cannot vouch for compacted entries one by one.
+    #[test]
+    fn term_runs_stop_at_the_first_stored_index() {
+        let log = RaftLog::restore(snapshot_at(3, 2), &[entry(4, 2), entry(5, 2), entry(6, 3)]);
+        assert_eq!(log.first_index_of_term_run(5), 4);
+        assert_eq!(log.first_index_of_term_run(4), 4);
+        assert_eq!(log.first_index_of_term_run(6), 6);
     }
 
     /// `restore` checks its precondition (debug builds): no gap after the snapshot...
