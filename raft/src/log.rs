@@ -258,6 +258,19 @@ mod tests {
         assert_eq!((bare.last_index(), bare.last_term()), (3, 2));
     }
 
+    /// The leader's fast-backup lookup finds a term in the entries or at the snapshot's last
+    /// entry, and nothing else: not a term the log skipped, nor the sentinel's term 0.
+    #[test]
+    fn last_index_of_term_only_finds_held_terms() {
+        assert_eq!(RaftLog::<u64>::new().last_index_of_term(0), None);
+        let log = RaftLog::restore(snapshot_at(3, 2), &[entry(4, 4), entry(5, 4), entry(6, 6)]);
+        let found: Vec<Option<u64>> = (0..=7).map(|t| log.last_index_of_term(t)).collect();
+        assert_eq!(
+            found,
+            [None, None, Some(3), None, Some(5), None, Some(6), None]
+        );
+    }
+
     /// A term run that continues into the snapshot stops at the first stored index: the
     /// follower cannot vouch for compacted entries one by one.
     #[test]
