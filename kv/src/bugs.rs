@@ -191,4 +191,27 @@ mod tests {
         }
         assert!(Bugs::default().is_empty());
     }
+
+    #[test]
+    fn adding_twice_keeps_a_bug_and_iteration_lists_the_set_in_catalog_order() {
+        let b = Bug::DedupIgnoresClient;
+        let set = Bugs::NONE.with(b).with(b);
+        assert!(set.has(b) && !set.is_empty());
+        assert_eq!(set.iter().collect::<Vec<_>>(), [b]);
+        let all: Bugs = Bug::ALL.iter().rev().copied().collect();
+        assert_eq!(all.iter().collect::<Vec<_>>(), Bug::ALL);
+        assert_eq!(Bugs::NONE.iter().count(), 0);
+    }
+
+    #[test]
+    fn names_as_the_catalog_prints_them() {
+        assert_eq!(
+            (Layer::Service.name(), Layer::Clerk.name()),
+            ("kv", "clerk")
+        );
+        for b in Bug::ALL {
+            assert_eq!(b.to_string(), b.id());
+        }
+        assert_eq!(Bug::StaleReads.to_string(), "stale-reads");
+    }
 }

@@ -208,6 +208,49 @@ mod tests {
     }
 
     #[test]
+    fn a_ready_is_empty_only_without_messages_timer_and_completion() {
+        assert!(ClerkReady::default().is_empty());
+        let messages = ClerkReady {
+            messages: vec![(
+                0,
+                KvMessage::Reply(ClientReply::Ok {
+                    seq: 1,
+                    value: None,
+                }),
+            )],
+            ..ClerkReady::default()
+        };
+        let timer = ClerkReady {
+            timer: Some(5),
+            ..ClerkReady::default()
+        };
+        let completed = ClerkReady {
+            completed: Some((1, None)),
+            ..ClerkReady::default()
+        };
+        for r in [messages, timer, completed] {
+            assert!(!r.is_empty(), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn requests_carry_the_clerk_id_and_the_outstanding_seq() {
+        let mut c = Clerk::new(7, vec![10], 1_000);
+        assert_eq!((c.id(), c.outstanding_seq()), (7, None));
+        for seq in 1..=3 {
+            assert_eq!(c.invoke(0, Op::append("k", "v")), seq);
+            assert_eq!(c.outstanding_seq(), Some(seq));
+            let r = c.take_ready();
+            match &r.messages[..] {
+                [(10, KvMessage::Request(q))] => assert_eq!((q.client, q.seq), (7, seq)),
+                other => panic!("sent {other:?}"),
+            }
+            c.handle_reply(1, 10, ClientReply::Ok { seq, value: None });
+            assert_eq!(c.outstanding_seq(), None);
+        }
+    }
+
+    #[test]
     fn retries_round_robin_and_remembers_the_leader() {
         let mut c = Clerk::new(7, vec![10, 11, 12], 1_000);
         let seq = c.invoke(0, Op::put("k", "v"));

@@ -197,5 +197,46 @@ mod tests {
         assert!(vote.is_reply());
         let json = serde_json::to_string(&rep).unwrap();
         assert_eq!(json, r#"{"Reply":{"Ok":{"seq":1,"value":"abc"}}}"#);
+        // A refusal carries a seq and a hint: header + 16, whatever the hint.
+        for leader_hint in [None, Some(2)] {
+            let no = KvMessage::Reply(ClientReply::WrongLeader {
+                seq: 9,
+                leader_hint,
+            });
+            assert_eq!(
+                (no.kind(), no.is_reply(), no.size_bytes()),
+                ("Reply", true, 40)
+            );
+        }
+    }
+
+    #[test]
+    fn a_ready_is_empty_only_without_storage_messages_and_events() {
+        assert!(ServerReady::default().is_empty());
+        let storage = ServerReady {
+            storage: vec![raft::StorageOp::TruncateFrom { index: 3 }],
+            ..ServerReady::default()
+        };
+        let messages = ServerReady {
+            messages: vec![(
+                1,
+                KvMessage::Reply(ClientReply::Ok {
+                    seq: 1,
+                    value: None,
+                }),
+            )],
+            ..ServerReady::default()
+        };
+        let events = ServerReady {
+            events: vec![ServerEvent::SnapshotTaken {
+                index: 4,
+                bytes: 10,
+            }],
+            stored_before: vec![0],
+            ..ServerReady::default()
+        };
+        for r in [storage, messages, events] {
+            assert!(!r.is_empty(), "{r:?}");
+        }
     }
 }

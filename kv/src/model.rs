@@ -158,6 +158,53 @@ mod tests {
         KvOutput::Value(s.to_string())
     }
 
+    /// `append_view` keeps the contract of `sim::linearizability::AppendView` with `step`, for
+    /// every (input, output) pair `step` can accept, in several states; it answers for all of
+    /// them, so the checker's read inference is on for KV histories.
+    #[test]
+    fn append_view_agrees_with_step() {
+        let m = KvModel;
+        let inputs = [
+            KvInput::get("k"),
+            KvInput::put("k", "p"),
+            KvInput::append("k", "a"),
+        ];
+        let outputs = [KvOutput::Done, KvOutput::Unknown, value(""), value("xy")];
+        let states = ["", "xy", "p"];
+        for input in &inputs {
+            for output in &outputs {
+                let legal = states
+                    .iter()
+                    .any(|s| m.step(&s.to_string(), input, output).is_some());
+                let view = m.append_view(input, output);
+                assert_eq!(view.is_some(), legal, "{input:?} {output:?}");
+                let Some(view) = view else { continue };
+                for s in states {
+                    let expected = match view {
+                        AppendView::Put(v) => Some(v.to_string()),
+                        AppendView::Append(v) => Some(format!("{s}{v}")),
+                        AppendView::Read(v) => (v == s).then(|| s.to_string()),
+                        AppendView::Nothing => Some(s.to_string()),
+                    };
+                    let state = s.to_string();
+                    assert_eq!(
+                        m.step(&state, input, output),
+                        expected,
+                        "{input:?} {output:?} in {s:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            m.append_view(&KvInput::get("k"), &value("xy")),
+            Some(AppendView::Read("xy"))
+        );
+        assert_eq!(
+            m.append_view(&KvInput::get("k"), &KvOutput::Unknown),
+            Some(AppendView::Nothing)
+        );
+    }
+
     #[test]
     fn step_semantics() {
         let m = KvModel;

@@ -473,3 +473,7 @@ impl KvServer {
         self.event(ServerEvent::SnapshotTaken { index, bytes });
     }
 }
+
+#[cfg(test)]
+#[path = "server_tests.rs"]
+mod tests;

@@ -205,6 +205,16 @@ mod tests {
     }
 
     #[test]
+    fn executed_means_this_client_reached_that_seq() {
+        let mut s = KvStore::default();
+        assert!(!s.executed(1, 1));
+        s.apply(&cmd(1, 2, Op::put("a", "x")));
+        assert!(s.executed(1, 1) && s.executed(1, 2));
+        assert!(!s.executed(1, 3));
+        assert!(!s.executed(2, 1), "another client's seqs are its own");
+    }
+
+    #[test]
     fn the_digest_follows_every_change_and_tells_states_apart() {
         let mut s = KvStore::default();
         let ops = [

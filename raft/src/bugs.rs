@@ -293,5 +293,32 @@ mod tests {
             set.iter().collect::<Vec<_>>(),
             vec![Bug::VoteNotPersisted, Bug::CommitOldTerms]
         );
+        assert!(!set.is_empty());
+    }
+
+    #[test]
+    fn adding_twice_keeps_a_bug() {
+        let b = Bug::CommitOldTerms;
+        let set = Bugs::NONE.with(b).with(b);
+        assert!(set.has(b));
+        assert_eq!(set.iter().collect::<Vec<_>>(), [b]);
+    }
+
+    #[test]
+    fn names_as_the_catalog_prints_them() {
+        let areas = [
+            Area::Election,
+            Area::Persistence,
+            Area::Replication,
+            Area::Snapshot,
+        ];
+        let names: Vec<&str> = areas.iter().map(|a| a.name()).collect();
+        assert_eq!(
+            names,
+            ["election", "persistence", "replication", "snapshot"]
+        );
+        for b in Bug::ALL {
+            assert_eq!(b.to_string(), b.id());
+        }
     }
 }

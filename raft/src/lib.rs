@@ -78,3 +78,19 @@ impl Command for Vec<u8> {
         self.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Command;
+
+    /// The sizes charged to the built-in command types: a `u64` is a word, a string or byte
+    /// vector its length in bytes (what persisted-size accounting and `maxraftstate` see).
+    #[test]
+    fn built_in_commands_are_charged_their_byte_length() {
+        assert_eq!(7u64.size_bytes(), 8);
+        assert_eq!(String::new().size_bytes(), 0);
+        assert_eq!("ünï".to_string().size_bytes(), 5);
+        assert_eq!(vec![1u8, 2, 3].size_bytes(), 3);
+        assert_eq!(Vec::<u8>::new().size_bytes(), 0);
+    }
+}

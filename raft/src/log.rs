@@ -230,6 +230,73 @@ mod tests {
         log
     }
 
+    fn snapshot_at(index: u64, term: u64) -> Option<Snapshot> {
+        Some(Snapshot {
+            last_included_index: index,
+            last_included_term: term,
+            data: Vec::new(),
+        })
+    }
+
+    fn entry(index: u64, term: u64) -> Entry<u64> {
+        Entry {
+            index,
+            term,
+            command: index,
+        }
+    }
+
+    /// Durable state whose entries follow the snapshot, at its term or later, restores.
+    #[test]
+    fn restore_takes_entries_right_after_the_snapshot() {
+        let log = RaftLog::restore(snapshot_at(3, 2), &[entry(4, 2), entry(5, 3)]);
+        assert_eq!((log.snapshot_index(), log.snapshot_term()), (3, 2));
+        assert_eq!((log.first_index(), log.last_index(), log.len()), (4, 5, 2));
+        assert!(!log.is_empty());
+        let bare = RaftLog::<u64>::restore(snapshot_at(3, 2), &[]);
+        assert!(bare.is_empty());
+        assert_eq!((bare.last_index(), bare.last_term()), (3, 2));
+    }
+
+    /// The leader's fast-backup lookup finds a term in the entries or at the snapshot's last
+    /// entry, and nothing else: not a term the log skipped, nor the sentinel's term 0.
+    #[test]
+    fn last_index_of_term_only_finds_held_terms() {
+        assert_eq!(RaftLog::<u64>::new().last_index_of_term(0), None);
+        let log = RaftLog::restore(snapshot_at(3, 2), &[entry(4, 4), entry(5, 4), entry(6, 6)]);
+        let found: Vec<Option<u64>> = (0..=7).map(|t| log.last_index_of_term(t)).collect();
+        assert_eq!(
+            found,
+            [None, None, Some(3), None, Some(5), None, Some(6), None]
+        );
+    }
+
+    /// A term run that continues into the snapshot stops at the first stored index: the
+    /// follower cannot vouch for compacted entries one by one.
+    #[test]
+    fn term_runs_stop_at_the_first_stored_index() {
+        let log = RaftLog::restore(snapshot_at(3, 2), &[entry(4, 2), entry(5, 2), entry(6, 3)]);
+        assert_eq!(log.first_index_of_term_run(5), 4);
+        assert_eq!(log.first_index_of_term_run(4), 4);
+        assert_eq!(log.first_index_of_term_run(6), 6);
+    }
+
+    /// `restore` checks its precondition (debug builds): no gap after the snapshot...
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "e.index == self.snapshot_index + 1 + i")]
+    fn restore_rejects_a_gap_after_the_snapshot() {
+        RaftLog::restore(snapshot_at(3, 2), &[entry(5, 2)]);
+    }
+
+    /// ... and no entry older than the snapshot's last term.
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "e.term >= self.snapshot_term")]
+    fn restore_rejects_entries_older_than_the_snapshot() {
+        RaftLog::restore(snapshot_at(3, 2), &[entry(4, 1)]);
+    }
+
     fn snap(i: u64, t: u64) -> Snapshot {
         Snapshot {
             last_included_index: i,

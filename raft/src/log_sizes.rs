@@ -202,4 +202,28 @@ mod tests {
         assert_eq!(r.persisted_size(), s.raft_state_size());
         assert_eq!(s.entries.len(), 1);
     }
+
+    /// Once a Ready is drained the records describe exactly the log after the snapshot, so
+    /// the next `persisted_size` only looks at entries changed since (the cost promise).
+    #[test]
+    fn records_cover_the_log_after_take_ready() {
+        use crate::testing::storage_with;
+        let covered = |r: &Raft<u64>| {
+            let sizes = &r.sizes;
+            (sizes.first, sizes.cum.len()) == (r.log().first_index(), r.log().len())
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let s = storage_with(2, &[1, 1, 2]);
+        let mut r: Raft<u64> = Raft::new(cfg(0, 1), &s, 0, &mut rng);
+        assert!(covered(&r));
+        let now = r.next_deadline();
+        r.tick(now, &mut rng);
+        r.start(now, &mut rng, 99);
+        r.take_ready();
+        assert_eq!(r.log().len(), 4);
+        assert!(covered(&r));
+        r.snapshot(2, vec![0; 10]);
+        r.take_ready();
+        assert!(covered(&r));
+    }
 }

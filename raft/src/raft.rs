@@ -559,6 +559,14 @@ mod tests {
     use crate::{Raft, Role, Storage};
 
     #[test]
+    fn a_node_knows_its_id_and_config() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let r: Raft<u64> = Raft::new(cfg(2, 3), &Storage::default(), 0, &mut rng);
+        assert_eq!((r.id(), r.config().id), (2, 2));
+        assert_eq!(r.role(), Role::Follower);
+    }
+
+    #[test]
     fn restart_from_storage_restores_term_vote_and_log() {
         let mut c = Cluster::new(3, 21);
         for k in 1..=5 {
