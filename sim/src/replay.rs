@@ -3,20 +3,30 @@
 //! says what each node received, and the node must answer exactly as recorded.
 //!
 //! A trace is replayed as it is read ([`replay_stream`]), so memory stays bounded by the
-//! cluster's state. Outputs are compared as JSON values, with the trace's references resolved
-//! on the way ([`same`]): a recorded snapshot is compared with the replayed one byte by byte,
-//! without turning either into JSON numbers.
+//! cluster's state. Each replayed output is written as the trace writes payloads and compared
+//! with the recorded text, references followed on both sides ([`same_text`]); only when the
+//! texts differ are both parsed and compared as JSON values ([`values::same`]), which decides
+//! (so a trace written another way, with fields in another order, still replays), and a real
+//! difference is a divergence. A recorded snapshot is compared with the replayed one byte for
+//! byte, never as JSON numbers. A delivery hands the node the message its replayed sender sent
+//! (which matched the recorded send), so recorded messages are never decoded.
+
+mod values;
 
 use crate::faults::Fault;
 use crate::node::{Ctx, Durable, Node, NodeId, Output, TimerId};
-use crate::panics::catch;
+use crate::panics::{catch, Panic};
 use crate::rng::{stream, Purpose};
-use crate::trace::compact::{Blobs, Limits};
-use crate::trace::table::{bytes_value, ref_id, Blob, BlobTable};
-use crate::trace::{output_text, Record, StepInput, Trace, TraceReader};
+use crate::trace::compact::{self, Limits};
+use crate::trace::same_text::same_text;
+use crate::trace::table::{Blob, BlobTable};
+use crate::trace::{output_text, RawRecord, RawSend, Record, StepInput, Trace, TraceReader};
 use rand_chacha::ChaCha8Rng;
+use serde_json::value::RawValue;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::io::BufRead;
+use values::{brief, brief_local, decode, encode, same, Local};
 
 /// The first place where a replayed node did not do what the trace says.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,9 +60,6 @@ enum Call<N: Node> {
     Input(N::Input),
 }
 
-/// How much of a long string or byte string a divergence shows.
-const SHOWN: usize = 2000;
-
 struct Slot<N: Node> {
     node: Option<N>,
     inc: u32,
@@ -70,7 +77,7 @@ pub fn replay<N: Node>(
     let mut r = Replayer::<N>::new(config, seed, specs.len());
     let blobs = BlobTable::default();
     for (line, record) in &trace.records {
-        r.record(*line, record, &blobs)?;
+        r.record(*line, Step::Parsed(record), &blobs)?;
     }
     Ok(r.summary)
 }
@@ -83,13 +90,33 @@ pub fn replay_stream<N: Node, R: BufRead>(
 ) -> Result<Result<ReplaySummary, Box<Divergence>>, String> {
     let (seed, _, _, specs) = reader.header();
     let mut r = Replayer::<N>::new(config, seed, specs.len());
-    while let Some(next) = reader.next_record() {
-        let (line, record) = next?;
-        if let Err(d) = r.record(line, &record, reader.blobs()) {
+    while let Some(next) = reader.next_raw() {
+        let (line, record, blobs) = next?;
+        let step = match &record {
+            RawRecord::Step(s) => Step::Raw(s),
+            RawRecord::Other(rec) => Step::Parsed(rec),
+        };
+        if let Err(d) = r.record(line, step, blobs) {
             return Ok(Err(d));
         }
     }
     Ok(Ok(r.summary))
+}
+
+/// A record to replay: parsed, or a step left as text.
+enum Step<'a> {
+    Parsed(&'a Record),
+    Raw(&'a crate::trace::RawStep<'a>),
+}
+
+/// The recorded outputs and reply of a step, as values or as text.
+enum Recorded<'a> {
+    Values(&'a [Value], Option<&'a Value>),
+    Text(
+        &'a [&'a RawValue],
+        Option<&'a RawValue>,
+        &'a [Option<RawSend<'a>>],
+    ),
 }
 
 /// The replayed nodes.
@@ -99,6 +126,16 @@ struct Replayer<'c, N: Node> {
     slots: Vec<Slot<N>>,
     summary: ReplaySummary,
     outputs: Vec<Output<N>>,
+    /// Messages the replayed nodes sent and the trace has not yet delivered or dropped: id →
+    /// (message, copies left).
+    in_flight: HashMap<u64, (N::Msg, u32)>,
+}
+
+/// Where a recorded send's network fields are.
+struct Net {
+    id: Option<u64>,
+    lost: bool,
+    dup: bool,
 }
 
 impl<'c, N: Node> Replayer<'c, N> {
@@ -121,26 +158,60 @@ impl<'c, N: Node> Replayer<'c, N> {
                 panics: 0,
             },
             outputs: Vec::new(),
+            in_flight: HashMap::new(),
         }
+    }
+
+    /// One copy of message `id` arrives or is dropped: its message, if a replayed node sent it.
+    fn arrive(&mut self, id: u64) -> Option<N::Msg> {
+        let (msg, copies) = self.in_flight.get_mut(&id)?;
+        *copies -= 1;
+        if *copies == 0 {
+            return self.in_flight.remove(&id).map(|(m, _)| m);
+        }
+        Some(msg.clone())
     }
 
     /// Replays one record.
     fn record(
         &mut self,
         line: usize,
-        record: &Record,
+        step: Step<'_>,
         blobs: &BlobTable,
     ) -> Result<(), Box<Divergence>> {
-        let (config, seed) = (self.config, self.seed);
-        let slots = &mut self.slots;
-        let summary = &mut self.summary;
-        let outputs = &mut self.outputs;
-        match record {
-            Record::Branch { seed: branch, .. } => {
+        let (n, t, id, inc, input, panic, recorded) = match step {
+            Step::Raw(s) => (
+                s.n,
+                s.t,
+                s.node,
+                s.inc,
+                &s.input,
+                &s.panic,
+                Recorded::Text(&s.out, s.reply, &s.sends),
+            ),
+            Step::Parsed(Record::Step {
+                n,
+                t,
+                node,
+                inc,
+                input,
+                out,
+                reply,
+                panic,
+            }) => (
+                *n,
+                *t,
+                *node,
+                *inc,
+                input,
+                panic,
+                Recorded::Values(out, reply.as_ref()),
+            ),
+            Step::Parsed(Record::Branch { seed: branch, .. }) => {
                 // Every stream is drawn from the branch's seed from here on, nodes' too
                 // (and a node that starts later draws from it as well).
                 self.seed = *branch;
-                for (id, slot) in slots.iter_mut().enumerate() {
+                for (id, slot) in self.slots.iter_mut().enumerate() {
                     slot.rng = stream(
                         *branch,
                         Purpose::Node {
@@ -149,322 +220,358 @@ impl<'c, N: Node> Replayer<'c, N> {
                         },
                     );
                 }
+                return Ok(());
             }
-            Record::Fault {
+            Step::Parsed(Record::Fault {
                 fault: Fault::Crash(id),
                 noop: false,
                 ..
-            } => {
-                let slot = slots.get_mut(*id).ok_or_else(|| bad_node(line, 0, *id))?;
+            }) => {
+                let slot = self
+                    .slots
+                    .get_mut(*id)
+                    .ok_or_else(|| bad_node(line, 0, *id))?;
                 slot.node = None;
                 slot.inc += 1;
+                return Ok(());
             }
-            Record::Step {
-                n,
-                t,
+            Step::Parsed(Record::Drop { id, .. }) => {
+                self.arrive(*id);
+                return Ok(());
+            }
+            Step::Parsed(_) => return Ok(()),
+        };
+        let div = |what: String, expected: Value, actual: Value| {
+            Box::new(Divergence {
+                line,
+                event: n,
                 node: id,
-                inc,
-                input,
-                out,
-                reply,
-                panic,
-            } => {
-                let div = |what: String, expected: Value, actual: Value| {
-                    Box::new(Divergence {
-                        line,
-                        event: *n,
-                        node: *id,
-                        what,
-                        expected,
-                        actual,
-                    })
-                };
-                let slot = slots.get_mut(*id).ok_or_else(|| bad_node(line, *n, *id))?;
-                if *inc != slot.inc {
-                    return Err(div(
-                        "incarnation differs".into(),
-                        Value::from(*inc),
-                        Value::from(slot.inc),
-                    ));
-                }
-                let actual_reply: Option<Vec<u8>>;
-                {
-                    let is_start = matches!(input, StepInput::Start);
-                    if is_start {
-                        slot.rng = stream(
-                            seed,
-                            Purpose::Node {
-                                id: *id,
-                                incarnation: slot.inc,
-                            },
-                        );
-                        slot.next_timer = 0;
-                    } else if slot.node.is_none() {
-                        return Err(div(
-                            "the trace gives input to a node that is down in the replay".into(),
-                            Value::Null,
-                            Value::Null,
-                        ));
-                    }
-                    // Decode first, so a bad payload is a divergence and not a node panic.
-                    let call: Call<N> = match input {
-                        StepInput::Start => Call::Start,
-                        StepInput::Deliver { from, msg, .. } => Call::Deliver(
-                            *from,
-                            decode(msg, blobs)
-                                .map_err(|e| div(e, brief(msg, blobs), Value::Null))?,
-                        ),
-                        StepInput::Timer { id: timer, tag } => Call::Timer(*timer, *tag),
-                        StepInput::Input { input } => Call::Input(
-                            decode(input, blobs)
-                                .map_err(|e| div(e, brief(input, blobs), Value::Null))?,
-                        ),
-                    };
-                    let caught = catch(|| {
-                        let mut ctx = Ctx::detached(
-                            *t,
-                            *id,
-                            &mut slot.rng,
-                            &mut *outputs,
-                            &mut slot.next_timer,
-                        );
-                        match call {
-                            Call::Start => {
-                                slot.node = Some(N::start(config, &mut ctx, &slot.durable));
-                                None
-                            }
-                            Call::Deliver(from, msg) => {
-                                let node = slot.node.as_mut().expect("checked");
-                                node.on_message(&mut ctx, from, msg);
-                                None
-                            }
-                            Call::Timer(timer, tag) => {
-                                let node = slot.node.as_mut().expect("checked");
-                                node.on_timer(&mut ctx, timer, tag);
-                                None
-                            }
-                            Call::Input(inp) => {
-                                let node = slot.node.as_mut().expect("checked");
-                                Some(encode(&node.on_input(&mut ctx, inp), &mut Vec::new()))
-                            }
-                        }
-                    });
-                    match (caught, panic) {
-                        (Ok(r), None) => actual_reply = r,
-                        (Err(p), Some(recorded)) if p == *recorded => {
-                            // Reproduced: the engine discarded its outputs and stopped there.
-                            slot.node = None;
-                            outputs.clear();
-                            summary.steps += 1;
-                            summary.panics += 1;
-                            return Ok(());
-                        }
-                        (Err(p), recorded) => {
-                            return Err(div(
-                                match recorded {
-                                    Some(_) => "the node panicked differently".into(),
-                                    None => format!("the replayed node {p}"),
-                                },
-                                serde_json::json!(recorded),
-                                serde_json::json!(p),
-                            ))
-                        }
-                        (Ok(_), Some(recorded)) => {
-                            return Err(div(
-                                "the trace records a panic here; the replayed node did not panic"
-                                    .into(),
-                                serde_json::json!(recorded),
-                                Value::Null,
-                            ))
-                        }
-                    }
-                }
-                // Large strings and byte strings of the replayed outputs, compared with the
-                // recorded blobs without building JSON numbers.
-                let mut local = Vec::new();
-                let mut actual: Vec<Value> = Vec::with_capacity(outputs.len());
-                // Marks are not recorded (they are coverage, not behaviour).
-                for (i, o) in outputs
-                    .drain(..)
-                    .filter(|o| !matches!(o, Output::Mark(_)))
-                    .enumerate()
-                {
-                    let mut text = Vec::new();
-                    output_text(&mut text, &o, &mut Local(&mut local), Limits::WRITER)
-                        .expect("a replayed output serializes");
-                    let mut v: Value =
-                        serde_json::from_slice(&text).expect("the output's text is JSON");
-                    // The message id and fate are the network's, not the node's: take them
-                    // from the record.
-                    if let (Some(send), Some(rec)) =
-                        (v.get_mut("send"), out.get(i).and_then(|r| r.get("send")))
-                    {
-                        for key in ["id", "lost", "dup"] {
-                            if let Some(x) = rec.get(key) {
-                                send[key] = x.clone();
-                            }
-                        }
-                    }
-                    if let Output::Persist(w) = &o {
-                        slot.durable.apply(w);
-                    }
-                    actual.push(v);
-                }
-                let null = Value::Null;
-                let differs = |i: usize| match (out.get(i), actual.get(i)) {
-                    (Some(r), Some(a)) => !same(r, a, blobs, &local),
-                    _ => true,
-                };
-                if let Some(i) = (0..out.len().max(actual.len())).find(|&i| differs(i)) {
-                    return Err(div(
-                        format!(
-                            "output {i} differs ({} recorded, {} replayed)",
-                            out.len(),
-                            actual.len()
-                        ),
-                        out.get(i).map_or(Value::Null, |v| brief(v, blobs)),
-                        actual
-                            .get(i)
-                            .map_or(Value::Null, |v| brief_local(v, &local)),
-                    ));
-                }
-                // A unit or None reply is recorded as `null`, which reads back as no reply.
-                let actual_reply: Option<Value> =
-                    actual_reply.map(|text| serde_json::from_slice(&text).expect("JSON"));
-                if !same(
-                    reply.as_ref().unwrap_or(&null),
-                    actual_reply.as_ref().unwrap_or(&null),
-                    blobs,
-                    &[],
-                ) {
-                    return Err(div(
-                        "reply differs".into(),
-                        reply.as_ref().map_or(Value::Null, |v| brief(v, blobs)),
-                        actual_reply.unwrap_or(Value::Null),
-                    ));
-                }
-                summary.steps += 1;
-                summary.outputs += actual.len() as u64;
+                what,
+                expected,
+                actual,
+            })
+        };
+        let Some(reply) = self.execute(line, n, t, id, inc, input, panic, blobs, &div)? else {
+            return Ok(());
+        };
+        // Marks are not recorded (they are coverage, not behaviour).
+        let mut outputs = std::mem::take(&mut self.outputs);
+        outputs.retain(|o| !matches!(o, Output::Mark(_)));
+        let nets = self.compare(&outputs, reply.as_deref(), recorded, blobs, &div);
+        let nets = match nets {
+            Ok(nets) => nets,
+            Err(d) => {
+                outputs.clear();
+                self.outputs = outputs;
+                return Err(d);
             }
-            _ => {}
+        };
+        self.summary.steps += 1;
+        self.summary.outputs += outputs.len() as u64;
+        let slot = &mut self.slots[id];
+        for (o, net) in outputs.drain(..).zip(nets) {
+            match o {
+                Output::Persist(w) => slot.durable.apply(&w),
+                Output::Send { msg, .. } => {
+                    if let (Some(mid), false) = (net.id, net.lost) {
+                        self.in_flight
+                            .insert(mid, (msg, if net.dup { 2 } else { 1 }));
+                    }
+                }
+                _ => {}
+            }
         }
+        self.outputs = outputs;
         Ok(())
     }
-}
 
-/// Refs of the replayed side's large strings and byte strings (kept in a local list) start
-/// here, far from any id a trace uses.
-const LOCAL: u64 = 1 << 62;
-
-/// Keeps a replayed output's large strings and byte strings aside.
-struct Local<'a>(&'a mut Vec<Blob>);
-
-impl Blobs for Local<'_> {
-    fn value(&mut self, _: &[u8]) -> Option<u64> {
-        None
-    }
-    fn string(&mut self, s: &str) -> Option<u64> {
-        self.0.push(Blob::Str(s.to_string()));
-        Some(LOCAL + self.0.len() as u64 - 1)
-    }
-    fn bytes(&mut self, b: &[u8]) -> Option<u64> {
-        self.0.push(Blob::Bytes(b.to_vec()));
-        Some(LOCAL + self.0.len() as u64 - 1)
-    }
-}
-
-/// The JSON text of a reply (inline: replies are compared whole).
-fn encode<T: serde::Serialize>(v: &T, buf: &mut Vec<u8>) -> Vec<u8> {
-    crate::trace::compact::encode(v, buf, &mut crate::trace::compact::Inline, Limits::NONE)
-        .expect("a reply serializes");
-    std::mem::take(buf)
-}
-
-fn decode<T: serde::de::DeserializeOwned>(v: &Value, blobs: &BlobTable) -> Result<T, String> {
-    crate::trace::table_decode(v, blobs).map_err(|e| format!("cannot read payload: {e}"))
-}
-
-fn brief(v: &Value, blobs: &BlobTable) -> Value {
-    blobs.resolve_with(v, SHOWN)
-}
-
-fn brief_local(v: &Value, local: &[Blob]) -> Value {
-    match v {
-        Value::Object(m) => match local_blob(v, local) {
-            Some(Blob::Str(s)) => brief(&Value::String(s.clone()), &BlobTable::default()),
-            Some(Blob::Bytes(b)) => bytes_value(b, SHOWN),
-            _ => Value::Object(
-                m.iter()
-                    .map(|(k, x)| (k.clone(), brief_local(x, local)))
-                    .collect(),
+    /// Runs the step; its outputs are left in `self.outputs`. Returns the reply's text (None
+    /// for a step that takes no reply), or None if the step ended in the recorded panic.
+    #[allow(clippy::too_many_arguments)]
+    fn execute(
+        &mut self,
+        line: usize,
+        n: u64,
+        t: u64,
+        id: NodeId,
+        inc: u32,
+        input: &StepInput,
+        panic: &Option<Panic>,
+        blobs: &BlobTable,
+        div: &dyn Fn(String, Value, Value) -> Box<Divergence>,
+    ) -> Result<Option<Option<Vec<u8>>>, Box<Divergence>> {
+        let seed = self.seed;
+        let slot = self.slots.get(id).ok_or_else(|| bad_node(line, n, id))?;
+        if inc != slot.inc {
+            return Err(div(
+                "incarnation differs".into(),
+                Value::from(inc),
+                Value::from(slot.inc),
+            ));
+        }
+        let is_start = matches!(input, StepInput::Start);
+        if !is_start && slot.node.is_none() {
+            return Err(div(
+                "the trace gives input to a node that is down in the replay".into(),
+                Value::Null,
+                Value::Null,
+            ));
+        }
+        // Decode first, so a bad payload is a divergence and not a node panic.
+        let call: Call<N> = match input {
+            StepInput::Start => Call::Start,
+            StepInput::Deliver { from, msg, id: mid } => {
+                let sent = self.arrive(*mid);
+                let msg = match (msg.is_null(), sent) {
+                    (false, _) => {
+                        decode(msg, blobs).map_err(|e| div(e, brief(msg, blobs), Value::Null))?
+                    }
+                    (true, Some(m)) => m,
+                    (true, None) => {
+                        return Err(div(
+                            format!(
+                                "message {mid} is delivered here, but no replayed node sent it"
+                            ),
+                            Value::Null,
+                            Value::Null,
+                        ))
+                    }
+                };
+                Call::Deliver(*from, msg)
+            }
+            StepInput::Timer { id: timer, tag } => Call::Timer(*timer, *tag),
+            StepInput::Input { input } => Call::Input(
+                decode(input, blobs).map_err(|e| div(e, brief(input, blobs), Value::Null))?,
             ),
-        },
-        Value::Array(a) => Value::Array(a.iter().map(|x| brief_local(x, local)).collect()),
-        _ => brief(v, &BlobTable::default()),
-    }
-}
-
-fn local_blob<'a>(v: &Value, local: &'a [Blob]) -> Option<&'a Blob> {
-    let id = ref_id(v)?.checked_sub(LOCAL)?;
-    local.get(usize::try_from(id).ok()?)
-}
-
-/// What a value stands for once references are followed.
-enum Target<'a> {
-    Value(&'a Value),
-    Str(&'a str),
-    Bytes(&'a [u8]),
-}
-
-fn target<'a>(mut v: &'a Value, blobs: &'a BlobTable, local: &'a [Blob]) -> Target<'a> {
-    loop {
-        let blob = match ref_id(v) {
-            Some(id) if id >= LOCAL => local_blob(v, local),
-            Some(id) => blobs.get(id),
-            None => None,
         };
-        match blob {
-            Some(Blob::Value(inner)) => v = inner,
-            Some(Blob::Str(s)) => return Target::Str(s),
-            Some(Blob::Bytes(b)) => return Target::Bytes(b),
-            None => return Target::Value(v),
+        let config = self.config;
+        let slot = &mut self.slots[id];
+        if is_start {
+            slot.rng = stream(
+                seed,
+                Purpose::Node {
+                    id,
+                    incarnation: slot.inc,
+                },
+            );
+            slot.next_timer = 0;
+        }
+        let outputs = &mut self.outputs;
+        let caught = catch(|| {
+            let mut ctx = Ctx::detached(t, id, &mut slot.rng, &mut *outputs, &mut slot.next_timer);
+            match call {
+                Call::Start => {
+                    slot.node = Some(N::start(config, &mut ctx, &slot.durable));
+                    None
+                }
+                Call::Deliver(from, msg) => {
+                    let node = slot.node.as_mut().expect("checked");
+                    node.on_message(&mut ctx, from, msg);
+                    None
+                }
+                Call::Timer(timer, tag) => {
+                    let node = slot.node.as_mut().expect("checked");
+                    node.on_timer(&mut ctx, timer, tag);
+                    None
+                }
+                Call::Input(inp) => {
+                    let node = slot.node.as_mut().expect("checked");
+                    Some(encode(&node.on_input(&mut ctx, inp), &mut Vec::new()))
+                }
+            }
+        });
+        match (caught, panic) {
+            (Ok(r), None) => Ok(Some(r)),
+            (Err(p), Some(recorded)) if p == *recorded => {
+                // Reproduced: the engine discarded its outputs and stopped there.
+                slot.node = None;
+                self.outputs.clear();
+                self.summary.steps += 1;
+                self.summary.panics += 1;
+                Ok(None)
+            }
+            (Err(p), recorded) => {
+                self.outputs.clear();
+                Err(div(
+                    match recorded {
+                        Some(_) => "the node panicked differently".into(),
+                        None => format!("the replayed node {p}"),
+                    },
+                    serde_json::json!(recorded),
+                    serde_json::json!(p),
+                ))
+            }
+            (Ok(_), Some(recorded)) => {
+                self.outputs.clear();
+                Err(div(
+                    "the trace records a panic here; the replayed node did not panic".into(),
+                    serde_json::json!(recorded),
+                    Value::Null,
+                ))
+            }
         }
     }
+
+    /// Compares the replayed outputs and reply with the recorded ones: as text first, as values
+    /// if the texts differ. Returns each send's network fields (from the record).
+    fn compare(
+        &self,
+        outputs: &[Output<N>],
+        reply: Option<&[u8]>,
+        recorded: Recorded<'_>,
+        blobs: &BlobTable,
+        div: &dyn Fn(String, Value, Value) -> Box<Divergence>,
+    ) -> Result<Vec<Net>, Box<Divergence>> {
+        let (out, rec_reply, sends) = match recorded {
+            Recorded::Values(out, r) => {
+                return compare_values(outputs, reply, out, r, blobs, div);
+            }
+            Recorded::Text(out, r, sends) => (out, r, sends),
+        };
+        if let Some(nets) = compare_text(outputs, reply, out, rec_reply, sends, blobs) {
+            return Ok(nets);
+        }
+        // The slow way, which decides (and says what differs).
+        let parse = |r: &RawValue| -> Value {
+            serde_json::from_str(r.get()).expect("the reader parsed this text")
+        };
+        let out: Vec<Value> = out.iter().map(|r| parse(r)).collect();
+        let rec_reply = rec_reply.map(parse);
+        compare_values(outputs, reply, &out, rec_reply.as_ref(), blobs, div)
+    }
 }
 
-/// Whether a recorded value and a replayed one are the same JSON once their references are
-/// resolved (the recorded side's in the trace's blobs, the replayed side's in `local`). Objects
-/// compare as sets of fields, as `serde_json` values do.
-fn same(recorded: &Value, replayed: &Value, blobs: &BlobTable, local: &[Blob]) -> bool {
-    let bytes_eq = |b: &[u8], a: &[Value]| {
-        b.len() == a.len()
-            && b.iter()
-                .zip(a)
-                .all(|(x, y)| y.as_u64() == Some(u64::from(*x)))
-    };
-    match (
-        target(recorded, blobs, local),
-        target(replayed, blobs, local),
-    ) {
-        (Target::Value(x), Target::Value(y)) => match (x, y) {
-            (Value::Object(a), Value::Object(b)) => {
-                a.len() == b.len()
-                    && a.iter()
-                        .all(|(k, v)| b.get(k).is_some_and(|w| same(v, w, blobs, local)))
-            }
-            (Value::Array(a), Value::Array(b)) => {
-                a.len() == b.len() && a.iter().zip(b).all(|(v, w)| same(v, w, blobs, local))
-            }
-            (x, y) => x == y,
-        },
-        (Target::Str(s), Target::Str(t)) => s == t,
-        (Target::Str(s), Target::Value(Value::String(t)))
-        | (Target::Value(Value::String(t)), Target::Str(s)) => s == t,
-        (Target::Bytes(b), Target::Bytes(c)) => b == c,
-        (Target::Bytes(b), Target::Value(Value::Array(a)))
-        | (Target::Value(Value::Array(a)), Target::Bytes(b)) => bytes_eq(b, a),
-        _ => false,
+/// The fast comparison: every output and the reply the same text as recorded (references
+/// followed)? Returns the sends' network fields if so.
+fn compare_text<N: Node>(
+    outputs: &[Output<N>],
+    reply: Option<&[u8]>,
+    out: &[&RawValue],
+    rec_reply: Option<&RawValue>,
+    sends: &[Option<RawSend<'_>>],
+    blobs: &BlobTable,
+) -> Option<Vec<Net>> {
+    if outputs.len() != out.len() {
+        return None;
     }
+    let mut local: Vec<Blob> = Vec::new();
+    let mut text = Vec::new();
+    let mut nets = Vec::with_capacity(outputs.len());
+    for (i, o) in outputs.iter().enumerate() {
+        local.clear();
+        text.clear();
+        let net = match (o, sends[i]) {
+            (Output::Send { to, msg }, Some(s)) => {
+                if *to != s.to {
+                    return None;
+                }
+                compact::encode(msg, &mut text, &mut Local(&mut local), Limits::WRITER).ok()?;
+                if !same_text(s.msg.get().as_bytes(), &text, blobs, &local) {
+                    return None;
+                }
+                Net {
+                    id: s.id,
+                    lost: s.lost,
+                    dup: s.dup,
+                }
+            }
+            (Output::Send { .. }, None) => return None,
+            (o, _) => {
+                output_text(&mut text, o, &mut Local(&mut local), Limits::WRITER).ok()?;
+                if !same_text(out[i].get().as_bytes(), &text, blobs, &local) {
+                    return None;
+                }
+                Net {
+                    id: None,
+                    lost: false,
+                    dup: false,
+                }
+            }
+        };
+        nets.push(net);
+    }
+    // A unit or None reply is recorded as `null`, which reads back as no reply.
+    let rec = rec_reply.map_or(&b"null"[..], |r| r.get().as_bytes());
+    let rep = reply.unwrap_or(b"null");
+    same_text(rec, rep, blobs, &[]).then_some(nets)
+}
+
+/// The slow comparison, as JSON values: the first difference is the divergence.
+fn compare_values<N: Node>(
+    outputs: &[Output<N>],
+    reply: Option<&[u8]>,
+    out: &[Value],
+    rec_reply: Option<&Value>,
+    blobs: &BlobTable,
+    div: &dyn Fn(String, Value, Value) -> Box<Divergence>,
+) -> Result<Vec<Net>, Box<Divergence>> {
+    for o in out {
+        blobs
+            .check_refs(o)
+            .map_err(|e| div(e, brief(o, blobs), Value::Null))?;
+    }
+    // Large strings and byte strings of the replayed outputs, compared with the recorded
+    // blobs without building JSON numbers.
+    let mut local = Vec::new();
+    let mut actual: Vec<Value> = Vec::with_capacity(outputs.len());
+    let mut nets = Vec::with_capacity(outputs.len());
+    for (i, o) in outputs.iter().enumerate() {
+        let mut text = Vec::new();
+        output_text(&mut text, o, &mut Local(&mut local), Limits::WRITER)
+            .expect("a replayed output serializes");
+        let mut v: Value = serde_json::from_slice(&text).expect("the output's text is JSON");
+        // The message id and fate are the network's, not the node's: take them from the
+        // record.
+        let rec = out.get(i).and_then(|r| r.get("send"));
+        if let (Some(send), Some(rec)) = (v.get_mut("send"), rec) {
+            for key in ["id", "lost", "dup"] {
+                if let Some(x) = rec.get(key) {
+                    send[key] = x.clone();
+                }
+            }
+        }
+        nets.push(Net {
+            id: rec.and_then(|r| r.get("id")).and_then(Value::as_u64),
+            lost: rec
+                .and_then(|r| r.get("lost"))
+                .is_some_and(|l| !l.is_null()),
+            dup: rec.and_then(|r| r.get("dup")) == Some(&Value::Bool(true)),
+        });
+        actual.push(v);
+    }
+    let differs = |i: usize| match (out.get(i), actual.get(i)) {
+        (Some(r), Some(a)) => !same(r, a, blobs, &local),
+        _ => true,
+    };
+    if let Some(i) = (0..out.len().max(actual.len())).find(|&i| differs(i)) {
+        return Err(div(
+            format!(
+                "output {i} differs ({} recorded, {} replayed)",
+                out.len(),
+                actual.len()
+            ),
+            out.get(i).map_or(Value::Null, |v| brief(v, blobs)),
+            actual
+                .get(i)
+                .map_or(Value::Null, |v| brief_local(v, &local)),
+        ));
+    }
+    // A unit or None reply is recorded as `null`, which reads back as no reply.
+    let null = Value::Null;
+    let actual_reply: Option<Value> = reply.map(|text| serde_json::from_slice(text).expect("JSON"));
+    if !same(
+        rec_reply.unwrap_or(&null),
+        actual_reply.as_ref().unwrap_or(&null),
+        blobs,
+        &[],
+    ) {
+        return Err(div(
+            "reply differs".into(),
+            rec_reply.map_or(Value::Null, |v| brief(v, blobs)),
+            actual_reply.unwrap_or(Value::Null),
+        ));
+    }
+    Ok(nets)
 }
 
 fn bad_node(line: usize, event: u64, node: NodeId) -> Box<Divergence> {

@@ -23,11 +23,12 @@ mod decode;
 pub mod delta;
 pub mod files;
 mod read;
+pub mod same_text;
 pub mod table;
 mod write;
 
 pub use decode::decode as table_decode;
-pub use read::{is_ref, TraceReader};
+pub use read::{is_ref, RawRecord, RawSend, RawStep, TraceReader};
 pub use table::{Blob, BlobTable};
 pub use write::{output_text, SinkStats, TraceSink};
 

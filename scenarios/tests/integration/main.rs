@@ -10,6 +10,7 @@ mod figure8_power;
 mod fuzz;
 mod porcupine_histories;
 mod raft_catch_up;
+mod replay_tamper;
 mod scenario_files;
 mod trace_snapshots;
 mod traced_untraced;

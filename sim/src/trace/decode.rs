@@ -35,7 +35,7 @@ impl<'a> Res<'a> {
                 return Ok(Target::Value(v));
             };
             match self.t.get(id) {
-                Some(Blob::Value(inner)) => v = inner,
+                Some(Blob::Value(inner)) => v = inner.value(),
                 Some(Blob::Str(s)) => return Ok(Target::Str(s)),
                 Some(Blob::Bytes(b)) => return Ok(Target::Bytes(b)),
                 None => {

@@ -9,6 +9,8 @@
 //! [`TraceReader::decode`] reads one into the node's types. A record's references are good
 //! until the next record is read (a later `forget` line may drop their blobs).
 
+mod raw;
+
 use super::decode::decode;
 use super::table::{ref_id, BlobTable};
 use super::{NodeSpec, Record, StepInput, Verdict, FORMAT_VERSION, OLDEST_FORMAT};
@@ -34,6 +36,9 @@ pub struct TraceReader<R> {
     last_line: usize,
     records: usize,
 }
+
+use raw::{check_raw_step, RawStepLine};
+pub use raw::{RawRecord, RawSend, RawStep};
 
 enum Line {
     Record(Box<Record>),
@@ -195,12 +200,23 @@ impl<R: BufRead> TraceReader<R> {
             return Some(Ok((self.header_line, self.header.clone())));
         }
         loop {
-            let line = match self.read_line() {
-                Ok(Some(l)) => l,
+            let range = match self.next_line() {
+                Ok(Some(r)) => r,
                 Ok(None) => return None,
                 Err(e) => return Some(Err(e)),
             };
             let at = self.line;
+            let text = std::str::from_utf8(&self.buf[range]).expect("checked by next_line");
+            if text.starts_with("{\"type\":\"blob\"") {
+                match self.blobs.define_text(text) {
+                    Ok(()) => continue,
+                    Err(e) => return Some(Err(format!("line {at}: {e}"))),
+                }
+            }
+            let line = match parse_line(text) {
+                Ok(l) => l,
+                Err(e) => return Some(Err(format!("line {at}: {e}"))),
+            };
             let done = match line {
                 Line::Blob(v) => self.blobs.define(&v).map(|_| None),
                 Line::Forget(v) => self.blobs.forget(&v).map(|_| None),
@@ -216,6 +232,77 @@ impl<R: BufRead> TraceReader<R> {
                         self.result = Some(r.clone());
                     }
                     return Some(Ok((at, r)));
+                }
+            }
+        }
+    }
+
+    /// The next record with its line number and the blobs in force, a step's payloads left as
+    /// text ([`RawStep`]): for replay, which compares them as text. Messages in flight are
+    /// tracked by id only. None at the end.
+    pub fn next_raw(&mut self) -> Option<Result<(usize, RawRecord<'_>, &BlobTable), String>> {
+        if !self.header_given {
+            self.header_given = true;
+            self.records += 1;
+            let h = RawRecord::Other(self.header.clone());
+            return Some(Ok((self.header_line, h, &self.blobs)));
+        }
+        loop {
+            let range = match self.next_line() {
+                Ok(Some(r)) => r,
+                Ok(None) => return None,
+                Err(e) => return Some(Err(e)),
+            };
+            let at = self.line;
+            let text = std::str::from_utf8(&self.buf[range.clone()]).expect("checked by next_line");
+            if text.starts_with("{\"type\":\"blob\"") {
+                match self.blobs.define_text(text) {
+                    Ok(()) => continue,
+                    Err(e) => return Some(Err(format!("line {at}: {e}"))),
+                }
+            }
+            if text.starts_with("{\"type\":\"step\",") {
+                let base = self.buf.as_ptr() as usize;
+                let parts = serde_json::from_str::<RawStepLine>(text)
+                    .ok()
+                    .map(|l| l.into_parts(base));
+                if let Some(parts) = parts {
+                    let sends = match check_raw_step(
+                        text,
+                        &self.buf,
+                        &parts,
+                        &self.blobs,
+                        &mut self.in_flight,
+                        self.format,
+                    ) {
+                        Ok(s) => s,
+                        Err(e) => return Some(Err(format!("line {at}: {e}"))),
+                    };
+                    self.last_line = at;
+                    self.records += 1;
+                    let step = parts.build(&self.buf, sends);
+                    return Some(Ok((at, RawRecord::Step(step), &self.blobs)));
+                }
+            }
+            let line = match parse_line(text) {
+                Ok(l) => l,
+                Err(e) => return Some(Err(format!("line {at}: {e}"))),
+            };
+            let done = match line {
+                Line::Blob(v) => self.blobs.define(&v).map(|_| None),
+                Line::Forget(v) => self.blobs.forget(&v).map(|_| None),
+                Line::Record(r) => self.take_in(*r).map(Some),
+            };
+            match done {
+                Err(e) => return Some(Err(format!("line {at}: {e}"))),
+                Ok(None) => continue,
+                Ok(Some(r)) => {
+                    self.last_line = at;
+                    self.records += 1;
+                    if matches!(r, Record::Result { .. }) {
+                        self.result = Some(r.clone());
+                    }
+                    return Some(Ok((at, RawRecord::Other(r), &self.blobs)));
                 }
             }
         }
@@ -251,19 +338,7 @@ impl<R: BufRead> TraceReader<R> {
                 }
                 if self.format >= 2 {
                     for o in out.iter() {
-                        let Some(s) = o.get("send") else { continue };
-                        let lost = s.get("lost").is_some_and(|l| !l.is_null());
-                        let (Some(id), Some(msg), false) =
-                            (s.get("id").and_then(Value::as_u64), s.get("msg"), lost)
-                        else {
-                            continue;
-                        };
-                        let copies = if s.get("dup") == Some(&Value::Bool(true)) {
-                            2
-                        } else {
-                            1
-                        };
-                        self.in_flight.insert(id, (msg.clone(), copies));
+                        track_send(&mut self.in_flight, o);
                     }
                 }
             }
@@ -277,16 +352,23 @@ impl<R: BufRead> TraceReader<R> {
 
     /// One copy of message `id` arrives (or is dropped): its message.
     fn arrive(&mut self, id: u64) -> Option<Value> {
-        let (msg, copies) = self.in_flight.get_mut(&id)?;
-        *copies -= 1;
-        if *copies == 0 {
-            return self.in_flight.remove(&id).map(|(m, _)| m);
-        }
-        Some(msg.clone())
+        arrive(&mut self.in_flight, id)
     }
 
     /// The next non-empty line, parsed.
     fn read_line(&mut self) -> Result<Option<Line>, String> {
+        let Some(range) = self.next_line()? else {
+            return Ok(None);
+        };
+        let text = std::str::from_utf8(&self.buf[range]).expect("checked by next_line");
+        parse_line(text)
+            .map(Some)
+            .map_err(|e| format!("line {}: {e}", self.line))
+    }
+
+    /// Reads the next non-empty line into the buffer: where its text (UTF-8, without the line
+    /// end) lies.
+    fn next_line(&mut self) -> Result<Option<std::ops::Range<usize>>, String> {
         loop {
             self.buf.clear();
             let n = self
@@ -306,9 +388,7 @@ impl<R: BufRead> TraceReader<R> {
             if text.trim().is_empty() {
                 continue;
             }
-            return parse_line(text)
-                .map(Some)
-                .map_err(|e| format!("line {}: {e}", self.line));
+            return Ok(Some(0..bytes.len()));
         }
     }
 }
@@ -352,6 +432,32 @@ fn parse_line(text: &str) -> Result<Line, String> {
             None => Err(e.to_string()),
         },
     }
+}
+
+/// Puts the message of a send output (parsed) in flight, if it is one.
+pub(super) fn track_send(in_flight: &mut HashMap<u64, (Value, u32)>, o: &Value) {
+    let Some(s) = o.get("send") else { return };
+    let lost = s.get("lost").is_some_and(|l| !l.is_null());
+    let (Some(id), Some(msg), false) = (s.get("id").and_then(Value::as_u64), s.get("msg"), lost)
+    else {
+        return;
+    };
+    let copies = if s.get("dup") == Some(&Value::Bool(true)) {
+        2
+    } else {
+        1
+    };
+    in_flight.insert(id, (msg.clone(), copies));
+}
+
+/// One copy of message `id` arrives (or is dropped): its message.
+pub(super) fn arrive(in_flight: &mut HashMap<u64, (Value, u32)>, id: u64) -> Option<Value> {
+    let (msg, copies) = in_flight.get_mut(&id)?;
+    *copies -= 1;
+    if *copies == 0 {
+        return in_flight.remove(&id).map(|(m, _)| m);
+    }
+    Some(msg.clone())
 }
 
 /// A step line's fields, as [`Record::Step`] has them (`type` is checked by the caller).

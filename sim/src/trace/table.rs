@@ -3,24 +3,73 @@
 
 use super::base64;
 use super::delta::{apply, DeltaPiece};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// The content of one blob.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Blob {
     /// An array or object (which may refer to other blobs).
-    Value(Value),
+    Value(ValueBlob),
     /// A string.
     Str(String),
     /// A byte string (a `Vec<u8>` of the node types; JSON arrays of numbers in format 1).
     Bytes(Vec<u8>),
 }
 
+/// An array or object blob: its compact JSON text as the trace wrote it, parsed into a
+/// [`Value`] only when someone asks for one (replay compares the text as it is).
+#[derive(Clone, Debug)]
+pub struct ValueBlob {
+    text: Box<str>,
+    parsed: OnceLock<Value>,
+}
+
+impl PartialEq for ValueBlob {
+    fn eq(&self, other: &Self) -> bool {
+        self.value() == other.value()
+    }
+}
+
+impl ValueBlob {
+    /// A blob from its text, which must be valid JSON (the reader checked it).
+    fn from_text(text: &str) -> Self {
+        ValueBlob {
+            text: text.into(),
+            parsed: OnceLock::new(),
+        }
+    }
+
+    /// A blob from a parsed value; its text is the compact serialization.
+    pub fn from_value(v: Value) -> Self {
+        let text = serde_json::to_string(&v).expect("a JSON value serializes");
+        let parsed = OnceLock::new();
+        parsed.set(v).expect("a fresh cell");
+        ValueBlob {
+            text: text.into(),
+            parsed,
+        }
+    }
+
+    /// The blob's JSON text (references inside it unresolved).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The blob as a JSON value (references inside it unresolved).
+    pub fn value(&self) -> &Value {
+        self.parsed.get_or_init(|| {
+            serde_json::from_str(&self.text).expect("a blob's text was checked as JSON")
+        })
+    }
+}
+
 impl Blob {
     fn size(&self) -> usize {
         match self {
-            Blob::Value(_) => 256,
+            Blob::Value(v) => v.text.len() + 64,
             Blob::Str(s) => s.len(),
             Blob::Bytes(b) => b.len(),
         }
@@ -54,6 +103,89 @@ impl BlobTable {
         (self.blobs.len(), self.size)
     }
 
+    /// Reads a `blob` line from its text and holds its blob. A line as the writer writes it is
+    /// read without building JSON values (a value blob is kept as text); any other line goes
+    /// through [`BlobTable::define`], which also gives the precise error.
+    pub fn define_text(&mut self, text: &str) -> Result<(), String> {
+        if let Some((id, blob)) = self.quick_blob(text) {
+            self.hold(id, blob);
+            return Ok(());
+        }
+        let v: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        self.define(&v)
+    }
+
+    /// The blob of a well-formed `blob` line, or None (the caller then takes the long way).
+    fn quick_blob(&self, text: &str) -> Option<(u64, Blob)> {
+        let line: BlobLine = serde_json::from_str(text).ok()?;
+        let mut kinds = [
+            ("value", line.value),
+            ("string", line.string),
+            ("bytes", line.bytes),
+            ("base64", line.base64),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)));
+        let (key, raw) = kinds.next()?;
+        if kinds.next().is_some() {
+            return None;
+        }
+        let raw = raw.get();
+        let blob = match (key, line.base) {
+            ("value", None) if raw.starts_with(['{', '[']) => {
+                self.check_text_refs(raw).ok()?;
+                Blob::Value(ValueBlob::from_text(raw))
+            }
+            ("value", _) => return None,
+            (_, None) => {
+                let s: String = serde_json::from_str(raw).ok()?;
+                match key {
+                    "string" => Blob::Str(s),
+                    "bytes" => Blob::Bytes(s.into_bytes()),
+                    _ => Blob::Bytes(base64::decode(&s)?),
+                }
+            }
+            (_, Some(b)) => {
+                let base = match self.blobs.get(&b)? {
+                    Blob::Str(s) => s.as_bytes(),
+                    Blob::Bytes(b) => b,
+                    Blob::Value(_) => return None,
+                };
+                let pieces: Vec<Value> = serde_json::from_str(raw).ok()?;
+                let bytes = apply(base, &read_pieces(&pieces, key == "base64").ok()?).ok()?;
+                match key {
+                    "string" => Blob::Str(String::from_utf8(bytes).ok()?),
+                    _ => Blob::Bytes(bytes),
+                }
+            }
+        };
+        Some((line.id, blob))
+    }
+
+    fn hold(&mut self, id: u64, blob: Blob) {
+        self.size += blob.size();
+        if let Some(old) = self.blobs.insert(id, blob) {
+            self.size -= old.size();
+        }
+    }
+
+    /// Checks that every reference inside the JSON text `text` names a blob in force, as
+    /// [`BlobTable::check_refs`] does for a parsed value. References as the writer writes them
+    /// (`{"$ref":ID}`) are found in the text; a text with any other mention of `$ref` (or a
+    /// `\u` escape, which could spell one) is parsed and checked the long way.
+    pub fn check_text_refs(&self, text: &str) -> Result<(), String> {
+        match compact_refs(text, |id| self.blobs.contains_key(&id)) {
+            Some(Ok(())) => Ok(()),
+            Some(Err(id)) => Err(format!(
+                "blob {id} is referred to but not defined (or was forgotten)"
+            )),
+            None => {
+                let v: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+                self.check_refs(&v)
+            }
+        }
+    }
+
     /// Reads a `blob` line (parsed) and holds its blob.
     pub fn define(&mut self, line: &Value) -> Result<(), String> {
         let map = line.as_object().ok_or("a blob record is an object")?;
@@ -79,7 +211,7 @@ impl BlobTable {
                         return Err("a value blob has no base".into());
                     }
                     self.check_refs(v)?;
-                    Blob::Value(v.clone())
+                    Blob::Value(ValueBlob::from_value(v.clone()))
                 }
                 "string" | "bytes" | "base64" => {
                     let b64 = key == "base64";
@@ -111,10 +243,7 @@ impl BlobTable {
             }
         }
         let blob = content.ok_or("a blob record needs a value, string, bytes or base64")?;
-        self.size += blob.size();
-        if let Some(old) = self.blobs.insert(id, blob) {
-            self.size -= old.size();
-        }
+        self.hold(id, blob);
         Ok(())
     }
 
@@ -166,7 +295,7 @@ impl BlobTable {
             Value::Object(m) => {
                 if let Some(blob) = ref_id(v).and_then(|id| self.blobs.get(&id)) {
                     return match blob {
-                        Blob::Value(inner) => self.resolve_with(inner, max),
+                        Blob::Value(inner) => self.resolve_with(inner.value(), max),
                         Blob::Str(s) => Value::String(cut(s, max)),
                         Blob::Bytes(b) => bytes_value(b, max),
                     };
@@ -182,6 +311,59 @@ impl BlobTable {
             _ => v.clone(),
         }
     }
+}
+
+/// A `blob` line's fields, with the content left as text.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BlobLine<'a> {
+    #[serde(rename = "type")]
+    _type: serde::de::IgnoredAny,
+    #[serde(rename = "ref")]
+    id: u64,
+    #[serde(default)]
+    base: Option<u64>,
+    #[serde(borrow, default)]
+    value: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    string: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    bytes: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    base64: Option<&'a RawValue>,
+}
+
+/// Parses a compact reference `{"$ref":ID}` at the start of `text`: its id and length.
+pub(crate) fn compact_ref(text: &[u8]) -> Option<(u64, usize)> {
+    const OPEN: &[u8] = b"{\"$ref\":";
+    let rest = text.strip_prefix(OPEN)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || rest.get(digits) != Some(&b'}') || (digits > 1 && rest[0] == b'0') {
+        return None;
+    }
+    let id = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+    Some((id, OPEN.len() + digits + 1))
+}
+
+/// Visits the references of a JSON text written compactly: `Some(Ok)` if every one is
+/// `defined`, `Some(Err(id))` for the first that is not, `None` if the text mentions `$ref`
+/// in any other way or has a `\u` escape (then only a parse can tell).
+fn compact_refs(text: &str, defined: impl Fn(u64) -> bool) -> Option<Result<(), u64>> {
+    use memchr::memmem::Finder;
+    use std::sync::LazyLock;
+    static ESCAPE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\\u"));
+    static REF: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"$ref"));
+    let b = text.as_bytes();
+    if ESCAPE.find(b).is_some() {
+        return None;
+    }
+    for at in REF.find_iter(b) {
+        let (id, _) = at.checked_sub(2).and_then(|s| compact_ref(&b[s..]))?;
+        if !defined(id) {
+            return Some(Err(id));
+        }
+    }
+    Some(Ok(()))
 }
 
 /// A byte string as format 1 wrote it, or its size if it is longer than `max`.
