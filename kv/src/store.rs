@@ -1,6 +1,7 @@
 //! The replicated state machine: the key/value map and the duplicate table.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 
 use serde::{Deserialize, Serialize};
 
@@ -53,12 +54,56 @@ struct ValueCache {
     json: String,
 }
 
-/// The JSON string body of `s`: `serde_json`'s quoted string without its quotes.
+/// Appends the JSON string body of `s` (`serde_json`'s quoted string without its quotes) to
+/// `out`: `"` and `\\` escaped with a backslash, control characters as `\\b \\t \\n \\f \\r`
+/// or `\\u00xx` (lowercase hex), everything else as is. Written here rather than through
+/// `serde_json`, which needs a fresh quoted string per call; tests hold the two equal.
+fn push_json_body(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let needs = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+    if !s.bytes().any(needs) {
+        out.push_str(s);
+        return;
+    }
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 => {
+                let b = c as u8;
+                out.push_str("\\u00");
+                out.push(HEX[usize::from(b >> 4)] as char);
+                out.push(HEX[usize::from(b & 0xf)] as char);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// Appends `s` as a JSON string, quotes included, to `out`.
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    let mut body = String::new();
+    let bytes = if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        push_json_body(&mut body, s);
+        body.as_bytes()
+    } else {
+        s.as_bytes()
+    };
+    out.push(b'"');
+    out.extend_from_slice(bytes);
+    out.push(b'"');
+}
+
+/// The JSON string body of `s`.
 fn json_body(s: &str) -> String {
-    let mut quoted = serde_json::to_string(s).expect("a string serializes");
-    quoted.pop();
-    quoted.remove(0);
-    quoted
+    let mut out = String::with_capacity(s.len());
+    push_json_body(&mut out, s);
+    out
 }
 
 impl KvStore {
@@ -174,7 +219,7 @@ impl KvStore {
         let cache = self.cache_mut(key);
         let old = cache.hash;
         cache.hash = old.then(Poly::of(suffix));
-        cache.json.push_str(&json_body(suffix));
+        push_json_body(&mut cache.json, suffix);
         let new = cache.hash;
         self.rehash(key, old, new);
         self.data
@@ -212,7 +257,7 @@ impl KvStore {
             if i > 0 {
                 out.push(b',');
             }
-            serde_json::to_writer(&mut out, key).expect("a key serializes");
+            push_json_str(&mut out, key);
             out.extend_from_slice(b":\"");
             out.extend_from_slice(v.json.as_bytes());
             out.push(b'"');
@@ -224,12 +269,11 @@ impl KvStore {
                 if i > 0 {
                     out.push(b',');
                 }
-                out.extend_from_slice(
-                    format!("\"{client}\":{{\"seq\":{},\"value\":", done.seq).as_bytes(),
-                );
+                // Writing to a Vec cannot fail.
+                let _ = write!(out, "\"{client}\":{{\"seq\":{},\"value\":", done.seq);
                 match &done.value {
                     None => out.extend_from_slice(b"null"),
-                    Some(v) => serde_json::to_writer(&mut out, v).expect("a value serializes"),
+                    Some(v) => push_json_str(&mut out, v),
                 }
                 out.push(b'}');
             }
