@@ -249,7 +249,13 @@ impl KvStore {
     /// as `serde_json` writes the map and table (`"dedup":null` without `with_dedup`), built
     /// from the cached value bodies.
     pub(crate) fn encode_json(&self, with_dedup: bool) -> Vec<u8> {
-        let body: usize = self.values.values().map(|v| v.json.len()).sum();
+        let body: usize = self.values.values().map(|v| v.json.len()).sum::<usize>()
+            + self
+                .dedup
+                .values()
+                .filter_map(|d| d.value.as_ref())
+                .map(String::len)
+                .sum::<usize>();
         let mut out =
             Vec::with_capacity(body + 24 * self.values.len() + 40 * self.dedup.len() + 32);
         out.extend_from_slice(b"{\"data\":{");

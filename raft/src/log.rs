@@ -234,7 +234,7 @@ mod tests {
         Snapshot {
             last_included_index: i,
             last_included_term: t,
-            data: vec![],
+            data: vec![].into(),
         }
     }
 
