@@ -1,6 +1,7 @@
 //! The replicated state machine: the key/value map and the duplicate table.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 
 use serde::{Deserialize, Serialize};
 
@@ -35,12 +36,74 @@ pub struct Outcome {
 pub struct KvStore {
     data: BTreeMap<String, String>,
     dedup: BTreeMap<ClientId, Executed>,
-    /// The rolling hash of every value of `data`.
-    hashes: BTreeMap<String, Poly>,
+    /// Per key of `data`: its value's rolling hash and JSON encoding, kept as the value
+    /// changes so a snapshot copies them instead of hashing and escaping the whole map.
+    values: BTreeMap<String, ValueCache>,
     /// The digest term of every entry of `dedup`.
     dedup_terms: BTreeMap<ClientId, u64>,
     /// Wrapping sum of the key terms and the duplicate-table terms.
     digest: u64,
+}
+
+/// What the store keeps beside one value. Invariant: `hash == Poly::of(value)` and `json` is
+/// the value's JSON string body (escaped, without the quotes), exactly as `serde_json` writes
+/// it. Escaping is character by character, so an append extends `json` by the suffix's own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct ValueCache {
+    hash: Poly,
+    json: String,
+}
+
+/// Appends the JSON string body of `s` (`serde_json`'s quoted string without its quotes) to
+/// `out`: `"` and `\\` escaped with a backslash, control characters as `\\b \\t \\n \\f \\r`
+/// or `\\u00xx` (lowercase hex), everything else as is. Written here rather than through
+/// `serde_json`, which needs a fresh quoted string per call; tests hold the two equal.
+fn push_json_body(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let needs = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+    if !s.bytes().any(needs) {
+        out.push_str(s);
+        return;
+    }
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 => {
+                let b = c as u8;
+                out.push_str("\\u00");
+                out.push(HEX[usize::from(b >> 4)] as char);
+                out.push(HEX[usize::from(b & 0xf)] as char);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// Appends `s` as a JSON string, quotes included, to `out`.
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    let mut body = String::new();
+    let bytes = if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        push_json_body(&mut body, s);
+        body.as_bytes()
+    } else {
+        s.as_bytes()
+    };
+    out.push(b'"');
+    out.extend_from_slice(bytes);
+    out.push(b'"');
+}
+
+/// The JSON string body of `s`.
+fn json_body(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_json_body(&mut out, s);
+    out
 }
 
 impl KvStore {
@@ -126,7 +189,7 @@ impl KvStore {
         };
         if !duplicate && record {
             let hash = match &cmd.op {
-                Op::Get { key } => Some(self.hashes.get(key).copied().unwrap_or_default()),
+                Op::Get { key } => Some(self.values.get(key).map(|v| v.hash).unwrap_or_default()),
                 _ => None,
             };
             let done = Executed {
@@ -139,29 +202,93 @@ impl KvStore {
     }
 
     fn put(&mut self, key: String, value: String) {
-        let hash = Poly::of(&value);
-        self.set_hash(&key, hash);
+        let cache = self.cache_mut(&key);
+        let old = std::mem::replace(
+            cache,
+            ValueCache {
+                hash: Poly::of(&value),
+                json: json_body(&value),
+            },
+        );
+        let new = cache.hash;
+        self.rehash(&key, old.hash, new);
         self.data.insert(key, value);
     }
 
     fn append(&mut self, key: &str, suffix: &str) {
-        let old = self.hashes.get(key).copied().unwrap_or_default();
-        self.set_hash(key, old.then(Poly::of(suffix)));
+        let cache = self.cache_mut(key);
+        let old = cache.hash;
+        cache.hash = old.then(Poly::of(suffix));
+        push_json_body(&mut cache.json, suffix);
+        let new = cache.hash;
+        self.rehash(key, old, new);
         self.data
             .entry(key.to_string())
             .or_default()
             .push_str(suffix);
     }
 
-    /// Replace the key's hash and its digest term.
-    fn set_hash(&mut self, key: &str, hash: Poly) {
-        if let Some(old) = self.hashes.get_mut(key) {
-            self.digest = self.digest.wrapping_sub(digest::key_term(key, *old));
-            *old = hash;
-        } else {
-            self.hashes.insert(key.to_string(), hash);
+    /// The cache entry of `key`, the empty value's (hash and body both empty) if it is new.
+    fn cache_mut(&mut self, key: &str) -> &mut ValueCache {
+        if !self.values.contains_key(key) {
+            self.values.insert(key.to_string(), ValueCache::default());
         }
-        self.digest = self.digest.wrapping_add(digest::key_term(key, hash));
+        self.values.get_mut(key).expect("just inserted")
+    }
+
+    /// Swap the key's digest term for its value's hash going from `old` to `new`; a key seen
+    /// for the first time has no term yet (its `old` is the empty value's, unused).
+    fn rehash(&mut self, key: &str, old: Poly, new: Poly) {
+        if self.data.contains_key(key) {
+            self.digest = self.digest.wrapping_sub(digest::key_term(key, old));
+        }
+        self.digest = self.digest.wrapping_add(digest::key_term(key, new));
+    }
+
+    /// The store as [`crate::snapshot`] encodes it: `{"data":{..},"dedup":{..}}` byte for byte
+    /// as `serde_json` writes the map and table (`"dedup":null` without `with_dedup`), built
+    /// from the cached value bodies.
+    pub(crate) fn encode_json(&self, with_dedup: bool) -> Vec<u8> {
+        let body: usize = self.values.values().map(|v| v.json.len()).sum::<usize>()
+            + self
+                .dedup
+                .values()
+                .filter_map(|d| d.value.as_ref())
+                .map(String::len)
+                .sum::<usize>();
+        let mut out =
+            Vec::with_capacity(body + 24 * self.values.len() + 40 * self.dedup.len() + 32);
+        out.extend_from_slice(b"{\"data\":{");
+        for (i, (key, v)) in self.values.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_json_str(&mut out, key);
+            out.extend_from_slice(b":\"");
+            out.extend_from_slice(v.json.as_bytes());
+            out.push(b'"');
+        }
+        out.extend_from_slice(b"},\"dedup\":");
+        if with_dedup {
+            out.push(b'{');
+            for (i, (client, done)) in self.dedup.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                // Writing to a Vec cannot fail.
+                let _ = write!(out, "\"{client}\":{{\"seq\":{},\"value\":", done.seq);
+                match &done.value {
+                    None => out.extend_from_slice(b"null"),
+                    Some(v) => push_json_str(&mut out, v),
+                }
+                out.push(b'}');
+            }
+            out.push(b'}');
+        } else {
+            out.extend_from_slice(b"null");
+        }
+        out.push(b'}');
+        out
     }
 
     /// Record `client`'s last executed request; `hash` is the hash of its `Get` result.

@@ -210,7 +210,7 @@ fn snap(index: u64, term: u64) -> Snapshot {
     Snapshot {
         last_included_index: index,
         last_included_term: term,
-        data: vec![index as u8; 4],
+        data: vec![index as u8; 4].into(),
     }
 }
 

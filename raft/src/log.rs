@@ -234,7 +234,7 @@ mod tests {
         Some(Snapshot {
             last_included_index: index,
             last_included_term: term,
-            data: Vec::new(),
+            data: Vec::new().into(),
         })
     }
 
@@ -301,7 +301,7 @@ mod tests {
         Snapshot {
             last_included_index: i,
             last_included_term: t,
-            data: vec![],
+            data: vec![].into(),
         }
     }
 

@@ -260,7 +260,7 @@ mod tests {
             snapshot: Snapshot {
                 last_included_index: 1,
                 last_included_term: 1,
-                data: vec![0; 100],
+                data: vec![0; 100].into(),
             },
         };
         assert_eq!(s.size_bytes(), HEADER_BYTES + 116);

@@ -20,7 +20,7 @@ impl<C: Command> Raft<C> {
         let snapshot = Snapshot {
             last_included_index: index,
             last_included_term: term,
-            data,
+            data: data.into(),
         };
         let installed = self.log.install_snapshot(snapshot.clone());
         debug_assert!(installed);
@@ -157,7 +157,7 @@ mod tests {
         Snapshot {
             last_included_index: i,
             last_included_term: t,
-            data: vec![i as u8; 4],
+            data: vec![i as u8; 4].into(),
         }
     }
 
@@ -193,14 +193,14 @@ mod tests {
                 snapshot: Snapshot {
                     last_included_index: 6,
                     last_included_term: 1,
-                    data: vec![6]
+                    data: vec![6].into()
                 }
             }]
         );
         l.snapshot(6, vec![9]); // not newer: ignored
         l.snapshot(3, vec![9]);
         assert!(!l.has_ready());
-        assert_eq!(l.log().snapshot().unwrap().data, vec![6]);
+        assert_eq!(*l.log().snapshot().unwrap().data, vec![6]);
     }
 
     #[test]

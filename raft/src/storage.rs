@@ -1,5 +1,7 @@
 //! Durable state: what must survive a crash, and the writes that change it.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{Command, NodeId};
@@ -38,13 +40,14 @@ pub struct Snapshot {
     pub last_included_term: u64,
     /// Opaque service state. Serialized as a byte string (`serialize_bytes`): JSON writes
     /// the same array of numbers, and a serializer that knows bytes (the trace writer) takes
-    /// them whole instead of one element at a time.
+    /// them whole instead of one element at a time. Shared, never copied: the log, every
+    /// InstallSnapshot and the durable copy hold the same bytes (snapshots are immutable).
     #[serde(serialize_with = "as_bytes")]
-    pub data: Vec<u8>,
+    pub data: Arc<Vec<u8>>,
 }
 
 /// Serializes a byte vector as a byte string.
-fn as_bytes<S: serde::Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
+fn as_bytes<S: serde::Serializer>(data: &Arc<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_bytes(data)
 }
 
@@ -253,7 +256,7 @@ mod tests {
         let snap = |i, t| Snapshot {
             last_included_index: i,
             last_included_term: t,
-            data: vec![1, 2, 3],
+            data: vec![1, 2, 3].into(),
         };
         s.apply(&StorageOp::Snapshot {
             snapshot: snap(2, 1),

@@ -27,6 +27,10 @@ pub enum BenchWhat {
     /// Trace size, compressed size, run time with and without a trace, replay time and peak
     /// memory, for one scenario and seed.
     Traces(TracesArgs),
+    /// The speed goals' figures (CPU seconds now, at the start, and the goal): every lab
+    /// scenario on one seed, the heaviest snapshot scenario, the engine against its floor,
+    /// and a long KV run's peak memory against a short one's.
+    Speed(crate::bench_speed::SpeedArgs),
 }
 
 /// Arguments of `sim bench traces`.
@@ -62,7 +66,10 @@ struct Measure {
 
 /// Runs `sim bench`; returns the exit code (0 ok, 2 bad input or a failed phase).
 pub fn run(args: &BenchArgs) -> i32 {
-    let BenchWhat::Traces(a) = &args.what;
+    let a = match &args.what {
+        BenchWhat::Traces(a) => a,
+        BenchWhat::Speed(s) => return crate::bench_speed::run(s),
+    };
     if let Some(phase) = &a.phase {
         return match phase_here(phase, a) {
             Ok(()) => 0,

@@ -83,9 +83,10 @@ pub enum Command {
     /// Coverage-guided exploration: branch runs that reached rare protocol events, with fresh
     /// randomness after the branch point, to find rare bugs in fewer runs than random seeds.
     Explore(crate::explore::ExploreArgs),
-    /// Benchmarks of the tool itself: `sim bench traces` (trace size, tracing and replay cost).
+    /// Benchmarks of the tool itself: `sim bench traces` (trace size, tracing and replay
+    /// cost), `sim bench speed` (the speed goals' figures).
     #[command(
-        after_help = "Example:\n  sim bench traces scenarios/kv/snapshot-recover-many-clients.json"
+        after_help = "Examples:\n  sim bench traces scenarios/kv/snapshot-recover-many-clients.json\n  sim bench speed --no-memory"
     )]
     Bench(crate::bench::BenchArgs),
 }

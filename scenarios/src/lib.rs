@@ -4,6 +4,7 @@
 //! command.
 
 pub mod bench;
+pub mod bench_speed;
 pub mod catalog;
 pub mod cli;
 pub mod digest;

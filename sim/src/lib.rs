@@ -6,6 +6,8 @@
 //! test driver, [`Checker`]s watch invariants, and every run can be written as a JSON Lines
 //! trace ([`trace`]) and replayed ([`replay`]). The engine knows nothing of Raft.
 
+/// Engine throughput against a bare heap-plus-ChaCha loop (benchmarks only).
+pub mod bench_engine;
 pub mod checker;
 pub mod engine;
 #[cfg(test)]
