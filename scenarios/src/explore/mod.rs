@@ -39,8 +39,11 @@ pub const BATCH: usize = 16;
   sim explore scenarios/fuzz/raft-swarm.json --runs 1000
   sim explore scenarios/fuzz/raft-swarm.json --runs 500 --bugs commit-old-terms --until-failure --out failures/
 
-The first runs are plain seeds; later ones branch runs that reached new coverage at the first
-occurrence of a rare mark, with a fresh seed for everything after it. A failing run is saved
+The first 32 runs are plain seeds; after that half the runs stay plain seeds and the others
+take a run that reached new coverage and either branch it at the first occurrence of a rare
+mark (a fresh seed for everything after it, half the time with another seed's faults and
+network too) or edit its fault schedule (drop, move, stretch, copy, add a crash or a
+partition). Measured on the bug catalog it does not yet beat plain seeds: see README. A failing run is saved
 (with --out) as NAME-explore-K.json, a scenario with its branch points, and NAME-explore-K.jsonl,
 its trace; `sim run --seed S NAME-explore-K.json` reproduces it. At the end: coverage reached,
 how it grew, and how many more runs a new mark would likely take. Exit 1 if a run failed, 3 if
