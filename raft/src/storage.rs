@@ -221,6 +221,40 @@ mod tests {
         }
     }
 
+    /// What a write says it puts on disk agrees with what the storage counts for it: an
+    /// append is its entries' sizes (the same sum `log_bytes` grows by), a snapshot its data
+    /// plus its two indexes, a hard state and a truncation their fixed records.
+    #[test]
+    fn a_write_s_size_is_what_the_storage_counts_for_it() {
+        let mut s = Storage::<u64>::default();
+        let entries = vec![e(1, 1), e(2, 1), e(3, 2)];
+        let append = StorageOp::Append {
+            entries: entries.clone(),
+        };
+        let before = s.log_bytes;
+        s.apply(&append);
+        assert_eq!(append.size_bytes(), s.log_bytes - before);
+        assert_eq!(
+            append.size_bytes(),
+            3 * (ENTRY_OVERHEAD_BYTES + 8),
+            "three u64 commands"
+        );
+        let hard = StorageOp::<u64>::HardState {
+            current_term: 2,
+            voted_for: Some(1),
+        };
+        assert_eq!(hard.size_bytes(), HARD_STATE_BYTES);
+        assert_eq!(StorageOp::<u64>::TruncateFrom { index: 2 }.size_bytes(), 8);
+        let snap = StorageOp::<u64>::Snapshot {
+            snapshot: Snapshot {
+                last_included_index: 3,
+                last_included_term: 2,
+                data: vec![0u8; 100].into(),
+            },
+        };
+        assert_eq!(snap.size_bytes(), 116);
+    }
+
     fn recount(s: &Storage<u64>) -> usize {
         HARD_STATE_BYTES + s.entries.iter().map(Entry::size_bytes).sum::<usize>()
     }
