@@ -205,10 +205,18 @@ fn run_inner(args: &PowerArgs) -> Result<i32, String> {
     Ok(if escaped || false_alarm { 1 } else { 0 })
 }
 
-/// Runs a campaign (no printing but the progress bar).
-pub fn campaign(args: &PowerArgs) -> Result<Campaign, String> {
+/// What every mode of a campaign reads from its arguments, validated.
+struct Inputs {
+    first_seed: u64,
+    last_seed: u64,
+    jobs: usize,
+    bugs: Vec<CatalogBug>,
+    files: Vec<PathBuf>,
+    scenarios: Vec<Scenario>,
+}
+
+fn inputs(args: &PowerArgs) -> Result<Inputs, String> {
     let (first_seed, last_seed) = parse_seeds(&args.seeds)?;
-    let seeds: Vec<u64> = (first_seed..=last_seed).collect();
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -240,6 +248,27 @@ pub fn campaign(args: &PowerArgs) -> Result<Campaign, String> {
         }
         scenarios.push(sc);
     }
+    Ok(Inputs {
+        first_seed,
+        last_seed,
+        jobs,
+        bugs,
+        files,
+        scenarios,
+    })
+}
+
+/// Runs a campaign (no printing but the progress bar).
+pub fn campaign(args: &PowerArgs) -> Result<Campaign, String> {
+    let Inputs {
+        first_seed,
+        last_seed,
+        jobs,
+        bugs,
+        files,
+        scenarios,
+    } = inputs(args)?;
+    let seeds: Vec<u64> = (first_seed..=last_seed).collect();
     let mut subjects: Vec<Subject> = bugs.into_iter().map(Subject::Bug).collect();
     if !args.no_baseline {
         subjects.insert(0, Subject::Correct);

@@ -8,10 +8,8 @@
 //! as "more than the budget" in the medians, which are then lower bounds, and says so.
 
 use super::classify::{classify, Class};
-use super::{campaign, PowerArgs, Subject, DEFAULT_PROFILES};
-use crate::catalog::CatalogBug;
+use super::{campaign, PowerArgs, Subject};
 use crate::explore::explore;
-use crate::fuzz::parse_seeds;
 use crate::scenario::Scenario;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -104,31 +102,15 @@ fn median(mut xs: Vec<usize>) -> f64 {
 
 /// Runs `--mode explore` or `--mode compare`; returns the exit code.
 pub fn run(args: &PowerArgs) -> Result<i32, String> {
-    let (first_seed, last_seed) = parse_seeds(&args.seeds)?;
+    let super::Inputs {
+        first_seed,
+        last_seed,
+        jobs,
+        bugs,
+        files,
+        scenarios,
+    } = super::inputs(args)?;
     let seeds = (last_seed - first_seed + 1) as usize;
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if jobs == 0 {
-        return Err("--jobs: must be at least 1".into());
-    }
-    let bugs: Vec<CatalogBug> = if args.bugs.is_empty() {
-        CatalogBug::all()
-    } else {
-        args.bugs
-            .iter()
-            .map(|id| id.parse::<CatalogBug>().map_err(|e| format!("--bugs: {e}")))
-            .collect::<Result<_, _>>()?
-    };
-    let files: Vec<PathBuf> = if args.profiles.is_empty() {
-        DEFAULT_PROFILES.iter().map(|p| super::resolve(p)).collect()
-    } else {
-        args.profiles.clone()
-    };
-    let mut scenarios = Vec::new();
-    for f in &files {
-        scenarios.push(Scenario::load(f).map_err(|e| e.to_string())?);
-    }
     let start = Instant::now();
     let mut rows = Vec::new();
     let mut subjects: Vec<Subject> = bugs.into_iter().map(Subject::Bug).collect();

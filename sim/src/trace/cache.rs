@@ -40,6 +40,8 @@ struct Entry {
 /// The blobs written so far and not forgotten.
 pub struct BlobCache {
     next_id: u64,
+    // Keyed lookups only, never iterated: what is written (and evicted, in `lru` order)
+    // does not depend on hash order.
     entries: HashMap<u64, Entry>,
     by_hash: HashMap<(Kind, u64), u64>,
     /// Last use → id, oldest first.

@@ -31,6 +31,8 @@ pub struct TraceReader<R> {
     header_given: bool,
     blobs: BlobTable,
     /// Messages sent and not yet delivered or dropped (format 2): id → (message, copies left).
+    // Keyed by message id, looked up and removed, never iterated (the reader is outside the
+    // simulated world, and its output does not depend on hash order).
     in_flight: HashMap<u64, (Value, u32)>,
     result: Option<Record>,
     last_line: usize,
