@@ -77,6 +77,24 @@ fn fault_on_missing_node_is_rejected() {
     );
 }
 
+/// A replaced schedule (what `sim explore` writes) is checked like a hand-written one, and a
+/// good one is taken.
+#[test]
+fn replaced_schedule_is_validated_like_the_schedule() {
+    let with =
+        |faults: &str| GOOD.replace("\"servers\"", &format!("\"faults\": {faults}, \"servers\""));
+    let bad = with(
+        r#"{"replace_schedule": [{"at_ms": 5, "fault": "heal"}, {"at_ms": 6, "fault": {"crash": 7}}]}"#,
+    );
+    assert_eq!(
+        err(&bad),
+        "x.json: faults.replace_schedule[1]: node 7 does not exist (the cluster has nodes 0..3)"
+    );
+    let good = with(r#"{"replace_schedule": [{"at_ms": 5, "fault": {"crash": 1}}]}"#);
+    let sc = Scenario::parse(&good, "x.json").unwrap();
+    assert_eq!(sc.faults.replace_schedule.map(|f| f.len()), Some(1));
+}
+
 #[test]
 fn missing_system_section_is_rejected() {
     let text = GOOD.replace("\"pingpong\": {\"interval_ms\": 10}", "\"clients\": 0");
