@@ -8,6 +8,8 @@ pub mod bench_speed;
 pub mod catalog;
 pub mod cli;
 pub mod digest;
+pub mod disk;
+pub mod disk_state;
 pub mod explore;
 pub mod fuzz;
 pub mod histories;

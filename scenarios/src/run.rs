@@ -90,7 +90,18 @@ pub fn sim_config(sc: &Scenario, seed: u64) -> (SimConfig, Value) {
         faults.sort_by_key(|(t, _)| *t);
         drawn["replaced_schedule"] = json!(faults.len());
     }
+    let disk = match &sc.disk {
+        Some(d) => {
+            let (cfg, d) = d.config(seed);
+            if !d.is_null() {
+                drawn["disk"] = d;
+            }
+            cfg
+        }
+        None => None,
+    };
     let cfg = SimConfig {
+        disk,
         seed,
         nodes: node_specs(sc),
         network: sc.network.clone(),
@@ -153,6 +164,10 @@ fn kv_config(sc: &Scenario, seed: u64) -> KvNodeConfig {
         },
         raft_bugs: bug_switches(sc).0,
         bugs: bug_switches(sc).1,
+        realistic_disk: sc
+            .disk
+            .as_ref()
+            .is_some_and(|d| d.mode == crate::disk::DiskMode::Realistic),
     }
 }
 
@@ -280,6 +295,7 @@ fn execute<N: Node, H: Harness<N>>(
         nodes: cfg.nodes.clone(),
         network: cfg.network.clone(),
         drawn: drawn.clone(),
+        disk: cfg.disk.clone(),
     };
     let mut sim = Sim::new(cfg, node_config, harness);
     let mut checks: Vec<String> = checkers.iter().map(|c| c.name().to_string()).collect();

@@ -9,6 +9,9 @@
 /// Engine throughput against a bare heap-plus-ChaCha loop (benchmarks only).
 pub mod bench_engine;
 pub mod checker;
+pub mod disk;
+#[cfg(test)]
+mod disk_tests;
 pub mod engine;
 #[cfg(test)]
 mod engine_tests;
@@ -34,7 +37,8 @@ pub mod trace;
 mod world_faults;
 mod world_react;
 
-pub use checker::{Checker, Failure, Undecided, Violation};
+pub use checker::{Checker, DiskChange, Failure, Undecided, Violation};
+pub use disk::{DiskConfig, DiskEvent};
 pub use engine::{Branch, MarkStat, RunResult, Sim, SimConfig, World};
 pub use faults::{Fault, FaultProfile, ScheduledFault};
 pub use harness::{Harness, Idle};
