@@ -179,7 +179,7 @@ impl<C: raft::Command> RaftDurable<C> {
     }
 
     /// The disk replaced a lost one.
-    pub fn replaced(&self) -> bool {
+    pub fn is_replacement(&self) -> bool {
         self.replaced
     }
 
@@ -317,7 +317,7 @@ pub struct Boot<'a, C: Clone> {
 /// starts a server with a replaced disk as a fresh one.
 pub fn boot<C: raft::Command>(durable: &RaftDurable<C>, bugs: raft::Bugs) -> Boot<'_, C> {
     let rejoin_fresh = bugs.has(raft::Bug::RejoinVotesWithTerm0);
-    let lost_disk = durable.replaced() && !rejoin_fresh;
+    let lost_disk = durable.is_replacement() && !rejoin_fresh;
     if bugs.has(raft::Bug::NoChecksum) {
         return Boot {
             storage: Cow::Borrowed(durable.raw()),
@@ -335,5 +335,216 @@ pub fn boot<C: raft::Command>(durable: &RaftDurable<C>, bugs: raft::Bugs) -> Boo
         storage: durable.recovered(),
         halt,
         writes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::node::{Cmd, RaftNode};
+    use raft::{Bug, Bugs, Message};
+    use rand::SeedableRng;
+    use sim::{Ctx, Output};
+
+    fn entry(index: u64, term: u64, value: u64) -> Entry<Cmd> {
+        Entry {
+            index,
+            term,
+            command: Cmd { value, pad: 0 },
+        }
+    }
+
+    /// Term 1 with a vote for s0, entries 1..=3 of term 1 (values 11, 12, 13).
+    fn synced() -> RaftDurable<Cmd> {
+        let mut d = RaftDurable::default();
+        d.apply(&DiskWrite::Op(StorageOp::HardState {
+            current_term: 1,
+            voted_for: Some(0),
+        }));
+        d.apply(&DiskWrite::Op(StorageOp::Append {
+            entries: (1..=3).map(|i| entry(i, 1, 10 + i)).collect(),
+        }));
+        d
+    }
+
+    fn rng() -> ChaCha8Rng {
+        ChaCha8Rng::seed_from_u64(3)
+    }
+
+    #[test]
+    fn a_torn_append_is_dropped_by_a_checking_reader_and_read_as_data_without_checksums() {
+        let mut d = synced();
+        let append = DiskWrite::Op(StorageOp::Append {
+            entries: vec![entry(4, 1, 14), entry(5, 1, 15)],
+        });
+        let torn = d.torn(&append, &mut rng()).expect("an append can tear");
+        d.apply(&torn);
+        let DiskWrite::Disk(DiskOp::TornAppend { whole, torn: t }) = &torn else {
+            panic!("{torn:?}")
+        };
+        assert_eq!(
+            d.found(),
+            Found {
+                torn: true,
+                corrupt: false
+            }
+        );
+        // The checking reader keeps the whole entries and drops the torn one.
+        assert_eq!(d.recovered().last_index(), 3 + whole.len() as u64);
+        let boot = boot(&d, Bugs::NONE);
+        assert!(!boot.halt, "a torn write was never synced: nothing is lost");
+        assert_eq!(
+            boot.writes,
+            vec![DiskWrite::Op(StorageOp::TruncateFrom { index: t.index })]
+        );
+        // Without checksums the torn entry reads as a command nobody submitted.
+        let buggy = boot_raw(&d);
+        assert_eq!(buggy.last_index(), t.index);
+        assert_ne!(buggy.entries.last().unwrap().command.value, 10 + t.index);
+        // The repair makes the disk hold what was recovered.
+        let mut repaired = d.clone();
+        for w in &boot.writes {
+            repaired.apply(w);
+        }
+        assert_eq!(repaired.found(), Found::default());
+        assert_eq!(repaired.raw().last_index(), 3 + whole.len() as u64);
+    }
+
+    fn boot_raw(d: &RaftDurable<Cmd>) -> Storage<Cmd> {
+        let b = boot(d, Bugs::NONE.with(Bug::NoChecksum));
+        assert!(!b.halt && b.writes.is_empty());
+        b.storage.into_owned()
+    }
+
+    #[test]
+    fn a_torn_hard_state_falls_back_to_the_older_slot() {
+        let mut d = synced();
+        let w = DiskWrite::Op(StorageOp::HardState {
+            current_term: 2,
+            voted_for: Some(1),
+        });
+        let torn = d.torn(&w, &mut rng()).unwrap();
+        d.apply(&torn);
+        let r = d.recovered();
+        assert_eq!((r.current_term, r.voted_for), (1, Some(0)));
+        let b = boot(&d, Bugs::NONE);
+        assert!(!b.halt);
+        assert_eq!(
+            b.writes,
+            vec![DiskWrite::Op(StorageOp::HardState {
+                current_term: 1,
+                voted_for: Some(0)
+            })]
+        );
+        // Without checksums the zeroed slot is read: the term and the vote are gone.
+        let raw = boot_raw(&d);
+        assert_eq!((raw.current_term, raw.voted_for), (0, None));
+    }
+
+    #[test]
+    fn a_corrupt_record_is_lost_synced_state_and_the_server_halts() {
+        let mut d = synced();
+        let mut r = rng();
+        let w = loop {
+            // Draw until an entry is hit (the hard state is the other target).
+            let w = d.corrupt(&mut r).unwrap();
+            if matches!(w, DiskWrite::Disk(DiskOp::CorruptEntry { .. })) {
+                break w;
+            }
+        };
+        d.apply(&w);
+        let DiskWrite::Disk(DiskOp::CorruptEntry { entry: bad }) = &w else {
+            unreachable!()
+        };
+        assert_eq!(
+            d.found(),
+            Found {
+                torn: false,
+                corrupt: true
+            }
+        );
+        assert_eq!(d.recovered().last_index(), bad.index - 1);
+        let b = boot(&d, Bugs::NONE);
+        assert!(b.halt);
+        assert_eq!(b.writes.last(), Some(&DiskWrite::Disk(DiskOp::Halted)));
+        let mut after = d.clone();
+        for w in &b.writes {
+            after.apply(w);
+        }
+        assert!(
+            after.halted() && boot(&after, Bugs::NONE).halt,
+            "it stays halted"
+        );
+        assert_eq!(
+            boot_raw(&d).entries[bad.index as usize - 1].command,
+            bad.command
+        );
+    }
+
+    #[test]
+    fn a_replaced_disk_halts_the_server_unless_it_rejoins_as_new() {
+        let d = <RaftDurable<Cmd> as Durable>::replaced();
+        assert!(boot(&d, Bugs::NONE).halt);
+        assert!(
+            !boot(&RaftDurable::<Cmd>::default(), Bugs::NONE).halt,
+            "a first boot"
+        );
+        let fresh = boot(&d, Bugs::NONE.with(Bug::RejoinVotesWithTerm0));
+        assert!(!fresh.halt && fresh.writes.is_empty());
+        assert_eq!(fresh.storage.current_term, 0);
+    }
+
+    #[test]
+    fn raft_writes_trace_as_raft_writes_and_disk_writes_read_back() {
+        let op = StorageOp::TruncateFrom { index: 4 };
+        let w: DiskWrite<Cmd> = op.clone().into();
+        assert_eq!(
+            serde_json::to_value(&w).unwrap(),
+            serde_json::to_value(&op).unwrap()
+        );
+        let d: DiskWrite<Cmd> = DiskWrite::Disk(DiskOp::CorruptEntry {
+            entry: entry(2, 1, 99),
+        });
+        let text = serde_json::to_string(&d).unwrap();
+        assert_eq!(serde_json::from_str::<DiskWrite<Cmd>>(&text).unwrap(), d);
+    }
+
+    #[test]
+    fn replies_wait_for_the_sync_unless_the_bug_sends_them_first() {
+        let order = |bugs: Bugs| -> Vec<&'static str> {
+            let (mut r, mut out, mut next) = (rng(), Vec::<Output<RaftNode>>::new(), 0);
+            let mut ctx = Ctx::detached(0, 0, &mut r, &mut out, &mut next);
+            let reply = Message::<Cmd>::RequestVoteReply {
+                term: 1,
+                request_term: 1,
+                vote_granted: true,
+            };
+            let request = Message::<Cmd>::RequestVote {
+                term: 1,
+                candidate_id: 0,
+                last_log_index: 0,
+                last_log_term: 0,
+            };
+            crate::wire::sync_then_send(
+                &mut ctx,
+                true,
+                vec![(1, reply), (2, request)],
+                bugs,
+                |m| m,
+            );
+            out.iter()
+                .map(|o| match o {
+                    Output::Sync => "sync",
+                    Output::Send { to: 1, .. } => "reply",
+                    Output::Send { .. } => "request",
+                    _ => "other",
+                })
+                .collect()
+        };
+        assert_eq!(order(Bugs::NONE), ["sync", "reply", "request"]);
+        assert_eq!(
+            order(Bugs::NONE.with(Bug::ReplyBeforeSync)),
+            ["reply", "sync", "request"]
+        );
     }
 }

@@ -31,7 +31,7 @@ use std::time::Instant;
 /// CheckQuorum and ReadIndex reads, whose bugs only act where they are on), and the lab
 /// scenarios whose faults reach deepest (the two Figure 8 tests for Raft; the hardest 3B
 /// test for KV, and its 3A partition test with ReadIndex reads), and the swarm profiles on a
-/// realistic disk (whose bugs only act there).
+/// realistic disk and the lab-style test of a lost disk (the storage bugs act only there).
 pub const DEFAULT_PROFILES: &[&str] = &[
     "scenarios/fuzz/raft-swarm.json",
     "scenarios/fuzz/kv-swarm.json",
@@ -44,6 +44,7 @@ pub const DEFAULT_PROFILES: &[&str] = &[
     "scenarios/kv/read-index-partition-unreliable-linearizable.json",
     "scenarios/fuzz/raft-swarm-disk.json",
     "scenarios/fuzz/kv-swarm-disk.json",
+    "scenarios/raft/disk-lost.json",
 ];
 
 /// Options of `sim power`.
