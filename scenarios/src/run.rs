@@ -80,7 +80,25 @@ pub fn sim_config(sc: &Scenario, seed: u64) -> (SimConfig, Value) {
         }
         drawn["settings"] = settings;
     }
-    // Stable: faults at the same time keep their order (schedule, random, swarm).
+    let disk = match &sc.disk {
+        Some(d) => {
+            let (cfg, mut dd) = d.config(seed);
+            let window = sc.faults.swarm.as_ref().map_or((0, sc.deadline()), |w| {
+                (ms_to_us(w.from_ms), ms_to_us(w.until_ms))
+            });
+            let (disk_faults, df) = d.draw_faults(seed, sc.servers, window);
+            if !df.is_null() {
+                dd["faults"] = df;
+                faults.extend(disk_faults);
+            }
+            if !dd.is_null() {
+                drawn["disk"] = dd;
+            }
+            cfg
+        }
+        None => None,
+    };
+    // Stable: faults at the same time keep their order (schedule, random, swarm, disk).
     faults.sort_by_key(|(t, _)| *t);
     if let Some(fixed) = &sc.faults.replace_schedule {
         faults = fixed
@@ -90,16 +108,6 @@ pub fn sim_config(sc: &Scenario, seed: u64) -> (SimConfig, Value) {
         faults.sort_by_key(|(t, _)| *t);
         drawn["replaced_schedule"] = json!(faults.len());
     }
-    let disk = match &sc.disk {
-        Some(d) => {
-            let (cfg, d) = d.config(seed);
-            if !d.is_null() {
-                drawn["disk"] = d;
-            }
-            cfg
-        }
-        None => None,
-    };
     let cfg = SimConfig {
         disk,
         seed,

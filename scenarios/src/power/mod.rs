@@ -44,6 +44,7 @@ pub const DEFAULT_PROFILES: &[&str] = &[
     "scenarios/kv/read-index-partition-unreliable-linearizable.json",
     "scenarios/fuzz/raft-swarm-disk.json",
     "scenarios/fuzz/kv-swarm-disk.json",
+    "scenarios/fuzz/raft-swarm-disk-faults.json",
     "scenarios/raft/disk-lost.json",
 ];
 

@@ -49,7 +49,11 @@ impl RaftTester {
         &self,
         world: &'w World<RaftNode>,
     ) -> impl Iterator<Item = (NodeId, &'w RaftNode)> + 'w {
-        (0..self.servers).filter_map(move |i| world.node(i).map(|n| (i, n)))
+        // A server that halted after losing synced state is down to the others, and so to
+        // the tester.
+        (0..self.servers)
+            .filter_map(move |i| world.node(i).map(|n| (i, n)))
+            .filter(|(_, n)| !n.halted())
     }
 }
 
