@@ -5,7 +5,10 @@
 use crate::steps::validate::validate_steps;
 use crate::steps::Step;
 use serde::{Deserialize, Serialize};
-use sim::{ms_to_us, Fault, FaultProfile, Knob, NetworkConfig, ScheduledFault, SwarmProfile, Time};
+use sim::{
+    ms_to_us, ClockProfile, Fault, FaultProfile, Knob, NetworkConfig, ScheduledFault, SwarmProfile,
+    Time,
+};
 use std::path::Path;
 
 /// A whole scenario file.
@@ -32,6 +35,10 @@ pub struct Scenario {
     /// Fixed and random faults.
     #[serde(default)]
     pub faults: Faults,
+    /// The nodes' clocks: drift per server (drawn per seed or fixed), and jumps. Perfect
+    /// clocks without it (see `sim::clock`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clocks: Option<ClockProfile>,
     /// Settings of the ping-pong example system.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pingpong: Option<PingPongSettings>,
@@ -424,6 +431,7 @@ impl Scenario {
                 return err(&place, e);
             }
         }
+        crate::clocks::validate(self)?;
         if let Some(p) = &self.faults.random {
             if let Err(e) = p.validate() {
                 return err("faults.random", e);
