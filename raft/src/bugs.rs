@@ -202,6 +202,10 @@ bugs! {
     /// its commit index may lag behind what an earlier leader committed and answered.
     ReadIndexBeforeOwnTermCommit = "read-index-before-own-term-commit", Read,
         "a leader takes a read index only once it has committed an entry of its current term (thesis §6.4, step 1)";
+    /// The lease lasts the whole minimum election timeout, with no margin for clock drift: a
+    /// slow leader clock outlives the followers' (fast) refusal to vote.
+    LeaseIgnoresDrift = "lease-ignores-drift", Read,
+        "a lease is shorter than the election timeout by the clock drift bound: min (1 - e) / (1 + e) (thesis §6.4.1)";
 }
 
 impl fmt::Display for Bug {

@@ -26,6 +26,7 @@ mod bugs;
 mod commit;
 mod config;
 mod election;
+mod lease;
 mod log;
 mod log_sizes;
 mod message;

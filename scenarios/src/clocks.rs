@@ -1,7 +1,7 @@
 //! The scenario's `"clocks"` section: validation and this seed's draw (the engine's
 //! `ClockProfile` does the drawing), and the checks that keep lease settings honest.
 
-use crate::scenario::Scenario;
+use crate::scenario::{KvSettings, ReadSetting, Scenario};
 use serde_json::Value;
 use sim::rng::{stream, Purpose};
 use sim::{Fault, NodeSpec, Time};
@@ -20,6 +20,27 @@ pub fn validate(sc: &Scenario) -> Result<(), (String, String)> {
                 "{} is after the end of the run ({} ms)",
                 p.until_ms, sc.duration_ms
             ),
+        ));
+    }
+    Ok(())
+}
+
+/// The lease settings of a KV section: a drift bound below 100% (the lease is shortened by
+/// it; at 100% nothing is left).
+pub fn validate_lease(k: &KvSettings) -> Result<(), (String, String)> {
+    if k.max_drift_ppm >= 1_000_000 {
+        return Err((
+            "kv.max_drift_ppm".into(),
+            format!(
+                "must be below 1000000 (a bound of 100% leaves no lease), got {}",
+                k.max_drift_ppm
+            ),
+        ));
+    }
+    if k.max_drift_ppm != crate::scenario::DEFAULT_MAX_DRIFT_PPM && k.read != ReadSetting::Lease {
+        return Err((
+            "kv.max_drift_ppm".into(),
+            "is the bound of lease reads: it needs \"read\": \"lease\"".into(),
         ));
     }
     Ok(())

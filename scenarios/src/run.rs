@@ -157,7 +157,9 @@ fn kv_config(sc: &Scenario, seed: u64) -> KvNodeConfig {
         read_mode: match k.read {
             ReadSetting::Log => kv::ReadMode::Log,
             ReadSetting::ReadIndex => kv::ReadMode::ReadIndex,
+            ReadSetting::Lease => kv::ReadMode::Lease,
         },
+        max_drift_ppm: k.max_drift_ppm,
         raft_bugs: bug_switches(sc).0,
         bugs: bug_switches(sc).1,
     }
