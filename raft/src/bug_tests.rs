@@ -76,6 +76,8 @@ cases! {
     ReadIndexNoHeartbeat => read_index_no_heartbeat,
     ReadIndexBeforeOwnTermCommit => read_index_before_own_term_commit,
     LeaseIgnoresDrift => lease_ignores_drift,
+    LeaseWithoutStickiness => lease_without_stickiness,
+    LeaseFromAckTime => lease_from_ack_time,
 }
 
 fn run(bug: Bug, case: Case) {

@@ -72,7 +72,7 @@ impl<C: Command> Raft<C> {
     /// before it crashed).
     pub(crate) fn start_lease_clock(&mut self, now: u64) {
         self.lease = Lease::none();
-        if self.config.lease_reads {
+        if self.config.lease_reads && !self.config.bugs.has(Bug::LeaseWithoutStickiness) {
             self.leader_contact = now;
         }
     }
@@ -81,6 +81,7 @@ impl<C: Command> Raft<C> {
     /// follower within `election_timeout_min` of hearing from a leader (leader stickiness).
     pub(crate) fn ignores_vote_request(&self, now: u64, msg: &Message<C>) -> bool {
         self.config.lease_reads
+            && !self.config.bugs.has(Bug::LeaseWithoutStickiness)
             && matches!(msg, Message::RequestVote { .. } | Message::PreVote { .. })
             && self.role != Role::Leader
             && now
@@ -117,7 +118,7 @@ impl<C: Command> Raft<C> {
     }
 
     /// After an answer to a round: the newest round a majority answered starts the lease.
-    pub(crate) fn lease_confirm(&mut self) {
+    pub(crate) fn lease_confirm(&mut self, now: u64) {
         if !self.config.lease_reads || self.lease.rounds.is_empty() {
             return;
         }
@@ -138,11 +139,16 @@ impl<C: Command> Raft<C> {
         }
         if let Some(sent) = start {
             // From when the round left, not from when its answers came back: a follower
-            // vouches for nothing before it heard the round.
+            // vouches for nothing before it heard the round. (Bug: from the answer.)
+            let from = if self.config.bugs.has(Bug::LeaseFromAckTime) {
+                now
+            } else {
+                sent
+            };
             self.lease.until = self
                 .lease
                 .until
-                .max(sent.saturating_add(self.lease_duration()));
+                .max(from.saturating_add(self.lease_duration()));
         }
     }
 

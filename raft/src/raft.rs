@@ -283,7 +283,7 @@ impl<C: Command> Raft<C> {
             }
             Message::LeadershipCheckReply { read_seq, .. } => {
                 self.handle_leadership_check_reply(from, read_seq);
-                self.lease_confirm();
+                self.lease_confirm(now);
             }
         }
     }

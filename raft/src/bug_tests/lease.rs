@@ -67,33 +67,34 @@ pub(super) fn lease_ignores_drift(bugs: Bugs, buggy: bool) {
     }
 }
 
-/// The first round is answered 250 ms late: the lease still runs from when it left.
-#[test]
-fn a_lease_runs_from_when_its_round_left() {
+/// The first round is answered 250 ms late.
+pub(super) fn lease_from_ack_time(bugs: Bugs, buggy: bool) {
     let mut rng = rng();
-    let (mut l, sent, _) = lease_leader(Bugs::NONE, &mut rng);
+    let (mut l, sent, index) = lease_leader(bugs, &mut rng);
     let term = l.current_term();
     let late = sent + 250_000;
     l.handle_message(late, &mut rng, 1, confirm(term));
     let d = l.lease_duration();
     assert!(l.holds_lease(sent + d - 1));
-    assert!(!l.holds_lease(sent + d));
+    assert_eq!(l.holds_lease(sent + d), buggy);
+    assert_eq!(l.holds_lease(late + d - 1), buggy);
     l.take_ready();
+    // A read once the lease of the round's send time is over: a ReadIndex round if correct.
     assert_eq!(l.read_lease(5, sent + d), Ok(()));
-    assert!(l.take_ready().reads.is_empty(), "a ReadIndex round instead");
+    let rd = l.take_ready();
+    if buggy {
+        assert_eq!(rd.reads, vec![ReadState { ctx: 5, index }]);
+    } else {
+        assert!(rd.reads.is_empty());
+        assert_eq!(rd.messages.len(), 2, "a round of leadership checks");
+    }
 }
 
 /// Node 1 of 3 (leases on) hears the leader of term 1, then, 1 ms short of the minimum
 /// election timeout later, a RequestVote for term 2; then a restarted node is asked at once.
-#[test]
-fn with_leases_followers_refuse_votes_within_the_minimum_election_timeout() {
+pub(super) fn lease_without_stickiness(bugs: Bugs, buggy: bool) {
     let mut rng = rng();
-    let mut f = Raft::new(
-        lease_config(1, Bugs::NONE),
-        &Storage::default(),
-        0,
-        &mut rng,
-    );
+    let mut f = Raft::new(lease_config(1, bugs), &Storage::default(), 0, &mut rng);
     let min = f.config().election_timeout_min;
     f.handle_message(1000, &mut rng, 0, ae(0, 1, 0, 0, vec![], 0));
     f.take_ready();
@@ -104,28 +105,28 @@ fn with_leases_followers_refuse_votes_within_the_minimum_election_timeout() {
         last_log_term: 0,
     };
     f.handle_message(1000 + min - 1, &mut rng, 2, ask.clone());
-    // Not heard at all: no term change, no vote, no answer.
-    assert_eq!((f.current_term(), f.voted_for()), (1, None));
-    assert!(!f.has_ready());
-    // Once the minimum election timeout has passed, the vote is granted.
-    f.handle_message(1000 + min, &mut rng, 2, ask.clone());
     let granted = Message::RequestVoteReply {
         term: 2,
         request_term: 2,
         vote_granted: true,
     };
-    assert_eq!(f.take_ready().messages, vec![(2, granted)]);
+    if buggy {
+        assert_eq!(f.current_term(), 2);
+        assert_eq!(f.take_ready().messages, vec![(2, granted.clone())]);
+    } else {
+        // Not heard at all: no term change, no vote, no answer.
+        assert_eq!((f.current_term(), f.voted_for()), (1, None));
+        assert!(!f.has_ready());
+        // Once the minimum election timeout has passed, the vote is granted.
+        f.handle_message(1000 + min, &mut rng, 2, ask.clone());
+        assert_eq!(f.take_ready().messages, vec![(2, granted)]);
+    }
     // A server that (re)starts may have heard a leader just before: it waits as well.
     let start = 5_000_000;
-    let mut r = Raft::new(
-        lease_config(1, Bugs::NONE),
-        &Storage::default(),
-        start,
-        &mut rng,
-    );
+    let mut r = Raft::new(lease_config(1, bugs), &Storage::default(), start, &mut rng);
     r.handle_message(start + 1, &mut rng, 2, ask.clone());
-    assert_eq!(r.current_term(), 0);
-    assert!(!r.has_ready());
+    assert_eq!(r.current_term(), if buggy { 2 } else { 0 });
+    assert_eq!(r.has_ready(), buggy);
     // Without leases it votes at once (the lab's protocol is unchanged).
     let mut plain = Raft::new(cfg(1, 3), &Storage::default(), start, &mut rng);
     plain.handle_message(start + 1, &mut rng, 2, ask);

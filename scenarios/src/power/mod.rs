@@ -31,7 +31,9 @@ use std::time::Instant;
 /// CheckQuorum and ReadIndex reads, whose bugs only act where they are on), and the lab
 /// scenarios whose faults reach deepest (the two Figure 8 tests for Raft; the hardest 3B
 /// test for KV, and its 3A partition test with ReadIndex reads), and the lease reads under
-/// clock drift within their bound (a swarm profile, and the worst case of the bound).
+/// clock drift within their bound (a swarm profile, and the worst case of the bound), and
+/// the two moments their rules protect them (leader stickiness, a lease counted from when
+/// its round left).
 pub const DEFAULT_PROFILES: &[&str] = &[
     "scenarios/fuzz/raft-swarm.json",
     "scenarios/fuzz/kv-swarm.json",
@@ -44,6 +46,8 @@ pub const DEFAULT_PROFILES: &[&str] = &[
     "scenarios/kv/read-index-partition-unreliable-linearizable.json",
     "scenarios/fuzz/kv-swarm-lease.json",
     "scenarios/kv/lease-slow-leader-fast-followers.json",
+    "scenarios/kv/lease-vote-while-leader-heard.json",
+    "scenarios/kv/lease-late-answers.json",
 ];
 
 /// Options of `sim power`.
