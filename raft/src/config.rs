@@ -23,9 +23,10 @@ pub struct Config {
     /// vote, without changing any term; a server grants only if it has not heard from a
     /// leader for `election_timeout_min`. So a node that hears nobody never pushes terms up.
     pub pre_vote: bool,
-    /// CheckQuorum (thesis §6.2): a leader that has not heard from a majority (itself
-    /// included) within `election_timeout_min` steps down, so a leader whose incoming links
-    /// are cut stops holding the cluster with heartbeats it cannot get answers to.
+    /// CheckQuorum (thesis §6.2): once per `election_timeout_max`, a leader that has not had
+    /// an answer to a request of its term from a majority (itself included) in that period
+    /// steps down, so a leader whose incoming links are cut stops holding the cluster with
+    /// heartbeats it cannot get answers to.
     pub check_quorum: bool,
     /// Lease reads (thesis §6.4.1, `lease.rs`): the leader serves reads locally while a
     /// lease a majority confirmed holds; followers refuse votes within

@@ -26,12 +26,16 @@ mod bugs;
 mod commit;
 mod config;
 mod election;
+#[cfg(test)]
+mod feature_tests;
 mod lease;
 mod log;
 mod log_sizes;
 mod message;
 mod prevote;
 mod raft;
+#[cfg(test)]
+mod raft_tests;
 mod read_index;
 mod ready;
 mod replication;

@@ -303,6 +303,26 @@ mod tests {
     }
 
     #[test]
+    fn a_conflict_in_a_term_the_leader_has_backs_up_to_just_after_its_last_entry_of_it() {
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        // Leader: terms [1, 1, 2, 3, 3]; the follower's entry at 5 is of term 2, which the
+        // leader holds through index 3. The leader's entries after 3 cannot match, so it
+        // resends from 4 (not from 3, whose entry the follower shares).
+        let mut l = make_leader(3, &storage_with(3, &[1, 1, 2, 3, 3]), &mut rng);
+        let term = l.current_term();
+        let nack = Message::AppendEntriesReply {
+            term,
+            request_term: term,
+            success: false,
+            match_index: 0,
+            conflict_term: Some(2),
+            conflict_index: 3,
+        };
+        l.handle_message(1, &mut rng, 1, nack);
+        assert_eq!(l.next_index(1), Some(4));
+    }
+
+    #[test]
     fn stale_leader_learns_newer_term_from_reply() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let mut l = make_leader(3, &Storage::default(), &mut rng);
