@@ -7,6 +7,7 @@ pub mod bench;
 pub mod bench_speed;
 pub mod catalog;
 pub mod cli;
+pub mod clocks;
 pub mod digest;
 pub mod explore;
 pub mod fuzz;
