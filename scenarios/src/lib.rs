@@ -8,6 +8,7 @@ pub mod bench_speed;
 pub mod catalog;
 pub mod cli;
 pub mod digest;
+pub mod explain;
 pub mod explore;
 pub mod fuzz;
 pub mod histories;

@@ -6,6 +6,7 @@
 mod common;
 
 mod cli;
+mod explain;
 mod figure8_power;
 mod fuzz;
 mod porcupine_histories;
