@@ -20,6 +20,8 @@ mod lin;
 mod ops;
 mod parse;
 mod raft;
+mod raft_read;
+mod raft_story;
 
 pub use index::Index;
 
