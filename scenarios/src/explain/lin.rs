@@ -198,7 +198,26 @@ pub(super) fn explain(ix: &Index, v: &Violation) -> Option<Explanation> {
         let sub: Vec<KvOperation> = closure(keep).iter().map(|&i| history[i].clone()).collect();
         fails(&sub)
     };
-    let kept = closure(&ddmin((0..history.len()).collect(), &mut test));
+    let mut kept = closure(&ddmin((0..history.len()).collect(), &mut test));
+    // ddmin is 1-minimal over the sets before their closure: a write it dropped may still be
+    // in only because a read shows it. Drop single operations of the closed set too, latest
+    // first, while it fails.
+    let mut checks = 0;
+    'shrink: while checks < MAX_CHECKS {
+        for i in (0..kept.len()).rev() {
+            let mut fewer = kept.clone();
+            fewer.remove(i);
+            let fewer = closure(&fewer);
+            if fewer.len() < kept.len() {
+                checks += 1;
+                if test(&fewer) {
+                    kept = fewer;
+                    continue 'shrink;
+                }
+            }
+        }
+        break;
+    }
     let ops: Vec<&ClientOp> = kept.iter().map(|&i| &all[i]).collect();
     let why = reasons(&ops, ix);
     let why: Vec<String> = why.into_iter().take(2).collect();
@@ -209,12 +228,15 @@ pub(super) fn explain(ix: &Index, v: &Violation) -> Option<Explanation> {
     )];
     // Reads and the operations a reason names one per line; the writes the reads merely show
     // are summed up.
-    let named = |o: &ClientOp| {
-        let l = format!("{} by {}", o.describe(), ix.name(o.node));
-        o.input.op == KvOp::Get || why.iter().any(|w| w.contains(&l))
-    };
+    let named: Vec<bool> = ops
+        .iter()
+        .map(|o| {
+            let l = format!("{} by {}", o.describe(), ix.name(o.node));
+            o.input.op == KvOp::Get || why.iter().any(|w| w.contains(&l))
+        })
+        .collect();
     let mut shown = 0;
-    for o in ops.iter().filter(|o| named(o)) {
+    for (o, _) in ops.iter().zip(&named).filter(|(_, n)| **n) {
         facts.push(format!(
             "  {} {} {}",
             ix.name(o.node),
@@ -237,15 +259,17 @@ pub(super) fn explain(ix: &Index, v: &Violation) -> Option<Explanation> {
     let mut c = vec![];
     // The violating event (the harness's note of the check), then each operation's return.
     let mut anchors: Vec<usize> = ix.pos_of(v.event).into_iter().collect();
-    for o in &ops {
+    for (o, named) in ops.iter().zip(&named) {
+        // The operations the facts name first; the writes the reads merely show after.
+        let prio = if *named { 0 } else { 2 };
         c.push(Candidate {
-            prio: 0,
+            prio,
             pos: o.call_pos,
             what: format!("invokes {}", o.call_text()),
         });
         if let Some(p) = o.ret_pos {
             c.push(Candidate {
-                prio: 0,
+                prio,
                 pos: p,
                 what: format!("{} returns", o.describe()),
             });

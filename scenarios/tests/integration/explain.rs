@@ -318,6 +318,29 @@ fn a_stale_read_shrinks_to_the_write_it_missed() {
 }
 
 #[test]
+fn a_read_kept_with_what_it_shows_still_shrinks_to_the_missed_write() {
+    // The failing key's history also has a later get showing 20 appends; ddmin alone keeps
+    // it (a read is kept with the writes it shows), the pass over the closed set drops it.
+    let ix = traced(
+        "scenarios/fuzz/kv-swarm-read-index.json",
+        &["read-index-before-own-term-commit"],
+        1,
+        |_| {},
+    );
+    let e = explain(&ix).unwrap();
+    check_chain(&ix, &e);
+    assert!(
+        e.facts[0]
+            .starts_with("the history of key \"2\" (46 operations) still fails with only these 2:"),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.facts.last().unwrap(),
+        "get(\"2\") -> \"\" by c2 must follow append(\"2\", \"x 2 0 y\") by c2 because it is c2's own earlier operation (program order), yet it does not see the value \"x 2 0 y\""
+    );
+}
+
+#[test]
 fn a_stale_get_names_the_missed_append_and_the_server_that_answered() {
     let ix = traced("scenarios/fuzz/kv-swarm.json", &["stale-reads"], 1, |sc| {
         sc.kv.as_mut().unwrap().linearizability = false;
