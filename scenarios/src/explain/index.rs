@@ -10,6 +10,9 @@ use sim::{Fault, NodeId, Time, Violation};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+/// The longest trace an explanation reads (it holds the whole trace in memory).
+pub const MAX_RECORDS: usize = 3_000_000;
+
 /// A trace with its causal links. Positions (`pos`) index `trace.records`.
 pub struct Index {
     pub trace: Trace,
@@ -29,12 +32,18 @@ pub struct Index {
 }
 
 impl Index {
-    /// Reads a trace file whole, payloads expanded in full (an explanation compares values).
+    /// Reads a trace file whole, payloads expanded in full (an explanation compares values);
+    /// a trace of more than [`MAX_RECORDS`] records is refused (memory grows with it).
     pub fn load(path: &Path) -> Result<Index, String> {
         let file = path.display();
         let mut reader = crate::view::open(path)?;
         let mut records = Vec::new();
         while let Some(next) = reader.next_record() {
+            if records.len() >= MAX_RECORDS {
+                return Err(format!(
+                    "{file}: more than {MAX_RECORDS} records: too long to explain (shrink it first: sim shrink)"
+                ));
+            }
             let (line, r) = next.map_err(|e| format!("{file}: {e}"))?;
             let r = crate::view::expand(&reader, r, usize::MAX);
             records.push((line, r));

@@ -5,11 +5,12 @@
 
 use super::index::{observations, Index};
 use super::ops::{applies, client_ops, short, ClientOp};
-use super::parse::{num_after, quoted_after, raft_msg};
+use super::parse::{num_after, quoted_after, raft_msg, u};
 use super::{at, pick_chain, Candidate, Explanation};
 use kv::model::KvOp;
 use sim::trace::{Record, StepInput};
 use sim::{NodeId, Violation};
+use std::collections::BTreeMap;
 
 /// The server whose reply the step at `pos` (a client's completion) handled, and the message.
 pub(super) fn answered_by(ix: &Index, pos: usize) -> Option<(NodeId, u64)> {
@@ -278,8 +279,8 @@ pub(super) fn exactly_once(ix: &Index, v: &Violation) -> Option<Explanation> {
     }
     if fresh.len() >= 2 {
         facts.push(format!(
-            "the duplicate table should have recognized client {} seq {} at the second index",
-            op.client, op.seq
+            "the duplicate table should have recognized {} (client id {}) seq {} at the second index",
+            ix.name(node), op.client, op.seq
         ));
     }
     // The client's requests of this seq (the retries), and the reply it took.
@@ -350,4 +351,133 @@ fn leader_append(ix: &Index, index: u64, term: u64) -> Option<(usize, NodeId, Op
         }
     }
     None
+}
+
+/// How one server reached a service state at an index: its apply there (digest, duplicate
+/// flag, the command) or the snapshot it restored through it.
+struct Reached {
+    pos: usize,
+    state: u64,
+    how: String,
+}
+
+/// The last time each index up to `upto` was reached by `server` before `until`.
+fn reached(ix: &Index, server: NodeId, upto: u64, until: usize) -> BTreeMap<u64, Reached> {
+    let mut at_index = BTreeMap::new();
+    for (pos, _, _, node, out) in ix.steps() {
+        if pos > until {
+            break;
+        }
+        if node != server {
+            continue;
+        }
+        for obs in observations(out) {
+            if let Some(a) = obs.get("applied") {
+                let (Some(i), Some(state)) = (u(a, "index"), u(a, "state")) else {
+                    continue;
+                };
+                if i <= upto {
+                    let dup = a.get("duplicate").and_then(|d| d.as_bool()) == Some(true);
+                    let how = format!(
+                        "applied client {} seq {} {}{}",
+                        u(a, "client").unwrap_or(0),
+                        u(a, "seq").unwrap_or(0),
+                        a.get("op").map_or(String::new(), |o| o.to_string()),
+                        if dup {
+                            " as a duplicate"
+                        } else {
+                            " as a new command"
+                        }
+                    );
+                    at_index.insert(i, Reached { pos, state, how });
+                }
+            } else if let Some(r) = obs.get("restored") {
+                let (Some(i), Some(state)) = (u(r, "index"), u(r, "state")) else {
+                    continue;
+                };
+                if i <= upto {
+                    let how = format!("restored a snapshot through index {i}");
+                    at_index.insert(i, Reached { pos, state, how });
+                }
+            }
+        }
+    }
+    at_index
+}
+
+/// **Replica agreement**: two servers hold different service states after one index: the
+/// first index where both reached a state and the states differ, and how each got there.
+pub(super) fn replica_agreement(ix: &Index, v: &Violation) -> Option<Explanation> {
+    let d = &v.failure.detail;
+    let index = num_after(d, "after index ", 0)?;
+    let (&a, &b) = (v.failure.nodes.first()?, v.failure.nodes.get(1)?);
+    let until = ix.pos_of(v.event)?;
+    let (ra, rb) = (reached(ix, a, index, until), reached(ix, b, index, until));
+    let first = ra
+        .iter()
+        .find(|(i, x)| rb.get(i).is_some_and(|y| y.state != x.state))
+        .map(|(i, _)| *i)
+        .unwrap_or(index);
+    let mut facts = vec![format!(
+        "{} and {} hold different service states after index {index}; they first differ after index {first}",
+        ix.name(a),
+        ix.name(b)
+    )];
+    let mut c = vec![];
+    let mut anchors = vec![until];
+    for (s, r) in [(a, &ra), (b, &rb)] {
+        let Some(x) = r.get(&first) else { continue };
+        facts.push(format!(
+            "{} {} at {} (state {:#x})",
+            ix.name(s),
+            x.how,
+            at(ix, x.pos),
+            x.state
+        ));
+        c.push(Candidate {
+            prio: 0,
+            pos: x.pos,
+            what: format!("{} at index {first}", x.how),
+        });
+        anchors.push(x.pos);
+        // The snapshot each restored last at or before the index, with the message it came in.
+        if let Some((i, y)) = r
+            .range(..=first)
+            .rev()
+            .find(|(_, y)| y.how.starts_with("restored"))
+        {
+            if *i != first {
+                facts.push(format!("{} had {} at {}", ix.name(s), y.how, at(ix, y.pos)));
+            }
+            c.push(Candidate {
+                prio: 0,
+                pos: y.pos,
+                what: y.how.clone(),
+            });
+            super::raft_read::cause_candidate(ix, y.pos, 1, &mut c);
+        }
+    }
+    // A server that reached the index by restoring the other's snapshot of it, into another
+    // state: the snapshot did not carry the whole service state.
+    for (s, r, o) in [(a, &ra, b), (b, &rb, a)] {
+        let Some(x) = r.get(&first).filter(|x| x.how.starts_with("restored")) else {
+            continue;
+        };
+        if let Some((from, id)) = answered_by(ix, x.pos).filter(|f| f.0 == o) {
+            facts.push(format!(
+                "{} restored {}'s own snapshot through index {first} (message {id}) into another state than {} had there: the snapshot does not carry the whole service state",
+                ix.name(s),
+                ix.name(from),
+                ix.name(o)
+            ));
+        }
+    }
+    super::raft::fault_candidates(ix, &[a, b], 2, &mut c);
+    Some(Explanation {
+        property: v.failure.property.clone(),
+        facts,
+        chain: pick_chain(ix, &anchors, c),
+        anchors,
+        chosen: format!("how each server reached index {first} (its apply or snapshot restore, and the message that brought the snapshot) and their faults, on the causal path of either"),
+    })
 }

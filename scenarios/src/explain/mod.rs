@@ -136,6 +136,7 @@ pub fn explain(ix: &Index) -> Option<Explanation> {
         "linearizability" => lin::explain(ix, &v),
         "get returns the latest value" => kv::stale_get(ix, &v),
         "appends exactly once" => kv::exactly_once(ix, &v),
+        "replica agreement" => kv::replica_agreement(ix, &v),
         _ => None,
     };
     Some(account.unwrap_or_else(|| generic(ix, &v)))
@@ -147,12 +148,13 @@ pub fn explain_file(path: &Path) -> Result<Option<(Explanation, Vec<String>)>, S
     Ok(explain(&ix).map(|e| (e, ix.names.clone())))
 }
 
-/// The text of a trace file's account (empty if the run had no violation, or on error: an
-/// explanation never stands in the way of a verdict).
+/// The text of a trace file's account (empty if the run had no violation; one line saying
+/// why if it cannot be built: an explanation never stands in the way of a verdict).
 pub fn account_text(path: &Path) -> String {
     match explain_file(path) {
         Ok(Some((e, names))) => e.text(&names),
-        _ => String::new(),
+        Ok(None) => String::new(),
+        Err(e) => format!("explain   no account: {}\n", e.replace('\n', " ")),
     }
 }
 
@@ -214,10 +216,15 @@ fn generic(ix: &Index, v: &sim::Violation) -> Explanation {
     let anchor = ix.pos_of(v.event);
     let mut candidates = Vec::new();
     if let Some(pos) = anchor {
+        // The message the violating step handled, and its send.
+        let cause = raft_read::cause_candidate(ix, pos, 0, &mut candidates);
         candidates.push(Candidate {
             prio: 0,
             pos,
-            what: format!("{} violated", v.failure.property),
+            what: match cause {
+                Some(m) => format!("on {m}: {} violated", v.failure.property),
+                None => format!("{} violated", v.failure.property),
+            },
         });
     }
     for (pos, _, _, node, out) in ix.steps() {

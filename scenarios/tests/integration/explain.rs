@@ -399,6 +399,46 @@ fn an_append_applied_twice_names_both_log_entries() {
 }
 
 #[test]
+fn replicas_that_disagree_after_a_snapshot_name_the_snapshot() {
+    let ix = traced(
+        "scenarios/fuzz/kv-swarm-snapshots.json",
+        &["dedup-not-in-snapshot"],
+        1,
+        |_| {},
+    );
+    let e = explain(&ix).unwrap();
+    check_chain(&ix, &e);
+    assert_eq!(e.property, "replica agreement");
+    assert_eq!(
+        e.facts[0],
+        "s5 and s6 hold different service states after index 43; they first differ after index 43"
+    );
+    assert!(
+        e.facts[1].starts_with("s5 applied client 11 seq 6 "),
+        "{e:?}"
+    );
+    assert!(
+        e.facts[2].starts_with("s6 restored a snapshot through index 43 at "),
+        "{e:?}"
+    );
+    assert!(
+        e.facts[3].starts_with("s6 restored s5's own snapshot through index 43 (message "),
+        "{e:?}"
+    );
+    // The trace agrees: the violating step is s6's delivery of an InstallSnapshot from s5.
+    let v = ix.violation.as_ref().unwrap();
+    let Record::Step {
+        node: 6,
+        input: StepInput::Deliver { from: 5, msg, .. },
+        ..
+    } = ix.rec(ix.pos_of(v.event).unwrap())
+    else {
+        panic!("s6 restores on a message from s5");
+    };
+    assert!(msg.pointer("/Raft/InstallSnapshot").is_some(), "{msg}");
+}
+
+#[test]
 fn sim_prints_the_account_after_the_verdict() {
     let dir = tmp("figure8-commit-old-terms.json");
     let mut sc: Value = serde_json::from_str(
