@@ -108,8 +108,9 @@ pub(super) fn delivered(ix: &Index, pos: usize) -> Option<(String, Option<usize>
             fields.push(format!("{label} {x}"));
         }
     }
-    if let Some(e) = body.get("entries").and_then(Value::as_array) {
-        fields.push(format!("{} entries", e.len()));
+    // The index keeps an `entries` list as its length.
+    if let Some(e) = body.get("entries").and_then(Value::as_u64) {
+        fields.push(format!("{e} entries"));
     }
     if let Some(g) = body.get("vote_granted").and_then(Value::as_bool) {
         fields.push(format!("granted {g}"));
