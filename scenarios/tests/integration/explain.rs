@@ -278,6 +278,78 @@ fn two_committed_entries_at_one_index_name_both_and_the_message_that_committed()
 }
 
 #[test]
+fn a_log_matching_break_names_the_two_previous_entries() {
+    let ix = traced(
+        "scenarios/fuzz/raft-swarm.json",
+        &["prev-log-term-unchecked"],
+        1,
+        |_| {},
+    );
+    let e = explain(&ix).unwrap();
+    check_chain(&ix, &e);
+    assert_eq!(e.property, "log matching");
+    // s4 holds index 74 of term 48 after an entry of term 30: the two entries at index 73.
+    assert!(
+        e.facts[0].starts_with("two different entries at index 73: entry 73 (term 48, ")
+            && e.facts[0].contains(" and entry 73 (term 30, "),
+        "{e:?}"
+    );
+    assert!(e.facts[2].contains("appended by s4 as leader"), "{e:?}");
+    // The trace agrees: s4 appended index 73 in term 30, and the violating step is s4's
+    // delivery of an AppendEntries whose prevLogIndex is 73 with prevLogTerm 48.
+    let appended_73_30 = ix.trace.records.iter().any(|(_, r)| {
+        matches!(r, Record::Step { node: 4, out, .. }
+            if out.iter().any(|o| o.pointer("/obs/log/append/entries/0/0") == Some(&73.into())
+                && o.pointer("/obs/log/append/entries/0/1") == Some(&30.into())))
+    });
+    assert!(appended_73_30);
+    let v = ix.violation.as_ref().unwrap();
+    let Record::Step {
+        node: 4,
+        input: StepInput::Deliver { msg, .. },
+        ..
+    } = ix.rec(ix.pos_of(v.event).unwrap())
+    else {
+        panic!("s4 breaks log matching on a message");
+    };
+    let ae = msg.pointer("/AppendEntries").expect("an AppendEntries");
+    assert_eq!(
+        (ae["prev_log_index"].as_u64(), ae["prev_log_term"].as_u64()),
+        (Some(73), Some(48))
+    );
+}
+
+#[test]
+fn a_panic_gets_the_generic_account_with_the_message_it_handled() {
+    let ix = traced(
+        "scenarios/fuzz/raft-swarm.json",
+        &["candidate-forgets-self-vote"],
+        1,
+        |_| {},
+    );
+    let e = explain(&ix).unwrap();
+    check_chain(&ix, &e);
+    assert_eq!(e.property, "panic");
+    let v = ix.violation.as_ref().unwrap();
+    let vpos = ix.pos_of(v.event).unwrap();
+    let Record::Step {
+        input: StepInput::Deliver { id, .. },
+        ..
+    } = ix.rec(vpos)
+    else {
+        panic!("the panic is on a delivery");
+    };
+    let last = e.chain.last().unwrap();
+    assert_eq!(last.pos, vpos);
+    assert!(
+        last.what
+            .starts_with(&format!("on RequestVote from s4 (message {id}: ")),
+        "{last:?}"
+    );
+    assert!(e.chain.iter().any(|c| c.pos == ix.send_of(*id).unwrap()));
+}
+
+#[test]
 fn an_answer_before_the_vote_was_durable_names_the_request() {
     let ix = traced(
         "scenarios/fuzz/raft-swarm.json",
