@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod cli;
 pub mod clocks;
 pub mod digest;
+pub mod explain;
 pub mod explore;
 pub mod fuzz;
 pub mod histories;
