@@ -326,11 +326,14 @@ pub fn boot<C: raft::Command>(durable: &RaftDurable<C>, bugs: raft::Bugs) -> Boo
         };
     }
     let found = durable.found();
-    let mut writes = durable.repairs();
     let halt = durable.halted() || lost_disk || found.corrupt;
+    let mut writes = Vec::new();
+    // The mark first: a crash keeps a prefix of these writes, and a server that kept the
+    // repairs must not forget that it lost state (it would serve from it).
     if halt && !durable.halted() {
         writes.push(DiskWrite::Disk(DiskOp::Halted));
     }
+    writes.extend(durable.repairs());
     Boot {
         storage: durable.recovered(),
         halt,
@@ -466,7 +469,7 @@ mod tests {
         assert_eq!(d.recovered().last_index(), bad.index - 1);
         let b = boot(&d, Bugs::NONE);
         assert!(b.halt);
-        assert_eq!(b.writes.last(), Some(&DiskWrite::Disk(DiskOp::Halted)));
+        assert_eq!(b.writes.first(), Some(&DiskWrite::Disk(DiskOp::Halted)));
         let mut after = d.clone();
         for w in &b.writes {
             after.apply(w);

@@ -31,10 +31,12 @@ pub fn node_specs(sc: &Scenario) -> Vec<NodeSpec> {
     let servers = (0..sc.servers).map(|i| NodeSpec {
         name: format!("s{i}"),
         client: false,
+        clock: Default::default(),
     });
     let clients = (0..sc.clients).map(|i| NodeSpec {
         name: format!("c{i}"),
         client: true,
+        clock: Default::default(),
     });
     servers.chain(clients).collect()
 }
@@ -80,6 +82,11 @@ pub fn sim_config(sc: &Scenario, seed: u64) -> (SimConfig, Value) {
         }
         drawn["settings"] = settings;
     }
+    let mut nodes = node_specs(sc);
+    if let Some((jumps, d)) = crate::clocks::draw(sc, seed, &mut nodes) {
+        faults.extend(jumps);
+        drawn["clocks"] = d;
+    }
     let disk = match &sc.disk {
         Some(d) => {
             let (cfg, mut dd) = d.config(seed);
@@ -98,7 +105,8 @@ pub fn sim_config(sc: &Scenario, seed: u64) -> (SimConfig, Value) {
         }
         None => None,
     };
-    // Stable: faults at the same time keep their order (schedule, random, swarm, disk).
+    // Stable: faults at the same time keep their order (schedule, random, swarm, clocks,
+    // disk).
     faults.sort_by_key(|(t, _)| *t);
     if let Some(fixed) = &sc.faults.replace_schedule {
         faults = fixed
@@ -111,7 +119,7 @@ pub fn sim_config(sc: &Scenario, seed: u64) -> (SimConfig, Value) {
     let cfg = SimConfig {
         disk,
         seed,
-        nodes: node_specs(sc),
+        nodes,
         network: sc.network.clone(),
         deadline: sc.deadline(),
         faults,
@@ -169,7 +177,9 @@ fn kv_config(sc: &Scenario, seed: u64) -> KvNodeConfig {
         read_mode: match k.read {
             ReadSetting::Log => kv::ReadMode::Log,
             ReadSetting::ReadIndex => kv::ReadMode::ReadIndex,
+            ReadSetting::Lease => kv::ReadMode::Lease,
         },
+        max_drift_ppm: k.max_drift_ppm,
         raft_bugs: bug_switches(sc).0,
         bugs: bug_switches(sc).1,
         realistic_disk: sc

@@ -105,6 +105,7 @@ fn config(seed: u64, disk: Option<DiskConfig>, faults: Vec<(u64, Fault)>) -> Sim
             .map(|i| NodeSpec {
                 name: format!("n{i}"),
                 client: false,
+                clock: Default::default(),
             })
             .collect(),
         network: NetworkConfig {

@@ -9,6 +9,10 @@
 /// Engine throughput against a bare heap-plus-ChaCha loop (benchmarks only).
 pub mod bench_engine;
 pub mod checker;
+pub mod clock;
+pub mod clock_draw;
+#[cfg(test)]
+mod clock_tests;
 pub mod disk;
 #[cfg(test)]
 mod disk_tests;
@@ -38,6 +42,8 @@ mod world_faults;
 mod world_react;
 
 pub use checker::{Checker, DiskChange, Failure, Undecided, Violation};
+pub use clock::{ClockSpec, NodeClock};
+pub use clock_draw::ClockProfile;
 pub use disk::{DiskConfig, DiskEvent};
 pub use engine::{Branch, MarkStat, RunResult, Sim, SimConfig, World};
 pub use faults::{Fault, FaultProfile, ScheduledFault};

@@ -13,6 +13,7 @@
 
 mod values;
 
+use crate::clock::NodeClock;
 use crate::disk::DiskEvent;
 use crate::faults::Fault;
 use crate::node::{Ctx, Durable, Node, NodeId, Output, TimerId};
@@ -21,7 +22,9 @@ use crate::rng::{stream, Purpose};
 use crate::trace::compact::{self, Limits};
 use crate::trace::same_text::same_text;
 use crate::trace::table::{Blob, BlobTable};
-use crate::trace::{output_text, RawRecord, RawSend, Record, StepInput, Trace, TraceReader};
+use crate::trace::{
+    output_text, NodeSpec, RawRecord, RawSend, Record, StepInput, Trace, TraceReader,
+};
 use rand_chacha::ChaCha8Rng;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -72,6 +75,8 @@ struct Slot<N: Node> {
     /// How many of them the syncs issued so far cover, and the writes of each sync in flight.
     covered: usize,
     batches: std::collections::VecDeque<usize>,
+    /// The node's clock: from the header, changed by the trace's clock faults.
+    clock: NodeClock,
 }
 
 /// Replays a trace held in memory (its payloads expanded, as [`Trace::parse`] gives them).
@@ -80,7 +85,7 @@ pub fn replay<N: Node>(
     trace: &Trace,
 ) -> Result<ReplaySummary, Box<Divergence>> {
     let (seed, _, _, specs) = trace.header();
-    let mut r = Replayer::<N>::new(config, seed, specs.len(), realistic(&trace.records[0].1));
+    let mut r = Replayer::<N>::new(config, seed, specs, realistic(&trace.records[0].1));
     let blobs = BlobTable::default();
     for (line, record) in &trace.records {
         r.record(*line, Step::Parsed(record), &blobs)?;
@@ -96,7 +101,7 @@ pub fn replay_stream<N: Node, R: BufRead>(
 ) -> Result<Result<ReplaySummary, Box<Divergence>>, String> {
     let (seed, _, _, specs) = reader.header();
     let realistic = realistic(reader.header_record());
-    let mut r = Replayer::<N>::new(config, seed, specs.len(), realistic);
+    let mut r = Replayer::<N>::new(config, seed, specs, realistic);
     while let Some(next) = reader.next_raw() {
         let (line, record, blobs) = next?;
         let step = match &record {
@@ -153,11 +158,11 @@ struct Net {
 }
 
 impl<'c, N: Node> Replayer<'c, N> {
-    fn new(config: &'c N::Config, seed: u64, nodes: usize, realistic: bool) -> Self {
+    fn new(config: &'c N::Config, seed: u64, specs: &[NodeSpec], realistic: bool) -> Self {
         Replayer {
             config,
             seed,
-            slots: (0..nodes)
+            slots: (0..specs.len())
                 .map(|id| Slot {
                     node: None,
                     inc: 0,
@@ -167,6 +172,7 @@ impl<'c, N: Node> Replayer<'c, N> {
                     pending: Vec::new(),
                     covered: 0,
                     batches: Default::default(),
+                    clock: NodeClock::new(specs[id].clock),
                 })
                 .collect(),
             summary: ReplaySummary {
@@ -251,6 +257,26 @@ impl<'c, N: Node> Replayer<'c, N> {
                     .ok_or_else(|| bad_node(line, 0, *id))?;
                 slot.node = None;
                 slot.inc += 1;
+                return Ok(());
+            }
+            Step::Parsed(Record::Fault {
+                t,
+                fault: fault @ (Fault::ClockJump { .. } | Fault::ClockDrift { .. }),
+                noop: false,
+                ..
+            }) => {
+                let node = fault.nodes()[0];
+                let slot = self
+                    .slots
+                    .get_mut(node)
+                    .ok_or_else(|| bad_node(line, 0, node))?;
+                match fault {
+                    Fault::ClockJump { by_ms, .. } => {
+                        slot.clock.jump(crate::clock::jump_us(*by_ms))
+                    }
+                    Fault::ClockDrift { drift_ppm, .. } => slot.clock.set_drift(*t, *drift_ppm),
+                    _ => unreachable!("matched above"),
+                }
                 return Ok(());
             }
             Step::Parsed(Record::Drop { id, .. }) => {
@@ -469,7 +495,14 @@ impl<'c, N: Node> Replayer<'c, N> {
         }
         let outputs = &mut self.outputs;
         let caught = catch(|| {
-            let mut ctx = Ctx::detached(t, id, &mut slot.rng, &mut *outputs, &mut slot.next_timer);
+            let mut ctx = Ctx::detached_with_clock(
+                t,
+                slot.clock,
+                id,
+                &mut slot.rng,
+                &mut *outputs,
+                &mut slot.next_timer,
+            );
             match call {
                 Call::Start => {
                     slot.node = Some(N::start(config, &mut ctx, &slot.durable));

@@ -22,6 +22,8 @@ pub enum Purpose {
     Reactive,
     /// Settings of the system under test drawn per seed (its timeouts, say).
     SystemKnobs,
+    /// The nodes' clocks drawn per seed: drifts and jumps (`clock_draw.rs`).
+    Clocks,
     /// The realistic disk: sync latencies, what a crash keeps, torn writes, corruption.
     Disk,
     /// One node incarnation.
@@ -38,7 +40,8 @@ impl Purpose {
             Purpose::SwarmFaults => 5,
             Purpose::Reactive => 6,
             Purpose::SystemKnobs => 7,
-            Purpose::Disk => 8,
+            Purpose::Clocks => 8,
+            Purpose::Disk => 9,
             Purpose::Node { id, incarnation } => {
                 debug_assert!(id < (1 << 24));
                 (1 << 56) | ((id as u64) << 24) | u64::from(incarnation)

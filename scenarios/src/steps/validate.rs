@@ -187,6 +187,20 @@ impl Validator {
             | Step::Connect(sel)
             | Step::Corrupt(sel)
             | Step::LoseDisk(sel) => self.sel(sel, place),
+            Step::Clock(c) => {
+                let place = format!("{place}.clock");
+                self.sel(&c.node, &format!("{place}.node"))?;
+                if c.drift_ppm.is_none() && c.jump_ms.is_none() {
+                    return problem(&place, "give drift_ppm, jump_ms or both");
+                }
+                if let Some(ppm) = c.drift_ppm {
+                    sim::clock::check_drift(ppm).or_else(|e| problem(&format!("{place}.drift_ppm"), e))?;
+                }
+                match c.jump_ms {
+                    Some(j) if !(j.is_finite() && j.abs() <= 1e9) => problem(&format!("{place}.jump_ms"), format!("must be a number of ms within ±1e9, got {j}")),
+                    _ => Ok(()),
+                }
+            }
             Step::Cut(c) => {
                 self.sel(&c.from, &format!("{place}.cut.from"))?;
                 self.sel(&c.to, &format!("{place}.cut.to"))
