@@ -21,6 +21,9 @@ pub enum Area {
     Snapshot,
     /// Reads served without a log entry (ReadIndex, thesis §6.4).
     Read,
+    /// The storage under Raft (fsync, checksums, a lost disk): switched here, acted on by the
+    /// code that keeps Raft's durable state (the testbed's adapters), not by `Raft` itself.
+    Storage,
 }
 
 impl Area {
@@ -32,6 +35,7 @@ impl Area {
             Area::Replication => "replication",
             Area::Snapshot => "snapshot",
             Area::Read => "read",
+            Area::Storage => "storage",
         }
     }
 }
@@ -214,6 +218,24 @@ bugs! {
     /// sent: a round answered late buys a lease reaching past the followers' guarantee.
     LeaseFromAckTime = "lease-from-ack-time", Read,
         "a lease starts when its round was sent, not when the answers came back (thesis §6.4.1)";
+
+    // ---- storage (acted on by the code that keeps Raft's durable state) ----
+    /// On a realistic disk, replies go out before the sync that makes the writes they vouch
+    /// for durable (the writes are made, but fsync comes after the send), so a crash in
+    /// between loses a vote or entries the reply promised. (With the Persister every write
+    /// is durable at once, so this bug changes nothing there.)
+    ReplyBeforeSync = "reply-before-sync", Storage,
+        "stable storage means synced: fsync the writes before the reply that depends on them leaves (Figure 2)";
+    /// A restarting server reads its disk without checking its records' checksums: a torn
+    /// last write or a corrupt entry reads as data (an entry nobody wrote, a zeroed term),
+    /// and the server serves from it.
+    NoChecksum = "no-checksum", Storage,
+        "stable storage must be read back as written: a record that fails its checksum is lost state, never data (Figure 2, persistent state)";
+    /// A server whose disk was lost comes back as a fresh server of term 0 that never voted
+    /// nor held entries, and votes and acknowledges as one, although it may have voted in
+    /// the terms it votes in again and held entries a majority was counted on.
+    RejoinVotesWithTerm0 = "rejoin-votes-with-term-0", Storage,
+        "a server that lost its persistent state has forgotten its votes and entries: it must not vote or acknowledge as if it remembered (Figure 2): rejoining safely takes the cluster's help, as a new member";
 }
 
 impl fmt::Display for Bug {
@@ -280,7 +302,10 @@ mod tests {
         let mut ids: Vec<&str> = Bug::ALL.iter().map(|b| b.id()).collect();
         for (b, id) in Bug::ALL.iter().zip(&ids) {
             assert_eq!(id.parse::<Bug>().unwrap(), *b);
-            assert!(id.chars().all(|c| c.is_ascii_lowercase() || c == '-'));
+            assert!(id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+            assert!(id.starts_with(|c: char| c.is_ascii_lowercase()));
             assert!(!b.rule().is_empty());
         }
         ids.sort_unstable();

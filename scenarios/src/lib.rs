@@ -9,6 +9,8 @@ pub mod catalog;
 pub mod cli;
 pub mod clocks;
 pub mod digest;
+pub mod disk;
+pub mod disk_state;
 pub mod explain;
 pub mod explore;
 pub mod fuzz;

@@ -87,7 +87,26 @@ pub fn sim_config(sc: &Scenario, seed: u64) -> (SimConfig, Value) {
         faults.extend(jumps);
         drawn["clocks"] = d;
     }
-    // Stable: faults at the same time keep their order (schedule, random, swarm, clocks).
+    let disk = match &sc.disk {
+        Some(d) => {
+            let (cfg, mut dd) = d.config(seed);
+            let window = sc.faults.swarm.as_ref().map_or((0, sc.deadline()), |w| {
+                (ms_to_us(w.from_ms), ms_to_us(w.until_ms))
+            });
+            let (disk_faults, df) = d.draw_faults(seed, sc.servers, window);
+            if !df.is_null() {
+                dd["faults"] = df;
+                faults.extend(disk_faults);
+            }
+            if !dd.is_null() {
+                drawn["disk"] = dd;
+            }
+            cfg
+        }
+        None => None,
+    };
+    // Stable: faults at the same time keep their order (schedule, random, swarm, clocks,
+    // disk).
     faults.sort_by_key(|(t, _)| *t);
     if let Some(fixed) = &sc.faults.replace_schedule {
         faults = fixed
@@ -98,6 +117,7 @@ pub fn sim_config(sc: &Scenario, seed: u64) -> (SimConfig, Value) {
         drawn["replaced_schedule"] = json!(faults.len());
     }
     let cfg = SimConfig {
+        disk,
         seed,
         nodes,
         network: sc.network.clone(),
@@ -162,6 +182,10 @@ fn kv_config(sc: &Scenario, seed: u64) -> KvNodeConfig {
         max_drift_ppm: k.max_drift_ppm,
         raft_bugs: bug_switches(sc).0,
         bugs: bug_switches(sc).1,
+        realistic_disk: sc
+            .disk
+            .as_ref()
+            .is_some_and(|d| d.mode == crate::disk::DiskMode::Realistic),
     }
 }
 
@@ -289,6 +313,7 @@ fn execute<N: Node, H: Harness<N>>(
         nodes: cfg.nodes.clone(),
         network: cfg.network.clone(),
         drawn: drawn.clone(),
+        disk: cfg.disk.clone(),
     };
     let mut sim = Sim::new(cfg, node_config, harness);
     let mut checks: Vec<String> = checkers.iter().map(|c| c.name().to_string()).collect();

@@ -48,6 +48,10 @@ pub struct Scenario {
     /// Settings of the KV service (system "kv").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv: Option<KvSettings>,
+    /// The servers' disk: the lab's Persister (the default, left out of the normalized
+    /// scenario) or a realistic one (`crate::disk`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<crate::disk::DiskSettings>,
     /// Deliberate bugs to switch on, by catalog id (`sim power --list`); none by default.
     /// Raft bugs apply to Raft and KV scenarios, KV bugs to KV scenarios.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -397,6 +401,15 @@ impl Scenario {
         }
         if let Err(e) = self.network.validate() {
             return err("network", e);
+        }
+        if let Some(d) = &self.disk {
+            if self.system == SystemKind::Pingpong && d.mode != crate::disk::DiskMode::Persister {
+                return err(
+                    "disk",
+                    "the ping-pong system has no realistic disk support".into(),
+                );
+            }
+            d.validate()?;
         }
         for (i, id) in self.bugs.iter().enumerate() {
             let place = format!("bugs[{i}]");

@@ -1,9 +1,8 @@
 //! What Raft and KV state machines need to live in the engine: their messages on the simulated
 //! network and Raft's durable state in the engine's keeping.
 
-use raft::{Storage, StorageOp};
 use serde::{Deserialize, Serialize};
-use sim::{Ctx, Durable, Message, Node, Payload, Time, TimerId};
+use sim::{Ctx, Message, Node, Payload, Time, TimerId};
 
 /// A protocol message that knows its kind, whether it is a reply, and its size.
 pub trait WireMessage: Payload {
@@ -56,23 +55,32 @@ impl<M: WireMessage> Message for Wire<M> {
     }
 }
 
-/// Raft's durable state, kept by the engine like the 6.824 Persister.
-#[derive(Clone, Debug)]
-pub struct RaftDurable<C>(pub Storage<C>);
+pub use crate::disk_state::RaftDurable;
 
-impl<C> Default for RaftDurable<C> {
-    fn default() -> Self {
-        RaftDurable(Storage::default())
+/// Sync the writes made so far, then send `messages` (a realistic disk holds every message
+/// sent after a sync until the sync completes, so nothing that depends on the writes leaves
+/// before they are durable; with the Persister the sync is a no-op). With the
+/// `reply-before-sync` bug the replies go out first, ahead of the sync.
+pub fn sync_then_send<N: Node, M: WireMessage>(
+    ctx: &mut Ctx<'_, N>,
+    wrote: bool,
+    messages: Vec<(sim::NodeId, M)>,
+    bugs: raft::Bugs,
+    wrap: impl Fn(Wire<M>) -> N::Msg,
+) {
+    let mut later = messages;
+    if bugs.has(raft::Bug::ReplyBeforeSync) && wrote {
+        let (replies, rest): (Vec<_>, Vec<_>) = later.into_iter().partition(|(_, m)| m.is_reply());
+        for (to, m) in replies {
+            ctx.send(to, wrap(Wire(m)));
+        }
+        later = rest;
     }
-}
-
-impl<C: raft::Command> Durable for RaftDurable<C> {
-    type Write = StorageOp<C>;
-    fn apply(&mut self, write: &StorageOp<C>) {
-        self.0.apply(write);
+    if wrote {
+        ctx.sync();
     }
-    fn byte_size(&self) -> usize {
-        self.0.raft_state_size()
+    for (to, m) in later {
+        ctx.send(to, wrap(Wire(m)));
     }
 }
 

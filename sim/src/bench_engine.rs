@@ -35,6 +35,7 @@ impl Harness<PingNode> for QueueSampler {
 /// (events, wall seconds, the mean queue length).
 pub fn engine_run(nodes: usize, virtual_s: u64) -> (u64, f64, usize) {
     let cfg = SimConfig {
+        disk: None,
         seed: 1,
         nodes: (0..nodes)
             .map(|i| NodeSpec {

@@ -89,6 +89,17 @@ impl fmt::Display for Undecided {
     }
 }
 
+/// What happened to a node's disk besides its own writes ([`Checker::on_disk`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskChange {
+    /// The node crashed: its durable state is what it will restart from.
+    Crash,
+    /// A block was damaged at rest.
+    Corrupt,
+    /// The disk was replaced by an empty one.
+    Lost,
+}
+
 /// An invariant checker. It must be deterministic: it sees the run in event order.
 pub trait Checker<N: Node> {
     /// Short name for summaries.
@@ -100,6 +111,19 @@ pub trait Checker<N: Node> {
         &mut self,
         _now: Time,
         _node: NodeId,
+        _durable: &N::Durable,
+    ) -> Result<(), Failure> {
+        Ok(())
+    }
+    /// Something other than a write of the node changed its durable state, or may have: a
+    /// crash (on a realistic disk it keeps only a prefix of the unsynced writes; every crash
+    /// is reported, with either disk), a corrupt block, a lost disk. `durable` is the state
+    /// after it. Reported whoever caused it (the fault schedule or the harness).
+    fn on_disk(
+        &mut self,
+        _now: Time,
+        _node: NodeId,
+        _change: DiskChange,
         _durable: &N::Durable,
     ) -> Result<(), Failure> {
         Ok(())

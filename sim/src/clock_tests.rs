@@ -61,6 +61,7 @@ impl Node for Ticker {
 
 fn config(drifts: &[i64], faults: Vec<(Time, Fault)>) -> SimConfig {
     SimConfig {
+        disk: None,
         seed: 3,
         nodes: drifts
             .iter()
@@ -83,6 +84,7 @@ fn config(drifts: &[i64], faults: Vec<(Time, Fault)>) -> SimConfig {
 fn run(cfg: SimConfig) -> (String, Vec<Vec<(Time, Time)>>) {
     let buf = Buf::default();
     let header = Record::Header {
+        disk: None,
         format: crate::trace::FORMAT_VERSION,
         seed: cfg.seed,
         scenario: serde_json::json!({"test": "clocks"}),

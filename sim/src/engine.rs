@@ -33,6 +33,8 @@ pub struct SimConfig {
     /// harness, reactive faults, each node incarnation's) is drawn from `seed` instead, so the
     /// run's future differs while its past is exactly the original's. In event order.
     pub branches: Vec<Branch>,
+    /// A realistic disk (`disk.rs`); None: the lab's Persister, every write durable at once.
+    pub disk: Option<crate::disk::DiskConfig>,
 }
 
 /// A mark a run reported: how often, and the event number of its first report (where an
@@ -145,6 +147,10 @@ pub struct World<N: Node> {
     pub(crate) persisted: Vec<NodeId>,
     /// The first failure of a check that lets the run go on ([`World::fail_later`]).
     pub(crate) deferred: Option<Violation>,
+    /// Disk changes the checkers have not seen yet ([`crate::Checker::on_disk`]).
+    pub(crate) disk_changes: Vec<(NodeId, crate::checker::DiskChange)>,
+    /// The realistic disks, if the run has them (None: the Persister).
+    pub(crate) disks: Option<crate::disk::Disks<N::Durable>>,
 }
 
 impl<N: Node> World<N> {
@@ -203,6 +209,10 @@ impl<N: Node> World<N> {
             reactive_faults: Vec::new(),
             persisted: Vec::new(),
             deferred: None,
+            disk_changes: Vec::new(),
+            disks: cfg
+                .disk
+                .map(|d| crate::disk::Disks::new(d, stream(cfg.seed, Purpose::Disk), n)),
         };
         for (at, fault) in cfg.faults {
             world.push(
@@ -465,17 +475,27 @@ impl<N: Node> World<N> {
         // The outputs' JSON texts, separated by commas (marks are not traced).
         let mut traced_out = Vec::new();
         let mut summary = StepSummary::default();
+        let mut unsynced_at_reply = 0;
         for out in outputs.drain(..) {
             if let Some(sink) = &mut self.trace {
                 match &out {
                     Output::Send { to, msg } => sink.send_begin(&mut traced_out, *to, msg),
                     Output::Mark(_) => {}
+                    // The Persister syncs every write at once: no barrier to show.
+                    Output::Sync if self.disks.is_none() => {}
                     other => sink.output(&mut traced_out, other),
                 }
             }
             match out {
                 Output::Send { to, msg } => {
-                    summary.replied |= msg.is_reply();
+                    let reply = msg.is_reply();
+                    summary.replied |= reply;
+                    if reply {
+                        if let Some(disks) = &self.disks {
+                            // Writes not covered by a sync when a reply leaves.
+                            unsynced_at_reply = unsynced_at_reply.max(disks.open_len(id));
+                        }
+                    }
                     let (msg_id, lost, dup) = self.send(id, to, msg);
                     if self.trace.is_some() {
                         TraceSink::send_end(&mut traced_out, Some(msg_id), lost, dup);
@@ -498,8 +518,12 @@ impl<N: Node> World<N> {
                 }
                 Output::Persist(write) => {
                     summary.persisted = true;
-                    self.slots[id].durable.apply(&write);
+                    match &mut self.disks {
+                        Some(disks) => disks.write(id, write),
+                        None => self.slots[id].durable.apply(&write),
+                    }
                 }
+                Output::Sync => self.disk_sync(id),
                 Output::Observe(obs) => {
                     self.pending.push_back((id, obs));
                 }
@@ -510,7 +534,8 @@ impl<N: Node> World<N> {
             }
         }
         self.outputs = outputs;
-        if summary.persisted && !self.persisted.contains(&id) {
+        // A realistic disk tells the checkers when a sync or a crash changes the synced state.
+        if summary.persisted && self.disks.is_none() && !self.persisted.contains(&id) {
             self.persisted.push(id);
         }
         if !self.step_marks.is_empty() || self.reactive.is_some() {
@@ -534,7 +559,16 @@ impl<N: Node> World<N> {
             );
         }
         if summary.replied {
-            self.check_durable(id);
+            if unsynced_at_reply > 0 {
+                let name = self.specs[id].name.clone();
+                self.fail(Failure::new(
+                    "persisted before responding",
+                    vec![id],
+                    format!("{name} answered a request while {unsynced_at_reply} of its writes were not synced (the reply left before the sync, so a crash could lose what it vouched for)"),
+                ));
+            } else {
+                self.check_durable(id);
+            }
         }
         reply
     }
@@ -542,11 +576,10 @@ impl<N: Node> World<N> {
     /// After a step that answered a request: a node may say its answer vouches for state it
     /// has not made durable ([`Node::durable_lag`]); that fails the run.
     fn check_durable(&mut self, id: NodeId) {
-        let slot = &self.slots[id];
-        let Some(node) = slot.node.as_ref() else {
+        let Some(node) = self.slots[id].node.as_ref() else {
             return;
         };
-        if let Some(why) = node.durable_lag(&slot.durable) {
+        if let Some(why) = node.durable_lag(&self.vouched(id)) {
             let name = self.specs[id].name.clone();
             self.fail(Failure::new(
                 "persisted before responding",
@@ -590,6 +623,13 @@ impl<N: Node> World<N> {
                 (id, Some(DropCause::Random), false)
             }
             Fate::Deliver { delay, duplicate } => {
+                // Behind a sync in flight, the message leaves when the sync completes.
+                let wait = match &mut self.disks {
+                    Some(disks) => disks.gate_send(from, id, self.now),
+                    None => 0,
+                };
+                let delay = delay + wait;
+                let duplicate = duplicate.map(|d| d + wait);
                 if !self.holds.is_empty() {
                     if let Some(hold) = capturing_hold(&self.holds, from, to, self.now) {
                         self.stats.held += 1;
@@ -628,7 +668,20 @@ impl<N: Node> World<N> {
     }
 
     pub(crate) fn deliver(&mut self, from: NodeId, to: NodeId, id: u64, msg: N::Msg) {
-        let cause = if self.slots[to].node.is_none() {
+        let mut unsynced = false;
+        if let Some(disks) = &self.disks {
+            match disks.gate_delivery(id) {
+                crate::disk::Gate::Open => {}
+                crate::disk::Gate::Wait(at) => {
+                    self.push(at, Event::Deliver { from, to, id, msg });
+                    return;
+                }
+                crate::disk::Gate::Doomed => unsynced = true,
+            }
+        }
+        let cause = if unsynced {
+            Some(DropCause::Unsynced)
+        } else if self.slots[to].node.is_none() {
             Some(DropCause::Crashed)
         } else if !self.conn.connected(from, to) {
             Some(DropCause::Partition)
@@ -644,6 +697,7 @@ impl<N: Node> World<N> {
                 let n = self.next_event_no();
                 match cause {
                     DropCause::Crashed => self.stats.dropped_crashed += 1,
+                    DropCause::Unsynced => self.stats.dropped_unsynced += 1,
                     _ => self.stats.dropped_partition += 1,
                 }
                 let t = self.now;

@@ -25,6 +25,7 @@ impl Write for Buf {
 
 fn config(seed: u64, network: NetworkConfig, faults: Vec<(u64, Fault)>) -> SimConfig {
     SimConfig {
+        disk: None,
         seed,
         nodes: (0..4)
             .map(|i| NodeSpec {
@@ -60,6 +61,7 @@ fn run(cfg: SimConfig, bug: bool) -> (RunResult, String) {
         panic_at_pong: None,
     };
     let header = Record::Header {
+        disk: None,
         format: crate::trace::FORMAT_VERSION,
         seed: cfg.seed,
         scenario: serde_json::json!({"test": true}),

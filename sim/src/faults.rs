@@ -45,13 +45,23 @@ pub enum Fault {
     ClockJump { node: NodeId, by_ms: f64 },
     /// The node's clock runs at `drift_ppm` from now on.
     ClockDrift { node: NodeId, drift_ppm: i64 },
+    /// Damage one block of the node's disk at rest (a realistic disk; the node reads it at
+    /// its next start). A no-op with the Persister.
+    Corrupt(NodeId),
+    /// Replace the node's disk with an empty one; a node that is up crashes first.
+    LoseDisk(NodeId),
 }
 
 impl Fault {
     /// The nodes a fault names, for validation.
     pub fn nodes(&self) -> Vec<NodeId> {
         match self {
-            Fault::Crash(n) | Fault::Restart(n) | Fault::Disconnect(n) | Fault::Reconnect(n) => {
+            Fault::Crash(n)
+            | Fault::Restart(n)
+            | Fault::Disconnect(n)
+            | Fault::Reconnect(n)
+            | Fault::Corrupt(n)
+            | Fault::LoseDisk(n) => {
                 vec![*n]
             }
             Fault::Partition(groups) => groups.iter().flatten().copied().collect(),

@@ -13,6 +13,9 @@ pub mod clock;
 pub mod clock_draw;
 #[cfg(test)]
 mod clock_tests;
+pub mod disk;
+#[cfg(test)]
+mod disk_tests;
 pub mod engine;
 #[cfg(test)]
 mod engine_tests;
@@ -38,9 +41,10 @@ pub mod trace;
 mod world_faults;
 mod world_react;
 
-pub use checker::{Checker, Failure, Undecided, Violation};
+pub use checker::{Checker, DiskChange, Failure, Undecided, Violation};
 pub use clock::{ClockSpec, NodeClock};
 pub use clock_draw::ClockProfile;
+pub use disk::{DiskConfig, DiskEvent};
 pub use engine::{Branch, MarkStat, RunResult, Sim, SimConfig, World};
 pub use faults::{Fault, FaultProfile, ScheduledFault};
 pub use harness::{Harness, Idle};

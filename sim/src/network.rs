@@ -162,6 +162,9 @@ pub enum DropCause {
     Partition,
     /// The destination was down at delivery time.
     Crashed,
+    /// The sender crashed before the sync the message waited for completed (a realistic
+    /// disk): it never left.
+    Unsynced,
 }
 
 /// Who can talk to whom. A node listed in no partition group talks to every group (clients, by

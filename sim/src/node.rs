@@ -45,6 +45,24 @@ pub trait Durable: Default + Clone + Debug {
     fn apply(&mut self, write: &Self::Write);
     /// Size in bytes of the state as it would sit on disk (for `maxraftstate`-style bounds).
     fn byte_size(&self) -> usize;
+    /// A crash cut `write` short (a realistic disk, [`crate::disk`]): the write that leaves
+    /// what a torn version of it would, applied with [`Durable::apply`] in its place. The
+    /// result must be something the node's own checks (checksums) can tell from a whole write.
+    /// None (the default) if the write is atomic: a crash either keeps it or loses it whole.
+    fn torn(&self, _write: &Self::Write, _rng: &mut ChaCha8Rng) -> Option<Self::Write> {
+        None
+    }
+    /// A write that damages one block of this state at rest (a corrupt sector), applied with
+    /// [`Durable::apply`]; None (the default) if there is nothing to damage.
+    fn corrupt(&self, _rng: &mut ChaCha8Rng) -> Option<Self::Write> {
+        None
+    }
+    /// The empty disk that replaces a lost one. The default is a fresh disk; a system may
+    /// mark it, as an operator who replaces a server's disk starts the server with "join an
+    /// existing cluster", so the server knows it is not booting for the first time.
+    fn replaced() -> Self {
+        Self::default()
+    }
 }
 
 /// The step-function interface every simulated node implements.
@@ -97,6 +115,9 @@ pub enum Output<N: Node> {
         id: TimerId,
     },
     Persist(<N::Durable as Durable>::Write),
+    /// A barrier: the writes before it become durable together, and every message the node
+    /// sends after it leaves only once they are (see [`Ctx::sync`]).
+    Sync,
     Observe(N::Obs),
     /// A "sometimes" mark: an abstract protocol event (say "became leader") with a small
     /// context. Marks drive coverage and the faults that react to the run; they are not part
@@ -198,9 +219,17 @@ impl<'a, N: Node> Ctx<'a, N> {
     pub fn cancel_timer(&mut self, id: TimerId) {
         self.out.push(Output::CancelTimer { id });
     }
-    /// Write to durable state (applied by the engine before any message of this step leaves).
+    /// Write to durable state. With the lab's Persister (the default disk) the write is
+    /// durable at once; with a realistic disk ([`crate::disk`]) it is durable only after a
+    /// [`Ctx::sync`], and a crash before that may lose or tear it.
     pub fn persist(&mut self, write: <N::Durable as Durable>::Write) {
         self.out.push(Output::Persist(write));
+    }
+    /// fsync: every write so far becomes durable after the disk's latency, and every message
+    /// this node sends from now on (in this step and later ones) leaves only after that, so a
+    /// reply never overtakes the writes it vouches for. A no-op with the Persister.
+    pub fn sync(&mut self) {
+        self.out.push(Output::Sync);
     }
     /// Report a fact to the checkers and the harness.
     pub fn observe(&mut self, obs: N::Obs) {
@@ -228,6 +257,7 @@ impl<N: Node> Output<N> {
             Output::SetTimer { id, at, tag } => json!({"timer": {"id": id, "at": at, "tag": tag}}),
             Output::CancelTimer { id } => json!({ "cancel": id }),
             Output::Persist(w) => json!({ "persist": w }),
+            Output::Sync => json!({ "sync": true }),
             Output::Observe(o) => json!({ "obs": o }),
             Output::Mark(m) => json!({ "mark": m.name, "context": m.context }),
         }

@@ -14,6 +14,7 @@ use crate::engine_tests::Buf;
 
 fn config(seed: u64) -> SimConfig {
     SimConfig {
+        disk: None,
         seed,
         nodes: (0..3)
             .map(|i| NodeSpec {
@@ -49,6 +50,7 @@ fn run<H: Harness<PingNode>>(
     let buf = Buf::default();
     let cfg = config(seed);
     let header = Record::Header {
+        disk: None,
         format: crate::trace::FORMAT_VERSION,
         seed,
         scenario: serde_json::json!({"test": true}),

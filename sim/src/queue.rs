@@ -22,6 +22,11 @@ pub(crate) enum Event<N: Node> {
     Wake {
         tag: u64,
     },
+    /// A sync of a realistic disk completes (`disk.rs`).
+    Sync {
+        node: NodeId,
+        batch: u64,
+    },
     /// Boxed: faults are rare and large; keeping them out of line keeps queued events small.
     /// `reactive` if a reactive fault scheduled it (the trace says so).
     Fault {

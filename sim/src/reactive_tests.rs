@@ -25,6 +25,7 @@ fn ping_cfg() -> PingPongConfig {
 fn run(profile: &ReactiveProfile, seed: u64) -> (RunResult, String) {
     let (reactive, _) = profile.draw(100_000, 1_500_000, &mut stream(seed, Purpose::Swarm));
     let cfg = SimConfig {
+        disk: None,
         seed,
         nodes: (0..4)
             .map(|i| NodeSpec {
@@ -43,6 +44,7 @@ fn run(profile: &ReactiveProfile, seed: u64) -> (RunResult, String) {
         branches: vec![],
     };
     let header = Record::Header {
+        disk: None,
         format: crate::trace::FORMAT_VERSION,
         seed,
         scenario: serde_json::json!({"test": true}),

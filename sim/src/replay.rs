@@ -14,6 +14,7 @@
 mod values;
 
 use crate::clock::NodeClock;
+use crate::disk::DiskEvent;
 use crate::faults::Fault;
 use crate::node::{Ctx, Durable, Node, NodeId, Output, TimerId};
 use crate::panics::{catch, Panic};
@@ -69,6 +70,11 @@ struct Slot<N: Node> {
     durable: N::Durable,
     rng: ChaCha8Rng,
     next_timer: TimerId,
+    /// A realistic disk: writes not yet synced, oldest first.
+    pending: Vec<<N::Durable as Durable>::Write>,
+    /// How many of them the syncs issued so far cover, and the writes of each sync in flight.
+    covered: usize,
+    batches: std::collections::VecDeque<usize>,
     /// The node's clock: from the header, changed by the trace's clock faults.
     clock: NodeClock,
 }
@@ -79,7 +85,7 @@ pub fn replay<N: Node>(
     trace: &Trace,
 ) -> Result<ReplaySummary, Box<Divergence>> {
     let (seed, _, _, specs) = trace.header();
-    let mut r = Replayer::<N>::new(config, seed, specs);
+    let mut r = Replayer::<N>::new(config, seed, specs, realistic(&trace.records[0].1));
     let blobs = BlobTable::default();
     for (line, record) in &trace.records {
         r.record(*line, Step::Parsed(record), &blobs)?;
@@ -94,7 +100,8 @@ pub fn replay_stream<N: Node, R: BufRead>(
     reader: &mut TraceReader<R>,
 ) -> Result<Result<ReplaySummary, Box<Divergence>>, String> {
     let (seed, _, _, specs) = reader.header();
-    let mut r = Replayer::<N>::new(config, seed, specs);
+    let realistic = realistic(reader.header_record());
+    let mut r = Replayer::<N>::new(config, seed, specs, realistic);
     while let Some(next) = reader.next_raw() {
         let (line, record, blobs) = next?;
         let step = match &record {
@@ -106,6 +113,11 @@ pub fn replay_stream<N: Node, R: BufRead>(
         }
     }
     Ok(Ok(r.summary))
+}
+
+/// Does the trace's run have a realistic disk (else the Persister: writes durable at once)?
+fn realistic(header: &Record) -> bool {
+    matches!(header, Record::Header { disk: Some(_), .. })
 }
 
 /// A record to replay: parsed, or a step left as text.
@@ -134,6 +146,8 @@ struct Replayer<'c, N: Node> {
     /// Messages the replayed nodes sent and the trace has not yet delivered or dropped: id →
     /// (message, copies left).
     in_flight: HashMap<u64, (N::Msg, u32)>,
+    /// The run had a realistic disk: writes wait for syncs, and syncs are outputs.
+    realistic: bool,
 }
 
 /// Where a recorded send's network fields are.
@@ -144,7 +158,7 @@ struct Net {
 }
 
 impl<'c, N: Node> Replayer<'c, N> {
-    fn new(config: &'c N::Config, seed: u64, specs: &[NodeSpec]) -> Self {
+    fn new(config: &'c N::Config, seed: u64, specs: &[NodeSpec], realistic: bool) -> Self {
         Replayer {
             config,
             seed,
@@ -155,6 +169,9 @@ impl<'c, N: Node> Replayer<'c, N> {
                     durable: N::Durable::default(),
                     rng: stream(seed, Purpose::Node { id, incarnation: 0 }),
                     next_timer: 0,
+                    pending: Vec::new(),
+                    covered: 0,
+                    batches: Default::default(),
                     clock: NodeClock::new(specs[id].clock),
                 })
                 .collect(),
@@ -165,6 +182,7 @@ impl<'c, N: Node> Replayer<'c, N> {
             },
             outputs: Vec::new(),
             in_flight: HashMap::new(),
+            realistic,
         }
     }
 
@@ -265,6 +283,27 @@ impl<'c, N: Node> Replayer<'c, N> {
                 self.arrive(*id);
                 return Ok(());
             }
+            Step::Parsed(Record::Fault {
+                fault: Fault::LoseDisk(id),
+                noop: false,
+                ..
+            }) => {
+                let slot = self
+                    .slots
+                    .get_mut(*id)
+                    .ok_or_else(|| bad_node(line, 0, *id))?;
+                if slot.node.take().is_some() {
+                    slot.inc += 1;
+                }
+                slot.durable = N::Durable::replaced();
+                slot.pending.clear();
+                slot.batches.clear();
+                slot.covered = 0;
+                return Ok(());
+            }
+            Step::Parsed(Record::Disk { n, node, disk, .. }) => {
+                return self.disk(line, *n, *node, disk);
+            }
             Step::Parsed(_) => return Ok(()),
         };
         let div = |what: String, expected: Value, actual: Value| {
@@ -280,9 +319,15 @@ impl<'c, N: Node> Replayer<'c, N> {
         let Some(reply) = self.execute(line, n, t, id, inc, input, panic, blobs, &div)? else {
             return Ok(());
         };
-        // Marks are not recorded (they are coverage, not behaviour).
+        // Marks are not recorded (they are coverage, not behaviour), nor are syncs with the
+        // Persister (every write is synced at once).
         let mut outputs = std::mem::take(&mut self.outputs);
-        outputs.retain(|o| !matches!(o, Output::Mark(_)));
+        let realistic = self.realistic;
+        outputs.retain(|o| match o {
+            Output::Mark(_) => false,
+            Output::Sync => realistic,
+            _ => true,
+        });
         let nets = self.compare(&outputs, reply.as_deref(), recorded, blobs, &div);
         let nets = match nets {
             Ok(nets) => nets,
@@ -297,7 +342,12 @@ impl<'c, N: Node> Replayer<'c, N> {
         let slot = &mut self.slots[id];
         for (o, net) in outputs.drain(..).zip(nets) {
             match o {
+                Output::Persist(w) if realistic => slot.pending.push(w),
                 Output::Persist(w) => slot.durable.apply(&w),
+                Output::Sync => {
+                    slot.batches.push_back(slot.pending.len() - slot.covered);
+                    slot.covered = slot.pending.len();
+                }
                 Output::Send { msg, .. } => {
                     if let (Some(mid), false) = (net.id, net.lost) {
                         self.in_flight
@@ -308,6 +358,67 @@ impl<'c, N: Node> Replayer<'c, N> {
             }
         }
         self.outputs = outputs;
+        Ok(())
+    }
+
+    /// A disk record: the durable state a sync, a crash or a corruption left.
+    fn disk(
+        &mut self,
+        line: usize,
+        n: u64,
+        node: NodeId,
+        event: &DiskEvent,
+    ) -> Result<(), Box<Divergence>> {
+        let slot = self
+            .slots
+            .get_mut(node)
+            .ok_or_else(|| bad_node(line, n, node))?;
+        let div = |what: String| {
+            Box::new(Divergence {
+                line,
+                event: n,
+                node,
+                what,
+                expected: Value::Null,
+                actual: Value::Null,
+            })
+        };
+        let decode_write = |v: &Value| {
+            serde_json::from_value::<<N::Durable as Durable>::Write>(v.clone())
+                .map_err(|e| div(format!("cannot read the disk record's write: {e}")))
+        };
+        match event {
+            DiskEvent::Synced { writes } => {
+                let batch = slot.batches.pop_front();
+                if batch != Some(*writes) {
+                    return Err(div(format!(
+                        "a sync of {writes} writes completes, but the replayed node's oldest sync in flight covers {batch:?}"
+                    )));
+                }
+                for w in slot.pending.drain(..writes) {
+                    slot.durable.apply(&w);
+                }
+                slot.covered -= writes;
+            }
+            DiskEvent::Crash { kept, lost, torn } => {
+                if kept + lost != slot.pending.len() {
+                    return Err(div(format!(
+                        "a crash finds {} unsynced writes, but the replayed node has {}",
+                        kept + lost,
+                        slot.pending.len()
+                    )));
+                }
+                for w in slot.pending.drain(..).take(*kept) {
+                    slot.durable.apply(&w);
+                }
+                if let Some(t) = torn {
+                    slot.durable.apply(&decode_write(t)?);
+                }
+                slot.batches.clear();
+                slot.covered = 0;
+            }
+            DiskEvent::Corrupt { write } => slot.durable.apply(&decode_write(write)?),
+        }
         Ok(())
     }
 

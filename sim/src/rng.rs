@@ -24,6 +24,8 @@ pub enum Purpose {
     SystemKnobs,
     /// The nodes' clocks drawn per seed: drifts and jumps (`clock_draw.rs`).
     Clocks,
+    /// The realistic disk: sync latencies, what a crash keeps, torn writes, corruption.
+    Disk,
     /// One node incarnation.
     Node { id: usize, incarnation: u32 },
 }
@@ -39,6 +41,7 @@ impl Purpose {
             Purpose::Reactive => 6,
             Purpose::SystemKnobs => 7,
             Purpose::Clocks => 8,
+            Purpose::Disk => 9,
             Purpose::Node { id, incarnation } => {
                 debug_assert!(id < (1 << 24));
                 (1 << 56) | ((id as u64) << 24) | u64::from(incarnation)

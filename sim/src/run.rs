@@ -18,6 +18,7 @@ enum Phase {
     Start,
     Deliver(NodeId),
     Timer(NodeId),
+    Sync(NodeId),
     Wake,
     Fault,
     Finish,
@@ -30,6 +31,7 @@ impl Phase {
             Phase::Start => "the start of the run".into(),
             Phase::Deliver(to) => format!("a delivery to {}", name(to)),
             Phase::Timer(node) => format!("a timer of {}", name(node)),
+            Phase::Sync(node) => format!("a sync of {}", name(node)),
             Phase::Wake => "a wake-up of the harness".into(),
             Phase::Fault => "a fault".into(),
             Phase::Finish => "the end-of-run checks".into(),
@@ -84,7 +86,21 @@ impl<N: Node, H: Harness<N>> Sim<N, H> {
 
     /// Deliver pending observations to checkers, then to the harness, until none are left.
     fn drain_observations(&mut self) {
-        // Durable writes first: checkers see what a step made durable before what it reported.
+        // Disk changes first (a crash, a lost disk: what a node will restart from), then
+        // durable writes: checkers see what a step made durable before what it reported.
+        for (node, change) in std::mem::take(&mut self.world.disk_changes) {
+            let now = self.world.now;
+            let durable = self.world.durable(node);
+            let mut failed = None;
+            for checker in &mut self.checkers {
+                if let Err(f) = checker.on_disk(now, node, change, durable) {
+                    failed.get_or_insert(f);
+                }
+            }
+            if let Some(f) = failed {
+                self.world.fail(f);
+            }
+        }
         while let Some(node) = self.world.persisted.pop() {
             let now = self.world.now;
             let durable = self.world.durable(node);
@@ -182,6 +198,10 @@ impl<N: Node, H: Harness<N>> Sim<N, H> {
                 Event::Timer { node, inc, id, tag } => {
                     self.phase = Phase::Timer(node);
                     self.world.fire_timer(node, inc, id, tag)
+                }
+                Event::Sync { node, batch } => {
+                    self.phase = Phase::Sync(node);
+                    self.world.sync_done(node, batch)
                 }
                 Event::Wake { tag } => {
                     self.phase = Phase::Wake;

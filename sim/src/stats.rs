@@ -32,6 +32,15 @@ pub struct Stats {
     /// Messages held back by a hold fault (delivered later, on release).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub held: u64,
+    /// Syncs completed (a realistic disk only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub syncs: u64,
+    /// Unsynced writes a crash lost (a realistic disk only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub writes_lost: u64,
+    /// Messages lost because their sender crashed before the sync they waited for.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_unsynced: u64,
     /// Messages sent per message kind.
     pub sent_by_kind: IndexMap<String, u64>,
 }
@@ -43,6 +52,6 @@ fn is_zero(n: &u64) -> bool {
 impl Stats {
     /// All losses.
     pub fn dropped(&self) -> u64 {
-        self.dropped_random + self.dropped_partition + self.dropped_crashed
+        self.dropped_random + self.dropped_partition + self.dropped_crashed + self.dropped_unsynced
     }
 }

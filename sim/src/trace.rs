@@ -33,6 +33,7 @@ pub use table::{Blob, BlobTable};
 pub use write::{output_text, SinkStats, TraceSink};
 
 use crate::checker::{Undecided, Violation};
+use crate::disk::{DiskConfig, DiskEvent};
 use crate::faults::Fault;
 use crate::network::{DropCause, NetworkConfig};
 use crate::node::{NodeId, Time, TimerId};
@@ -76,6 +77,9 @@ pub enum Record {
         /// Settings the seed drew (swarm testing), recorded for people and the viewer.
         #[serde(default)]
         drawn: Value,
+        /// The realistic disk, if the run has one (absent: the lab's Persister).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        disk: Option<DiskConfig>,
     },
     /// One node step: an input and everything it produced.
     Step {
@@ -115,6 +119,13 @@ pub enum Record {
         /// rather than the schedule.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         reactive: bool,
+    },
+    /// Something happened on a node's realistic disk (`disk.rs`).
+    Disk {
+        n: u64,
+        t: Time,
+        node: NodeId,
+        disk: DiskEvent,
     },
     /// A remark of the harness (what the test driver did or checked).
     Note { n: u64, t: Time, text: String },

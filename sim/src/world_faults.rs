@@ -30,6 +30,16 @@ impl<N: Node> World<N> {
                 }
                 !up
             }
+            Fault::Corrupt(_) => self.disks.is_none(),
+            Fault::LoseDisk(id) => {
+                let slot = &mut self.slots[*id];
+                if slot.node.take().is_some() {
+                    slot.inc += 1;
+                    slot.live_timers.clear();
+                    self.stats.crashes += 1;
+                }
+                false
+            }
             Fault::Restart(id) => self.slots[*id].node.is_some(),
             Fault::Disconnect(id) => {
                 self.conn.set_isolated(*id, true);
@@ -96,6 +106,8 @@ impl<N: Node> World<N> {
                 !released
             }
         };
+        // The disk's share of a fault comes after the fault's record, as the replay reads it.
+        let disk_fault = !noop && self.disks.is_some();
         let t = self.now;
         if reactive && !noop {
             self.reactive_faults.push((t, fault.clone()));
@@ -107,6 +119,22 @@ impl<N: Node> World<N> {
             noop,
             reactive,
         });
+        use crate::checker::DiskChange;
+        match &fault {
+            Fault::Crash(id) if !noop => {
+                self.disk_crash(*id, true);
+                self.disk_changes.push((*id, DiskChange::Crash));
+            }
+            Fault::LoseDisk(id) => {
+                self.disk_crash(*id, false);
+                self.disk_lose(*id);
+                self.disk_changes.push((*id, DiskChange::Lost));
+            }
+            Fault::Corrupt(id) if disk_fault && self.disk_corrupt(*id) => {
+                self.disk_changes.push((*id, DiskChange::Corrupt));
+            }
+            _ => {}
+        }
         if let (Fault::Restart(id), false) = (&fault, noop) {
             let id = *id;
             self.stats.restarts += 1;

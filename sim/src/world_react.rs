@@ -35,6 +35,9 @@ impl<N: Node> World<N> {
         if let Some(r) = &mut self.reactive {
             r.rng = stream(seed, Purpose::Reactive);
         }
+        if let Some(d) = &mut self.disks {
+            d.rng = stream(seed, Purpose::Disk);
+        }
         for (id, slot) in self.slots.iter_mut().enumerate() {
             slot.rng = stream(
                 seed,

@@ -53,6 +53,7 @@ fn the_final_replica_check_catches_divergent_states_on_its_own() {
     let run = |sc: &Scenario| {
         let (cfg, _) = sim_config(sc, 1);
         let nodes = KvNodeConfig {
+            realistic_disk: false,
             servers: 3,
             election_timeout_us: (ms_to_us(300.0), ms_to_us(600.0)),
             heartbeat_us: ms_to_us(100.0),

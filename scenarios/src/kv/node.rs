@@ -39,6 +39,9 @@ pub struct KvNodeConfig {
     pub raft_bugs: raft::Bugs,
     /// Deliberate service and clerk bugs (none outside power campaigns).
     pub bugs: kv::Bugs,
+    /// The servers run on a realistic disk: they sync their writes before sending (with the
+    /// Persister they send first, as the lab scenarios' traces record).
+    pub realistic_disk: bool,
 }
 
 /// A harness request: clients take operations.
@@ -112,6 +115,10 @@ pub enum KvActor {
         /// Raft's last log index and leadership after the previous call (for marks).
         last_index: u64,
         was_leader: bool,
+        /// Sync before sending ([`KvNodeConfig::realistic_disk`]).
+        realistic_disk: bool,
+        /// It lost synced state and serves nothing (`crate::disk_state::boot`).
+        halted: bool,
     },
     Client {
         clerk: Clerk,
@@ -128,6 +135,10 @@ impl KvActor {
             KvActor::Client { .. } => None,
         }
     }
+    /// Is this a server that halted after finding synced state lost (`crate::disk_state::boot`)?
+    pub fn halted(&self) -> bool {
+        matches!(self, KvActor::Server { halted: true, .. })
+    }
     /// Is this client in the middle of an operation?
     pub fn busy(&self) -> bool {
         matches!(self, KvActor::Client { op: Some(_), .. })
@@ -140,15 +151,23 @@ impl KvActor {
                 timer,
                 last_index,
                 was_leader,
+                realistic_disk,
+                ..
             } => {
                 let deposed = *was_leader && !server.raft().is_leader();
                 let mut failed_pending = false;
                 while server.has_ready() {
                     let ready = server.take_ready();
-                    for (to, m) in ready.messages {
+                    let wrote = !ready.storage.is_empty();
+                    for (_, m) in &ready.messages {
                         failed_pending |= deposed
                             && matches!(m, KvMessage::Reply(kv::ClientReply::WrongLeader { .. }));
-                        ctx.send(to, Wire(m));
+                    }
+                    let mut messages = Some(ready.messages);
+                    if !*realistic_disk {
+                        for (to, m) in messages.take().into_iter().flatten() {
+                            ctx.send(to, Wire(m));
+                        }
                     }
                     // Storage writes and events, merged in the order they happened.
                     let leader = server.raft().is_leader();
@@ -168,6 +187,10 @@ impl KvActor {
                     }
                     for op in storage {
                         persist(ctx, op, leader, *last_index, in_flight);
+                    }
+                    if let Some(messages) = messages {
+                        let bugs = server.raft().config().bugs;
+                        crate::wire::sync_then_send(ctx, wrote, messages, bugs, |m| m);
                     }
                 }
                 if failed_pending {
@@ -201,6 +224,25 @@ impl KvActor {
     }
 }
 
+impl crate::disk_state::Garble for kv::KvCommand {
+    /// A damaged record reads as the same request with another payload.
+    fn garble(&self) -> Self {
+        let mut c = self.clone();
+        c.op = match c.op {
+            kv::Op::Get { key } => kv::Op::Get { key: key + "~" },
+            kv::Op::Put { key, value } => kv::Op::Put {
+                key,
+                value: value + "~",
+            },
+            kv::Op::Append { key, value } => kv::Op::Append {
+                key,
+                value: value + "~",
+            },
+        };
+        c
+    }
+}
+
 /// Observe the log change a durable write makes, then persist it.
 fn persist(
     ctx: &mut Ctx<'_, KvActor>,
@@ -215,7 +257,7 @@ fn persist(
     if let Some(change) = log_change(&op, command_id) {
         ctx.observe(KvObs::Log(change));
     }
-    ctx.persist(op);
+    ctx.persist(op.into());
 }
 
 /// The mark of a server event, with its context.
@@ -266,7 +308,12 @@ fn server_obs(e: ServerEvent, term: u64) -> KvObs {
 
 impl RaftEvents for KvActor {
     fn hard_state(durable: &KvDurable) -> (u64, Option<NodeId>) {
-        (durable.0.current_term, durable.0.voted_for)
+        let s = durable.recovered();
+        (s.current_term, s.voted_for)
+    }
+
+    fn durable_log(durable: &KvDurable) -> (u64, u64, Vec<(u64, u64)>) {
+        crate::raft::checks::storage_log(&durable.recovered(), command_id)
     }
 
     fn raft_event(obs: &KvObs) -> Option<RaftEvent<'_>> {
@@ -333,15 +380,36 @@ impl Node for KvActor {
             config.lease_reads = cfg.read_mode == kv::ReadMode::Lease;
             config.max_drift_ppm = cfg.max_drift_ppm;
             config.bugs = cfg.raft_bugs;
-            let mut server = KvServer::new(config, &durable.0, cfg.maxraftstate, now, ctx.rng());
+            let boot = crate::disk_state::boot(durable, cfg.raft_bugs);
+            let mut server = KvServer::new(config, &boot.storage, cfg.maxraftstate, now, ctx.rng());
             server.set_bugs(cfg.bugs);
             server.set_read_mode(cfg.read_mode);
             ctx.observe(KvObs::Boot {
                 commit_index: server.raft().commit_index(),
             });
+            let halted = boot.halt;
+            if !boot.writes.is_empty() {
+                for w in boot.writes {
+                    ctx.persist(w);
+                }
+                ctx.sync();
+            }
+            if halted {
+                // It lost synced state: it serves nothing (to the others, it is down).
+                return KvActor::Server {
+                    last_index: server.raft().last_index(),
+                    was_leader: false,
+                    realistic_disk: cfg.realistic_disk,
+                    halted,
+                    server,
+                    timer: DeadlineTimer::default(),
+                };
+            }
             KvActor::Server {
                 last_index: server.raft().last_index(),
                 was_leader: false,
+                realistic_disk: cfg.realistic_disk,
+                halted,
                 server,
                 timer: DeadlineTimer::default(),
             }
@@ -361,6 +429,7 @@ impl Node for KvActor {
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: KvMsg) {
         let now = ctx.now();
         match self {
+            KvActor::Server { halted: true, .. } => return,
             KvActor::Server { server, .. } => {
                 let raft_msg = match &msg.0 {
                     KvMessage::Raft(m) => Some(m),
@@ -382,6 +451,7 @@ impl Node for KvActor {
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, id: TimerId, _tag: u64) {
         let now = ctx.now();
         match self {
+            KvActor::Server { halted: true, .. } => return,
             KvActor::Server { server, timer, .. } => {
                 timer.fired(id);
                 let watch = RaftWatch::before(server.raft(), None);
@@ -398,7 +468,7 @@ impl Node for KvActor {
 
     fn durable_lag(&self, durable: &KvDurable) -> Option<String> {
         let server = self.server()?;
-        crate::raft::durable::durable_lag(server.raft(), &durable.0)
+        crate::raft::durable::durable_lag(server.raft(), &durable.recovered())
     }
 
     fn on_input(&mut self, ctx: &mut Ctx<'_, Self>, input: KvInput) -> Option<u64> {

@@ -30,10 +30,11 @@ use std::time::Instant;
 /// The profiles a campaign runs by default: the swarm profiles (with and without PreVote,
 /// CheckQuorum and ReadIndex reads, whose bugs only act where they are on), and the lab
 /// scenarios whose faults reach deepest (the two Figure 8 tests for Raft; the hardest 3B
-/// test for KV, and its 3A partition test with ReadIndex reads), and the lease reads under
+/// test for KV, and its 3A partition test with ReadIndex reads), the lease reads under
 /// clock drift within their bound (a swarm profile, and the worst case of the bound), and
 /// the two moments their rules protect them (leader stickiness, a lease counted from when
-/// its round left).
+/// its round left), and the swarm profiles on a realistic disk and the lab-style test of a
+/// lost disk (the storage bugs act only there).
 pub const DEFAULT_PROFILES: &[&str] = &[
     "scenarios/fuzz/raft-swarm.json",
     "scenarios/fuzz/kv-swarm.json",
@@ -48,6 +49,10 @@ pub const DEFAULT_PROFILES: &[&str] = &[
     "scenarios/kv/lease-slow-leader-fast-followers.json",
     "scenarios/kv/lease-vote-while-leader-heard.json",
     "scenarios/kv/lease-late-answers.json",
+    "scenarios/fuzz/raft-swarm-disk.json",
+    "scenarios/fuzz/kv-swarm-disk.json",
+    "scenarios/fuzz/raft-swarm-disk-faults.json",
+    "scenarios/raft/disk-lost.json",
 ];
 
 /// Options of `sim power`.

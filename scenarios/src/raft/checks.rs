@@ -45,6 +45,27 @@ pub trait RaftEvents: Node {
     fn raft_event(obs: &Self::Obs) -> Option<RaftEvent<'_>>;
     /// The durable `(currentTerm, votedFor)` of a server's durable state.
     fn hard_state(durable: &Self::Durable) -> (u64, Option<NodeId>);
+    /// The durable log: the snapshot's last index and term, then `(term, entry)` of each
+    /// entry after it. (After a crash on a realistic disk, the log the server wrote and the
+    /// one it kept differ; the checker takes the kept one.)
+    fn durable_log(durable: &Self::Durable) -> (u64, u64, Vec<(u64, u64)>);
+}
+
+/// A durable log as [`RaftEvents::durable_log`] gives it, entries named by `command_id`.
+pub fn storage_log<C>(
+    storage: &raft::Storage<C>,
+    command_id: impl Fn(&C) -> u64,
+) -> (u64, u64, Vec<(u64, u64)>) {
+    let (snap_index, snap_term) = storage
+        .snapshot
+        .as_ref()
+        .map_or((0, 0), |s| (s.last_included_index, s.last_included_term));
+    let entries = storage
+        .entries
+        .iter()
+        .map(|e| (e.term, command_id(&e.command)))
+        .collect();
+    (snap_index, snap_term, entries)
 }
 
 /// An entry known to be committed, and the earliest term it is known committed in.
@@ -74,6 +95,13 @@ pub struct RaftSafety {
     applied: Vec<u64>,
     /// Each server's durable (currentTerm, votedFor) as last seen.
     hard: Vec<(u64, Option<NodeId>)>,
+    /// Every durable vote ever seen, by (server, term): a server that lost its disk is held
+    /// to the votes it cast before as well.
+    votes: BTreeMap<(NodeId, u64), NodeId>,
+    /// Servers that crashed and have not booted again (their log is what the disk kept).
+    down: Vec<bool>,
+    /// Servers that lost their disk, or part of it (a corrupt block), at some point.
+    lost_disk: Vec<bool>,
 }
 
 fn fail(property: &str, nodes: Vec<NodeId>, detail: String) -> Result<(), Failure> {
@@ -93,6 +121,9 @@ impl RaftSafety {
             commit: vec![0; servers],
             applied: vec![0; servers],
             hard: vec![(0, None); servers],
+            votes: BTreeMap::new(),
+            down: vec![false; servers],
+            lost_disk: vec![false; servers],
         }
     }
 
@@ -114,6 +145,24 @@ impl RaftSafety {
         };
         let (was_term, was_vote) = *before;
         *before = (term, voted_for);
+        let lost_disk = self.lost_disk[node];
+        if let Some(v) = voted_for {
+            let earlier = *self.votes.entry((node, term)).or_insert(v);
+            // A server that lost its disk forgot its votes, but the candidates it voted for
+            // did not: a second vote in a term it voted in before the loss is a second vote.
+            if lost_disk && earlier != v {
+                return fail(
+                    "one vote per term",
+                    vec![node],
+                    format!("s{node} voted for s{earlier} and then (after losing its disk) for s{v} in term {term}"),
+                );
+            }
+        }
+        if lost_disk && term < was_term {
+            // What a lost or corrupt disk leaves may be older than what the server had made
+            // durable; the votes it cast before are still held against it above.
+            return Ok(());
+        }
         if term < was_term {
             return fail(
                 "durable term monotonic",
@@ -140,6 +189,7 @@ impl RaftSafety {
         }
         match event {
             RaftEvent::Boot { commit_index } => {
+                self.down[node] = false;
                 self.in_office.remove(&node);
                 self.commit[node] = commit_index;
                 self.applied[node] = 0;
@@ -501,6 +551,40 @@ impl<N: RaftEvents> Checker<N> for RaftSafety {
     ) -> Result<(), Failure> {
         let (term, voted_for) = N::hard_state(durable);
         self.hard_state(node, term, voted_for)
+    }
+
+    fn on_disk(
+        &mut self,
+        _now: Time,
+        node: NodeId,
+        change: sim::DiskChange,
+        durable: &N::Durable,
+    ) -> Result<(), Failure> {
+        if node >= self.logs.len() {
+            return Ok(());
+        }
+        match change {
+            sim::DiskChange::Crash => self.down[node] = true,
+            sim::DiskChange::Lost => {
+                self.down[node] = true;
+                self.lost_disk[node] = true;
+            }
+            sim::DiskChange::Corrupt => self.lost_disk[node] = true,
+        }
+        if self.down[node] {
+            // The server will boot from the log its disk kept (a realistic disk loses unsynced
+            // writes; a checking reader stops at a damaged record), not from the one it wrote.
+            let (snap_index, snap_term, entries) = N::durable_log(durable);
+            self.logs[node] = MirrorLog {
+                snap_index,
+                snap_term,
+                entries,
+            };
+        }
+        // The hard state is checked by `on_persist`, which follows any change that wrote it
+        // (the engine reports the changes of an event first, each with the state after all
+        // of them, so a term may look lost here before the loss is reported).
+        Ok(())
     }
 }
 

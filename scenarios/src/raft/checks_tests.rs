@@ -240,3 +240,26 @@ fn snapshots_shift_the_mirror() {
     append(&mut c, 1, &[(6, 2, 60)]).unwrap();
     assert_eq!(c.logs[1].term_at(5), Some(2));
 }
+
+#[test]
+fn a_server_that_lost_its_disk_is_held_to_the_votes_it_cast_before() {
+    use crate::raft::node::RaftNode;
+    use sim::{Checker, DiskChange};
+    // Without a loss, a durable term that goes back is a violation.
+    let mut plain = RaftSafety::new(3);
+    plain.hard_state(0, 3, Some(1)).unwrap();
+    assert_eq!(
+        property(plain.hard_state(0, 0, None)),
+        "durable term monotonic"
+    );
+    // After a loss, the empty disk and votes in new terms pass...
+    let mut c = RaftSafety::new(3);
+    c.hard_state(0, 3, Some(1)).unwrap();
+    let empty = <crate::wire::RaftDurable<crate::raft::node::Cmd> as sim::Durable>::replaced();
+    Checker::<RaftNode>::on_disk(&mut c, 0, 0, DiskChange::Lost, &empty).unwrap();
+    c.hard_state(0, 0, None).unwrap();
+    c.hard_state(0, 4, Some(2)).unwrap();
+    // ... as does the same vote again, but another candidate in a term it voted in is not.
+    c.hard_state(0, 3, Some(1)).unwrap();
+    assert_eq!(property(c.hard_state(0, 3, Some(2))), "one vote per term");
+}

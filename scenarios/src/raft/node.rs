@@ -22,6 +22,17 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
+impl crate::disk_state::Garble for Cmd {
+    /// A damaged record reads as another value (so a server that trusts it applies a
+    /// command nobody submitted).
+    fn garble(&self) -> Self {
+        Cmd {
+            value: self.value ^ 0x9e37_79b9_7f4a_7c15,
+            pad: self.pad,
+        }
+    }
+}
+
 impl raft::Command for Cmd {
     fn size_bytes(&self) -> usize {
         8 + self.pad as usize
@@ -131,6 +142,9 @@ pub struct RaftNode {
     timer: DeadlineTimer,
     /// Raft's last log index after the previous call (for the `truncate` mark's depth).
     last_index: u64,
+    /// It lost synced state and serves nothing (`crate::disk_state::boot`): to the others it
+    /// is down.
+    halted: bool,
 }
 
 impl RaftNode {
@@ -142,6 +156,10 @@ impl RaftNode {
     pub fn applied(&self, index: u64) -> Option<u64> {
         let i = usize::try_from(index).ok()?.checked_sub(1)?;
         self.service.values.get(i).copied()
+    }
+    /// Did it halt after finding synced state lost (`crate::disk_state::boot`)?
+    pub fn halted(&self) -> bool {
+        self.halted
     }
     /// How many entries the service has applied.
     pub fn applied_len(&self) -> u64 {
@@ -168,6 +186,7 @@ impl RaftNode {
                 });
             }
             let leader = self.raft.is_leader();
+            let wrote = !ready.storage.is_empty();
             for op in ready.storage {
                 let in_flight = self
                     .raft
@@ -181,11 +200,10 @@ impl RaftNode {
                 if let Some(change) = log_change(&op, |c: &Cmd| c.value) {
                     ctx.observe(RaftObs::Log(change));
                 }
-                ctx.persist(op);
+                ctx.persist(op.into());
             }
-            for (to, msg) in ready.messages {
-                ctx.send(to, Wire(msg));
-            }
+            let bugs = self.raft.config().bugs;
+            crate::wire::sync_then_send(ctx, wrote, ready.messages, bugs, |m| m);
             let term = self.raft.current_term();
             for event in commits {
                 if let Event::CommitAdvanced { commit_index } = event {
@@ -283,22 +301,35 @@ impl Node for RaftNode {
         config.check_quorum = cfg.check_quorum;
         config.bugs = cfg.bugs;
         let now = ctx.now();
-        let raft = Raft::new(config, &durable.0, now, ctx.rng());
+        let boot = crate::disk_state::boot(durable, cfg.bugs);
+        let raft = Raft::new(config, &boot.storage, now, ctx.rng());
         ctx.observe(RaftObs::Boot {
             commit_index: raft.commit_index(),
         });
+        if !boot.writes.is_empty() {
+            for w in boot.writes {
+                ctx.persist(w);
+            }
+            ctx.sync();
+        }
         let mut node = RaftNode {
             last_index: raft.last_index(),
             raft,
             service: Service::default(),
             snapshot_every: cfg.snapshot_every,
             timer: DeadlineTimer::default(),
+            halted: boot.halt,
         };
-        node.flush(ctx);
+        if !node.halted {
+            node.flush(ctx);
+        }
         node
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: RaftMsg) {
+        if self.halted {
+            return;
+        }
         let now = ctx.now();
         let watch = RaftWatch::before(&self.raft, Some(&msg.0));
         self.raft.handle_message(now, ctx.rng(), from, msg.0);
@@ -308,6 +339,9 @@ impl Node for RaftNode {
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: TimerId, _tag: u64) {
         self.timer.fired(timer);
+        if self.halted {
+            return;
+        }
         let now = ctx.now();
         let watch = RaftWatch::before(&self.raft, None);
         self.raft.tick(now, ctx.rng());
@@ -321,6 +355,7 @@ impl Node for RaftNode {
 
     fn on_input(&mut self, ctx: &mut Ctx<'_, Self>, input: RaftInput) -> RaftReply {
         match input {
+            RaftInput::Start(_) if self.halted => None,
             RaftInput::Start(cmd) => {
                 let now = ctx.now();
                 let res = self.raft.start(now, ctx.rng(), cmd);
@@ -333,13 +368,18 @@ impl Node for RaftNode {
 
 impl RaftNode {
     fn lag(&self, durable: &ServerDurable) -> Option<String> {
-        super::durable::durable_lag(&self.raft, &durable.0)
+        super::durable::durable_lag(&self.raft, &durable.recovered())
     }
 }
 
 impl RaftEvents for RaftNode {
     fn hard_state(durable: &ServerDurable) -> (u64, Option<NodeId>) {
-        (durable.0.current_term, durable.0.voted_for)
+        let s = durable.recovered();
+        (s.current_term, s.voted_for)
+    }
+
+    fn durable_log(durable: &ServerDurable) -> (u64, u64, Vec<(u64, u64)>) {
+        crate::raft::checks::storage_log(&durable.recovered(), |c: &Cmd| c.value)
     }
 
     fn raft_event(obs: &RaftObs) -> Option<RaftEvent<'_>> {

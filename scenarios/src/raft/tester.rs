@@ -49,7 +49,11 @@ impl RaftTester {
         &self,
         world: &'w World<RaftNode>,
     ) -> impl Iterator<Item = (NodeId, &'w RaftNode)> + 'w {
-        (0..self.servers).filter_map(move |i| world.node(i).map(|n| (i, n)))
+        // A server that halted after losing synced state is down to the others, and so to
+        // the tester.
+        (0..self.servers)
+            .filter_map(move |i| world.node(i).map(|n| (i, n)))
+            .filter(|(_, n)| !n.halted())
     }
 }
 
@@ -129,7 +133,9 @@ impl RaftTester {
             let lr = leader.raft();
             for (p, peer) in self.live(world).filter(|(p, _)| *p != l) {
                 let pr = peer.raft();
-                if pr.current_term() != lr.current_term() {
+                // A server that halted after losing synced state is down to the others: what
+                // the leader knew of its log went with its disk.
+                if pr.current_term() != lr.current_term() || peer.halted() {
                     continue;
                 }
                 let Some(m) = lr.match_index(p) else { continue };
@@ -554,8 +560,11 @@ impl System<RaftNode> for RaftTester {
         obs: &RaftObs,
     ) -> Result<(), Failure> {
         self.check_match_indexes(world)?;
-        if let RaftObs::Log(_) | RaftObs::Boot { .. } = obs {
-            super::durable::check_durable_term(node, &world.durable(node).0)?;
+        // A server that halted after losing synced state keeps what its disk had left, an
+        // older hard state maybe: it serves nothing from it.
+        let halted = world.node(node).is_some_and(|n| n.halted());
+        if let (RaftObs::Log(_) | RaftObs::Boot { .. }, false) = (obs, halted) {
+            super::durable::check_durable_term(node, &world.durable(node).recovered())?;
         }
         if let (Some(max), RaftObs::Log(_)) = (self.max_raft_state, obs) {
             let size = world.durable(node).byte_size() as u64;

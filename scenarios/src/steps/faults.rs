@@ -43,6 +43,21 @@ pub fn exec<N: Node>(world: &mut World<N>, env: &mut Env<'_>, step: &Step) -> Fl
             }
             Flow::Next
         }
+        Step::Corrupt(sel) => {
+            for i in tryf!(env.select(world, sel)) {
+                world.apply_fault(Fault::Corrupt(i));
+            }
+            Flow::Next
+        }
+        Step::LoseDisk(sel) => {
+            for i in tryf!(env.select(world, sel)) {
+                if world.is_up(i) {
+                    world.apply_fault(Fault::Disconnect(i));
+                }
+                world.apply_fault(Fault::LoseDisk(i));
+            }
+            Flow::Next
+        }
         Step::Connect(sel) => {
             for i in tryf!(env.select(world, sel)) {
                 world.apply_fault(Fault::Reconnect(i));

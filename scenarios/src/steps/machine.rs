@@ -495,6 +495,8 @@ impl<N: Node, S: System<N>> Machine<N, S> {
                 }
             }
             Step::Crash(_)
+            | Step::Corrupt(_)
+            | Step::LoseDisk(_)
             | Step::Restart(_)
             | Step::Disconnect(_)
             | Step::Connect(_)

@@ -165,6 +165,12 @@ pub enum Step {
     Restart(Sel),
     Disconnect(Sel),
     Connect(Sel),
+    /// Damage one block of each selected server's disk at rest (a realistic disk; the server
+    /// reads it at its next start).
+    Corrupt(Sel),
+    /// Replace each selected server's disk with an empty one (a running server crashes and
+    /// is disconnected first, as `crash`); `restart` brings it back with the empty disk.
+    LoseDisk(Sel),
     /// Split servers into groups (servers in no group talk to all).
     Partition(Vec<Vec<Sel>>),
     /// Cut every one-way link from each `from` server to each `to` server (a server's link to

@@ -181,7 +181,12 @@ impl Validator {
             Step::MaxTerm(_) => self.raft_only(place, "max_term"),
             Step::PartitionRandom { groups } if *groups == 0 => problem(&format!("{place}.partition_random.groups"), "must be at least 1"),
             Step::StopThreads {} | Step::Note(_) | Step::Heal {} | Step::PartitionRandom { .. } | Step::LongReordering(_) | Step::Mark(_) => Ok(()),
-            Step::Crash(sel) | Step::Restart(sel) | Step::Disconnect(sel) | Step::Connect(sel) => self.sel(sel, place),
+            Step::Crash(sel)
+            | Step::Restart(sel)
+            | Step::Disconnect(sel)
+            | Step::Connect(sel)
+            | Step::Corrupt(sel)
+            | Step::LoseDisk(sel) => self.sel(sel, place),
             Step::Clock(c) => {
                 let place = format!("{place}.clock");
                 self.sel(&c.node, &format!("{place}.node"))?;

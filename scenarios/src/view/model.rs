@@ -131,6 +131,7 @@ pub fn record_n(r: &Record) -> Option<u64> {
         | Record::Drop { n, .. }
         | Record::Fault { n, .. }
         | Record::Note { n, .. }
+        | Record::Disk { n, .. }
         | Record::Branch { n, .. } => Some(*n),
         _ => None,
     }
@@ -154,6 +155,7 @@ pub fn check_record(nodes: usize, line: usize, r: &Record) -> Result<(), String>
         },
         Record::Drop { from, to, .. } => vec![*from, *to],
         Record::Fault { fault, .. } => fault.nodes(),
+        Record::Disk { node, .. } => vec![*node],
         _ => vec![],
     };
     match ids.into_iter().find(|&id| id >= nodes) {
@@ -275,7 +277,9 @@ pub fn build(trace: &Trace) -> Model {
                     Fault::Crash(n)
                     | Fault::Restart(n)
                     | Fault::Disconnect(n)
-                    | Fault::Reconnect(n) => *n as i64,
+                    | Fault::Reconnect(n)
+                    | Fault::Corrupt(n)
+                    | Fault::LoseDisk(n) => *n as i64,
                     _ => -1,
                 };
                 m.ev.push(json!([t, lane, EV_FAULT, rec]));
@@ -283,7 +287,7 @@ pub fn build(trace: &Trace) -> Model {
                     continue;
                 }
                 match fault {
-                    Fault::Crash(n) if *n < count => {
+                    Fault::Crash(n) | Fault::LoseDisk(n) if *n < count => {
                         crashed[*n].get_or_insert((t, rec));
                         // a crashed node's role is gone; the next role obs starts afresh
                         last_role[*n] = None;
@@ -337,6 +341,10 @@ pub fn build(trace: &Trace) -> Model {
             Record::Branch { t, .. } => {
                 last_t = last_t.max(*t);
                 m.ev.push(json!([t, -1, EV_NOTE, rec]));
+            }
+            Record::Disk { t, node, .. } => {
+                last_t = last_t.max(*t);
+                m.ev.push(json!([t, node, EV_NOTE, rec]));
             }
             Record::Result {
                 end_time,

@@ -138,6 +138,24 @@ impl Timeline {
                 let what = format!("branch: every random stream from seed {seed} on");
                 self.line(*t, *n, "-".into(), what);
             }
+            Record::Disk { n, t, node, disk } => {
+                let what = match disk {
+                    sim::DiskEvent::Synced { writes } => {
+                        format!("disk: sync done ({writes} writes durable)")
+                    }
+                    sim::DiskEvent::Crash { kept, lost, torn } => format!(
+                        "disk: the crash kept {kept} unsynced writes and lost {lost}{}",
+                        if torn.is_some() {
+                            ", the first of them torn"
+                        } else {
+                            ""
+                        }
+                    ),
+                    sim::DiskEvent::Corrupt { .. } => "disk: a block is corrupt".into(),
+                };
+                let name = node_name(&self.names, *node);
+                self.line(*t, *n, name, what);
+            }
             Record::Result { .. } => self.result = Some(r.clone()),
             _ => {}
         }
@@ -332,6 +350,8 @@ fn describe_fault(names: &[String], f: &Fault) -> (String, String) {
         Fault::ClockDrift { node, drift_ppm } => {
             (name(node), format!("clock drift {drift_ppm:+} ppm"))
         }
+        Fault::Corrupt(n) => (name(n), "corrupt a block of its disk".into()),
+        Fault::LoseDisk(n) => (name(n), "lose its disk (it comes back empty)".into()),
         Fault::Network(cfg) => (
             "-".into(),
             format!(

@@ -207,6 +207,18 @@ const FULL: &[(&str, &str, u64)] = &[
         "scenarios/raft/figure8.json",
         7,
     ),
+    // A realistic disk: syncs, crashes that keep part of the unsynced writes, torn writes.
+    (
+        "traces/full/raft-swarm-disk-seed-6.jsonl",
+        "scenarios/fuzz/raft-swarm-disk.json",
+        6,
+    ),
+    // A lost disk, and the server that halts instead of voting as a fresh one.
+    (
+        "traces/full/raft-disk-lost-seed-1.jsonl",
+        "scenarios/raft/disk-lost.json",
+        1,
+    ),
 ];
 
 const REGENERATE: &str =

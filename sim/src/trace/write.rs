@@ -245,6 +245,7 @@ pub fn output_text<N: Node, B: Blobs>(
             compact::encode(w, buf, blobs, limits)?;
             buf.push(b'}');
         }
+        Output::Sync => buf.extend_from_slice(b"{\"sync\":true}"),
         Output::Observe(o) => {
             buf.extend_from_slice(b"{\"obs\":");
             compact::encode(o, buf, blobs, limits)?;
