@@ -93,3 +93,47 @@ fn read_index_before_own_term_commit_reads_before_an_acknowledged_write() {
     assert_eq!(got, Some(Some("v1".to_string())));
     assert!(!w.linearizable());
 }
+
+/// Leadership checks sent so far (counted where the harness routes messages).
+fn rounds_sent(w: &World) -> u64 {
+    w.leadership_checks
+}
+
+#[test]
+fn lease_gets_skip_the_log_and_most_skip_the_round_too() {
+    let mut w = World::new(3, 2, None, 31);
+    w.read_by_lease(raft::Bugs::NONE, 1000);
+    w.op(0, Op::put("a", "1"));
+    let before = rounds_sent(&w);
+    let mut elapsed = 0;
+    for k in 0..20 {
+        w.op(k % 2, Op::append("a", "x"));
+        let want = format!("1{}", "x".repeat(k + 1));
+        let t0 = w.now;
+        assert_eq!(w.op((k + 1) % 2, Op::get("a")), Some(want));
+        elapsed += w.now - t0;
+    }
+    assert_eq!(logged_gets(&w), 0, "every read was served without the log");
+    // The leader's rounds go out once per heartbeat (100 ms), not once per read: far fewer
+    // than the 2 checks a ReadIndex read costs.
+    let rounds = rounds_sent(&w) - before;
+    assert!(
+        rounds < 20,
+        "{rounds} checks for 20 reads in {elapsed} µs of reading"
+    );
+    w.assert_linearizable();
+}
+
+#[test]
+fn a_deposed_leader_answers_no_lease_read() {
+    let (mut w, during) =
+        read_from_deposed_leader_with(|w| w.read_by_lease(raft::Bugs::NONE, 1000));
+    assert_eq!(
+        during, None,
+        "a minority leader answered after its lease ran out"
+    );
+    w.heal();
+    assert!(w.run_until(5_000_000, |w| !w.clerks[0].busy()));
+    assert_eq!(w.completed[0].clone().unwrap().1.as_deref(), Some("v2"));
+    w.assert_linearizable();
+}

@@ -9,7 +9,8 @@
 //! leader asks Raft for a read index, waits until Raft confirmed it still leads
 //! and it applied through that index, and answers from its state. A leader that
 //! has not committed an entry of its term yet sends the `Get` through the log,
-//! which commits one.
+//! which commits one. With leases ([`ReadMode::Lease`]) a leader whose lease holds takes
+//! the read index without any round of messages.
 
 use std::collections::BTreeMap;
 
@@ -42,6 +43,9 @@ pub enum ReadMode {
     Log,
     /// By ReadIndex (Raft thesis §6.4): no log entry, a round of leadership checks instead.
     ReadIndex,
+    /// By lease (thesis §6.4.1, Raft's `read_lease`): while the leader's lease holds, no
+    /// message at all; otherwise as ReadIndex. Raft must run with `Config::lease_reads`.
+    Lease,
 }
 
 /// A ReadIndex `Get` the leader has to answer.
@@ -243,9 +247,15 @@ impl KvServer {
             // A duplicate delivery or a retry to the same leader: one entry is enough.
             return;
         }
-        if let (ReadMode::ReadIndex, Op::Get { key }) = (self.read_mode, &req.op) {
+        if let (ReadMode::ReadIndex | ReadMode::Lease, Op::Get { key }) = (self.read_mode, &req.op)
+        {
             let ctx = self.next_read;
-            match self.raft.read_index(ctx) {
+            let asked = if self.read_mode == ReadMode::Lease {
+                self.raft.read_lease(ctx, now)
+            } else {
+                self.raft.read_index(ctx)
+            };
+            match asked {
                 Ok(()) => {
                     self.next_read += 1;
                     let read = PendingRead {

@@ -41,6 +41,10 @@ pub(crate) struct World {
     pub read_mode: ReadMode,
     /// Raft bugs of (re)started servers.
     pub raft_bugs: raft::Bugs,
+    /// The drift bound of lease reads (with `ReadMode::Lease`).
+    pub max_drift_ppm: u64,
+    /// LeadershipCheck messages the servers sent (ReadIndex and lease rounds).
+    pub leadership_checks: u64,
     /// Every server event, with the server it came from.
     pub events: Vec<(usize, ServerEvent)>,
     /// (client, seq) applied at each index, first seen on any server.
@@ -78,6 +82,8 @@ impl World {
             bugs: Bugs::NONE,
             read_mode: ReadMode::Log,
             raft_bugs: raft::Bugs::NONE,
+            max_drift_ppm: 0,
+            leadership_checks: 0,
             events: Vec::new(),
             applied_at: BTreeMap::new(),
             max_persisted: 0,
@@ -120,6 +126,8 @@ impl World {
     pub fn restart(&mut self, i: usize) {
         let mut cfg = raft::Config::new(i, (0..self.n).collect());
         cfg.bugs = self.raft_bugs;
+        cfg.lease_reads = self.read_mode == ReadMode::Lease;
+        cfg.max_drift_ppm = self.max_drift_ppm;
         let now = self.now;
         let mut s = KvServer::new(
             cfg,
@@ -137,6 +145,17 @@ impl World {
     /// Restart every server with ReadIndex reads and these Raft bugs (durable state is kept).
     pub fn read_by_index(&mut self, raft_bugs: raft::Bugs) {
         self.read_mode = ReadMode::ReadIndex;
+        self.raft_bugs = raft_bugs;
+        for i in 0..self.n {
+            self.restart(i);
+        }
+    }
+
+    /// Restart every server with lease reads (drift bound `max_drift_ppm`) and these Raft
+    /// bugs (durable state is kept).
+    pub fn read_by_lease(&mut self, raft_bugs: raft::Bugs, max_drift_ppm: u64) {
+        self.read_mode = ReadMode::Lease;
+        self.max_drift_ppm = max_drift_ppm;
         self.raft_bugs = raft_bugs;
         for i in 0..self.n {
             self.restart(i);
@@ -213,6 +232,9 @@ impl World {
         assert_eq!(persisted, self.storages[i].raft_state_size(), "server {i}");
         self.max_persisted = self.max_persisted.max(persisted);
         for (to, m) in rd.messages {
+            if matches!(m, KvMessage::Raft(raft::Message::LeadershipCheck { .. })) {
+                self.leadership_checks += 1;
+            }
             self.send(i, to, m);
         }
         for e in rd.events {

@@ -16,8 +16,10 @@ use crate::{
 };
 
 mod features;
+mod lease;
 mod replication;
 use features::*;
+use lease::*;
 use replication::*;
 
 /// Runs one situation with the given switches and asserts the outcome: the bug's when
@@ -73,6 +75,9 @@ cases! {
     RestartSkipsSnapshot => restart_skips_snapshot,
     ReadIndexNoHeartbeat => read_index_no_heartbeat,
     ReadIndexBeforeOwnTermCommit => read_index_before_own_term_commit,
+    LeaseIgnoresDrift => lease_ignores_drift,
+    LeaseWithoutStickiness => lease_without_stickiness,
+    LeaseFromAckTime => lease_from_ack_time,
 }
 
 fn run(bug: Bug, case: Case) {

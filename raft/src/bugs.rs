@@ -202,6 +202,18 @@ bugs! {
     /// its commit index may lag behind what an earlier leader committed and answered.
     ReadIndexBeforeOwnTermCommit = "read-index-before-own-term-commit", Read,
         "a leader takes a read index only once it has committed an entry of its current term (thesis §6.4, step 1)";
+    /// The lease lasts the whole minimum election timeout, with no margin for clock drift: a
+    /// slow leader clock outlives the followers' (fast) refusal to vote.
+    LeaseIgnoresDrift = "lease-ignores-drift", Read,
+        "a lease is shorter than the election timeout by the clock drift bound: min (1 - e) / (1 + e) (thesis §6.4.1)";
+    /// Followers vote whenever asked, even just after hearing from the leader (and right
+    /// after a restart): another leader can be elected while the old one's lease holds.
+    LeaseWithoutStickiness = "lease-without-stickiness", Read,
+        "with leases, a server ignores RequestVote within the minimum election timeout of hearing from a leader (thesis §6.4.1, §4.2.3)";
+    /// The lease runs from when a majority's answers arrived, not from when the round was
+    /// sent: a round answered late buys a lease reaching past the followers' guarantee.
+    LeaseFromAckTime = "lease-from-ack-time", Read,
+        "a lease starts when its round was sent, not when the answers came back (thesis §6.4.1)";
 }
 
 impl fmt::Display for Bug {

@@ -28,6 +28,13 @@ pub struct Config {
     /// steps down, so a leader whose incoming links are cut stops holding the cluster with
     /// heartbeats it cannot get answers to.
     pub check_quorum: bool,
+    /// Lease reads (thesis §6.4.1, `lease.rs`): the leader serves reads locally while a
+    /// lease a majority confirmed holds; followers refuse votes within
+    /// `election_timeout_min` of hearing from a leader (and of starting). Off by default.
+    pub lease_reads: bool,
+    /// The clock drift bound leases are safe within, in ppm (each clock runs between
+    /// 1 - bound and 1 + bound times the true rate); the lease is shortened to cover it.
+    pub max_drift_ppm: u64,
     /// Deliberate protocol bugs, so a testbed can show that its checks catch them. Empty
     /// (the correct protocol) unless a power campaign switches one on.
     pub bugs: Bugs,
@@ -47,6 +54,8 @@ impl Config {
             max_entries_per_append: 512,
             pre_vote: false,
             check_quorum: false,
+            lease_reads: false,
+            max_drift_ppm: 0,
             bugs: Bugs::NONE,
         }
     }

@@ -129,6 +129,7 @@ impl<C: Command> Raft<C> {
             })
             .collect::<BTreeMap<_, _>>();
         self.quorum_check_due = self.quorum_check_after(now);
+        self.lease_become_leader(now);
         self.ready.events.push(Event::BecameLeader {
             term: self.current_term,
         });

@@ -28,6 +28,7 @@ mod config;
 mod election;
 #[cfg(test)]
 mod feature_tests;
+mod lease;
 mod log;
 mod log_sizes;
 mod message;

@@ -93,6 +93,8 @@ pub struct Raft<C> {
     pub(crate) reads: VecDeque<PendingRead>,
     /// Leader: the last ReadIndex round started (rounds only grow).
     pub(crate) read_seq: u64,
+    /// Leader with lease reads: its lease and its rounds (`lease.rs`).
+    pub(crate) lease: crate::lease::Lease,
     pub(crate) ready: Ready<C>,
     /// Durable writes a persistence bug lets trail the reply that vouches for them: they
     /// join the Ready only when the node next runs, so a crash in between loses them.
@@ -128,6 +130,7 @@ impl<C: Command> Raft<C> {
             quorum_check_due: u64::MAX,
             reads: VecDeque::new(),
             read_seq: 0,
+            lease: crate::lease::Lease::none(),
             ready: Ready::default(),
             late_writes: Vec::new(),
             sizes: LogSizes::default(),
@@ -139,6 +142,7 @@ impl<C: Command> Raft<C> {
             raft.ready.applies.push(Apply::Snapshot { snapshot });
         }
         raft.reset_election_timer(now, rng);
+        raft.start_lease_clock(now);
         raft
     }
 
@@ -155,6 +159,9 @@ impl<C: Command> Raft<C> {
             return;
         }
         self.land_late_writes();
+        if self.ignores_vote_request(now, &msg) {
+            return;
+        }
         if msg.sender_term().is_some_and(|t| t > self.current_term) {
             if self.role == Role::Leader && self.config.bugs.has(Bug::NewerTermKeepsLeader) {
                 // Bug: the newer term is adopted, and this node goes on leading in it.
@@ -275,7 +282,8 @@ impl<C: Command> Raft<C> {
                 }
             }
             Message::LeadershipCheckReply { read_seq, .. } => {
-                self.handle_leadership_check_reply(from, read_seq)
+                self.handle_leadership_check_reply(from, read_seq);
+                self.lease_confirm(now);
             }
         }
     }
@@ -303,6 +311,7 @@ impl<C: Command> Raft<C> {
                     self.send_append(now, peer);
                     self.resend_leadership_check(peer);
                 }
+                self.lease_tick(now);
             }
             Role::Follower | Role::Candidate => {
                 if now >= self.election_deadline {
@@ -327,7 +336,8 @@ impl<C: Command> Raft<C> {
                 .map(|p| p.heartbeat_due)
                 .min()
                 .unwrap_or(u64::MAX)
-                .min(self.quorum_check_due),
+                .min(self.quorum_check_due)
+                .min(self.lease.round_due),
             Role::Follower | Role::Candidate => self.election_deadline,
         }
     }
@@ -512,6 +522,7 @@ impl<C: Command> Raft<C> {
             self.votes.clear();
             self.progress.clear();
             self.reads.clear();
+            self.lease = crate::lease::Lease::none();
             self.quorum_check_due = u64::MAX;
             self.reset_election_timer(now, rng);
             self.ready.events.push(Event::BecameFollower { term });

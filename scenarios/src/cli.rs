@@ -166,23 +166,55 @@ fn cmd_run_inner(
         Ok(o) => o,
         Err(e) => return bad_input(e),
     };
+    let account = if outcome.result.violation.is_some() {
+        account_of_run(&sc, seed, &source, trace.as_deref())
+    } else {
+        String::new()
+    };
     print_summary(
         &sc,
         &source,
         seed,
         &outcome,
         trace.as_deref().filter(|_| show_trace),
+        &account,
     );
     outcome.result.verdict.exit_code()
 }
 
-/// The human summary of one run.
+/// The causal account of a failed run (`crate::explain`): from its trace if one was written,
+/// else from a trace of the same run recorded again to a temporary file (the run is
+/// deterministic, so it fails the same way).
+fn account_of_run(
+    sc: &Scenario,
+    seed: u64,
+    source: &str,
+    trace: Option<&std::path::Path>,
+) -> String {
+    if let Some(path) = trace {
+        return crate::explain::account_text(path);
+    }
+    let temp = std::env::temp_dir().join(format!("detsim-explain-{}.jsonl", std::process::id()));
+    let account = match TraceSink::create(&temp) {
+        Ok(sink) => match run_traced(sc, seed, source, Some(sink)) {
+            Ok(_) => crate::explain::account_text(&temp),
+            Err(_) => String::new(),
+        },
+        Err(_) => String::new(),
+    };
+    let _ = std::fs::remove_file(&temp);
+    account
+}
+
+/// The human summary of one run; `account` (the violation's causal account, or empty) goes
+/// right after the verdict line.
 pub fn print_summary(
     sc: &Scenario,
     source: &str,
     seed: u64,
     o: &Outcome,
     trace: Option<&std::path::Path>,
+    account: &str,
 ) {
     let r = &o.result;
     let s = &r.stats;
@@ -197,6 +229,7 @@ pub fn print_summary(
         }
         (Verdict::Violation, None) => println!("result    VIOLATION"),
     }
+    print!("{account}");
     println!(
         "virtual   {} simulated, {} events, {} node steps",
         fmt_time(r.end_time),
@@ -281,7 +314,10 @@ fn cmd_replay(path: &std::path::Path) -> i32 {
                 path.display()
             );
             match violation {
-                Some(v) => println!("recorded  {}: {v}", verdict.as_str()),
+                Some(v) => {
+                    println!("recorded  {}: {v}", verdict.as_str());
+                    print!("{}", crate::explain::account_text(path));
+                }
                 None => println!("recorded  {}", verdict.as_str()),
             }
             for u in trace.undecided() {

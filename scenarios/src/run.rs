@@ -31,10 +31,12 @@ pub fn node_specs(sc: &Scenario) -> Vec<NodeSpec> {
     let servers = (0..sc.servers).map(|i| NodeSpec {
         name: format!("s{i}"),
         client: false,
+        clock: Default::default(),
     });
     let clients = (0..sc.clients).map(|i| NodeSpec {
         name: format!("c{i}"),
         client: true,
+        clock: Default::default(),
     });
     servers.chain(clients).collect()
 }
@@ -80,7 +82,12 @@ pub fn sim_config(sc: &Scenario, seed: u64) -> (SimConfig, Value) {
         }
         drawn["settings"] = settings;
     }
-    // Stable: faults at the same time keep their order (schedule, random, swarm).
+    let mut nodes = node_specs(sc);
+    if let Some((jumps, d)) = crate::clocks::draw(sc, seed, &mut nodes) {
+        faults.extend(jumps);
+        drawn["clocks"] = d;
+    }
+    // Stable: faults at the same time keep their order (schedule, random, swarm, clocks).
     faults.sort_by_key(|(t, _)| *t);
     if let Some(fixed) = &sc.faults.replace_schedule {
         faults = fixed
@@ -92,7 +99,7 @@ pub fn sim_config(sc: &Scenario, seed: u64) -> (SimConfig, Value) {
     }
     let cfg = SimConfig {
         seed,
-        nodes: node_specs(sc),
+        nodes,
         network: sc.network.clone(),
         deadline: sc.deadline(),
         faults,
@@ -150,7 +157,9 @@ fn kv_config(sc: &Scenario, seed: u64) -> KvNodeConfig {
         read_mode: match k.read {
             ReadSetting::Log => kv::ReadMode::Log,
             ReadSetting::ReadIndex => kv::ReadMode::ReadIndex,
+            ReadSetting::Lease => kv::ReadMode::Lease,
         },
+        max_drift_ppm: k.max_drift_ppm,
         raft_bugs: bug_switches(sc).0,
         bugs: bug_switches(sc).1,
     }

@@ -5,7 +5,10 @@
 use crate::steps::validate::validate_steps;
 use crate::steps::Step;
 use serde::{Deserialize, Serialize};
-use sim::{ms_to_us, Fault, FaultProfile, Knob, NetworkConfig, ScheduledFault, SwarmProfile, Time};
+use sim::{
+    ms_to_us, ClockProfile, Fault, FaultProfile, Knob, NetworkConfig, ScheduledFault, SwarmProfile,
+    Time,
+};
 use std::path::Path;
 
 /// A whole scenario file.
@@ -32,6 +35,10 @@ pub struct Scenario {
     /// Fixed and random faults.
     #[serde(default)]
     pub faults: Faults,
+    /// The nodes' clocks: drift per server (drawn per seed or fixed), and jumps. Perfect
+    /// clocks without it (see `sim::clock`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clocks: Option<ClockProfile>,
     /// Settings of the ping-pong example system.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pingpong: Option<PingPongSettings>,
@@ -165,10 +172,14 @@ pub struct KvSettings {
     pub retry_timeout_ms: f64,
     /// Check the whole history for linearizability at the end (default true).
     pub linearizability: bool,
-    /// How servers answer `Get`s: `"log"` (default: a log entry, as in 6.824) or
-    /// `"read_index"` (Raft thesis §6.4: a round of leadership checks, no log entry).
+    /// How servers answer `Get`s: `"log"` (default: a log entry, as in 6.824),
+    /// `"read_index"` (Raft thesis §6.4: a round of leadership checks, no log entry) or
+    /// `"lease"` (thesis §6.4.1: no message while the leader's lease holds).
     #[serde(skip_serializing_if = "ReadSetting::is_log")]
     pub read: ReadSetting,
+    /// With `"lease"`: the clock drift bound (ppm) the leases are safe within (default 1000).
+    #[serde(skip_serializing_if = "is_default_drift")]
+    pub max_drift_ppm: u64,
     /// The servers' Raft runs PreVote (thesis §9.6); off by default.
     #[serde(skip_serializing_if = "is_false")]
     pub pre_vote: bool,
@@ -190,6 +201,7 @@ impl Default for KvSettings {
             retry_timeout_ms: 100.0,
             linearizability: true,
             read: ReadSetting::Log,
+            max_drift_ppm: DEFAULT_MAX_DRIFT_PPM,
             pre_vote: false,
             check_quorum: false,
             swarm: None,
@@ -221,6 +233,16 @@ pub enum ReadSetting {
     Log,
     /// By ReadIndex: leadership confirmed by a majority, no log entry.
     ReadIndex,
+    /// By the leader's lease (ReadIndex when it does not hold).
+    Lease,
+}
+
+/// The drift bound of leases unless a scenario names one: 1000 ppm, a common bound for
+/// crystal clocks kept by NTP.
+pub const DEFAULT_MAX_DRIFT_PPM: u64 = 1000;
+
+fn is_default_drift(p: &u64) -> bool {
+    *p == DEFAULT_MAX_DRIFT_PPM
 }
 
 impl ReadSetting {
@@ -424,6 +446,7 @@ impl Scenario {
                 return err(&place, e);
             }
         }
+        crate::clocks::validate(self)?;
         if let Some(p) = &self.faults.random {
             if let Err(e) = p.validate() {
                 return err("faults.random", e);
@@ -564,6 +587,7 @@ impl Scenario {
                 if self.clients == 0 {
                     return err("clients", "a KV scenario needs at least one client".into());
                 }
+                crate::clocks::validate_lease(&k)?;
             }
         }
         validate_steps(&self.steps, self.system, self.servers)?;

@@ -150,13 +150,25 @@ fn bad_feature_settings_are_one_line_errors() {
     );
     let e = err(&RAFT.replace(r#""pre_vote""#, r#""prevote""#));
     assert!(e.contains("unknown field `prevote`"), "{e}");
-    let e = err(&KV.replace(r#""read_index""#, r#""lease""#));
+    let e = err(&KV.replace(r#""read_index""#, r#""leases""#));
     assert!(e.starts_with("x.json: kv.read (line"), "{e}");
     assert!(
-        e.contains("unknown variant `lease`, expected `log` or `read_index`"),
+        e.contains("unknown variant `leases`, expected one of `log`, `read_index`, `lease`"),
         "{e}"
     );
     assert!(!e.contains('\n'), "{e}");
+    // Leases parse, with a drift bound below 100%, which only lease reads take.
+    let lease = KV.replace(r#""read_index""#, r#""lease", "max_drift_ppm": 200000"#);
+    let sc = Scenario::parse(&lease, "x.json").unwrap();
+    let k = sc.kv.as_ref().unwrap();
+    assert_eq!((k.read, k.max_drift_ppm), (ReadSetting::Lease, 200_000));
+    let e = err(&lease.replace("200000", "1000000"));
+    assert!(
+        e.starts_with("x.json: kv.max_drift_ppm: must be below 1000000"),
+        "{e}"
+    );
+    let e = err(&KV.replace(r#""read_index""#, r#""read_index", "max_drift_ppm": 5"#));
+    assert!(e.contains("it needs \"read\": \"lease\""), "{e}");
 }
 
 #[test]

@@ -40,6 +40,7 @@ pub fn engine_run(nodes: usize, virtual_s: u64) -> (u64, f64, usize) {
             .map(|i| NodeSpec {
                 name: format!("n{i}"),
                 client: false,
+                clock: Default::default(),
             })
             .collect(),
         network: NetworkConfig {

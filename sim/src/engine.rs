@@ -84,6 +84,8 @@ pub(crate) struct Slot<N: Node> {
     pub(crate) next_timer: TimerId,
     /// Timers set and not yet fired or cancelled (a handful per node).
     pub(crate) live_timers: Vec<TimerId>,
+    /// The node's clock (hardware: it survives crashes).
+    pub(crate) clock: crate::clock::NodeClock,
 }
 
 pub(crate) enum StepIn<N: Node> {
@@ -165,6 +167,7 @@ impl<N: Node> World<N> {
                     rng: stream(cfg.seed, Purpose::Node { id, incarnation: 0 }),
                     next_timer: 0,
                     live_timers: Vec::new(),
+                    clock: crate::clock::NodeClock::new(cfg.nodes[id].clock),
                 })
                 .collect(),
             specs: cfg.nodes,
@@ -410,7 +413,9 @@ impl<N: Node> World<N> {
         let node_config = &self.node_config;
         let caught = catch(|| {
             let mut ctx = Ctx {
-                now,
+                now: slot.clock.local(now),
+                true_now: now,
+                clock: slot.clock,
                 id,
                 rng: &mut slot.rng,
                 out: &mut outputs,

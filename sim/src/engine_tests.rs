@@ -30,6 +30,7 @@ fn config(seed: u64, network: NetworkConfig, faults: Vec<(u64, Fault)>) -> SimCo
             .map(|i| NodeSpec {
                 name: format!("n{i}"),
                 client: false,
+                clock: Default::default(),
             })
             .collect(),
         network,

@@ -40,6 +40,11 @@ pub enum Fault {
     },
     /// Release every held message now.
     Release,
+    /// The node's clock steps by `by_ms` (forward if positive): its local time, not its
+    /// pending timers (see `clock.rs`).
+    ClockJump { node: NodeId, by_ms: f64 },
+    /// The node's clock runs at `drift_ppm` from now on.
+    ClockDrift { node: NodeId, drift_ppm: i64 },
 }
 
 impl Fault {
@@ -51,7 +56,9 @@ impl Fault {
             }
             Fault::Partition(groups) => groups.iter().flatten().copied().collect(),
             Fault::Cut { from, to } => vec![*from, *to],
-            Fault::Hold { node, .. } => vec![*node],
+            Fault::Hold { node, .. }
+            | Fault::ClockJump { node, .. }
+            | Fault::ClockDrift { node, .. } => vec![*node],
             Fault::Heal | Fault::Network(_) | Fault::Release => vec![],
         }
     }
@@ -73,6 +80,17 @@ impl Fault {
         }
         if let Fault::Network(cfg) = self {
             cfg.validate()?;
+        }
+        match self {
+            Fault::ClockJump { by_ms, .. } if !by_ms.is_finite() || by_ms.abs() > 1e9 => {
+                return Err(format!(
+                    "clock_jump.by_ms: must be a number of ms within ±1e9, got {by_ms}"
+                ));
+            }
+            Fault::ClockDrift { drift_ppm, .. } => {
+                crate::clock::check_drift(*drift_ppm).map_err(|e| format!("clock_drift: {e}"))?
+            }
+            _ => {}
         }
         if let Fault::Hold { for_ms, max_ms, .. } = self {
             for (name, v) in [("for_ms", for_ms), ("max_ms", max_ms)] {

@@ -9,6 +9,10 @@
 /// Engine throughput against a bare heap-plus-ChaCha loop (benchmarks only).
 pub mod bench_engine;
 pub mod checker;
+pub mod clock;
+pub mod clock_draw;
+#[cfg(test)]
+mod clock_tests;
 pub mod engine;
 #[cfg(test)]
 mod engine_tests;
@@ -35,6 +39,8 @@ mod world_faults;
 mod world_react;
 
 pub use checker::{Checker, Failure, Undecided, Violation};
+pub use clock::{ClockSpec, NodeClock};
+pub use clock_draw::ClockProfile;
 pub use engine::{Branch, MarkStat, RunResult, Sim, SimConfig, World};
 pub use faults::{Fault, FaultProfile, ScheduledFault};
 pub use harness::{Harness, Idle};

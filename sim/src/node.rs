@@ -5,6 +5,7 @@
 //! A node never touches a wall clock, a thread, a socket, a file or OS randomness, so the engine
 //! can replay it step by step from a trace.
 
+use crate::clock::NodeClock;
 use rand_chacha::ChaCha8Rng;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -114,7 +115,12 @@ pub struct Mark {
 
 /// The context of one step: clock, randomness and the output buffer.
 pub struct Ctx<'a, N: Node> {
+    /// The node's clock reading (its local time, see [`crate::clock`]).
     pub(crate) now: Time,
+    /// The true (world) time of the step and the node's clock, to turn a timer's local
+    /// duration into the true time it fires at.
+    pub(crate) true_now: Time,
+    pub(crate) clock: NodeClock,
     pub(crate) id: NodeId,
     pub(crate) rng: &'a mut ChaCha8Rng,
     pub(crate) out: &'a mut Vec<Output<N>>,
@@ -132,13 +138,36 @@ impl<'a, N: Node> Ctx<'a, N> {
     ) -> Self {
         Ctx {
             now,
+            true_now: now,
+            clock: NodeClock::perfect(),
             id,
             rng,
             out,
             next_timer,
         }
     }
-    /// The virtual time of this step.
+    /// The same with a node clock: the step happens at true time `true_now`, and the node
+    /// reads `clock.local(true_now)`.
+    pub fn detached_with_clock(
+        true_now: Time,
+        clock: NodeClock,
+        id: NodeId,
+        rng: &'a mut ChaCha8Rng,
+        out: &'a mut Vec<Output<N>>,
+        next_timer: &'a mut TimerId,
+    ) -> Self {
+        Ctx {
+            now: clock.local(true_now),
+            true_now,
+            clock,
+            id,
+            rng,
+            out,
+            next_timer,
+        }
+    }
+    /// The node's clock at this step: the virtual time as this node's clock reads it (its own
+    /// rate and jumps; the true time with a perfect clock). It can go backwards after a jump.
     pub fn now(&self) -> Time {
         self.now
     }
@@ -154,15 +183,15 @@ impl<'a, N: Node> Ctx<'a, N> {
     pub fn send(&mut self, to: NodeId, msg: N::Msg) {
         self.out.push(Output::Send { to, msg });
     }
-    /// Fire `on_timer(tag)` after `after` µs (0 is allowed: it fires after the current step).
+    /// Fire `on_timer(tag)` after `after` µs of this node's clock (0 is allowed: it fires
+    /// after the current step). The timer measures elapsed time at the clock's rate; jumps of
+    /// the clock do not move it.
     pub fn set_timer(&mut self, after: Time, tag: u64) -> TimerId {
         let id = *self.next_timer;
         *self.next_timer += 1;
-        self.out.push(Output::SetTimer {
-            id,
-            at: self.now + after,
-            tag,
-        });
+        // `at` is the true time it fires at (the trace's time).
+        let at = self.clock.timer_at(self.true_now, after);
+        self.out.push(Output::SetTimer { id, at, tag });
         id
     }
     /// Cancel a pending timer; cancelling a fired or unknown timer is a no-op.

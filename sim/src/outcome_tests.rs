@@ -19,6 +19,7 @@ fn config(seed: u64) -> SimConfig {
             .map(|i| NodeSpec {
                 name: format!("n{i}"),
                 client: false,
+                clock: Default::default(),
             })
             .collect(),
         network: NetworkConfig::reliable(),

@@ -30,6 +30,7 @@ fn run(profile: &ReactiveProfile, seed: u64) -> (RunResult, String) {
             .map(|i| NodeSpec {
                 name: format!("n{i}"),
                 client: false,
+                clock: Default::default(),
             })
             .collect(),
         network: NetworkConfig {

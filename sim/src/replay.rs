@@ -13,6 +13,7 @@
 
 mod values;
 
+use crate::clock::NodeClock;
 use crate::faults::Fault;
 use crate::node::{Ctx, Durable, Node, NodeId, Output, TimerId};
 use crate::panics::{catch, Panic};
@@ -20,7 +21,9 @@ use crate::rng::{stream, Purpose};
 use crate::trace::compact::{self, Limits};
 use crate::trace::same_text::same_text;
 use crate::trace::table::{Blob, BlobTable};
-use crate::trace::{output_text, RawRecord, RawSend, Record, StepInput, Trace, TraceReader};
+use crate::trace::{
+    output_text, NodeSpec, RawRecord, RawSend, Record, StepInput, Trace, TraceReader,
+};
 use rand_chacha::ChaCha8Rng;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -66,6 +69,8 @@ struct Slot<N: Node> {
     durable: N::Durable,
     rng: ChaCha8Rng,
     next_timer: TimerId,
+    /// The node's clock: from the header, changed by the trace's clock faults.
+    clock: NodeClock,
 }
 
 /// Replays a trace held in memory (its payloads expanded, as [`Trace::parse`] gives them).
@@ -74,7 +79,7 @@ pub fn replay<N: Node>(
     trace: &Trace,
 ) -> Result<ReplaySummary, Box<Divergence>> {
     let (seed, _, _, specs) = trace.header();
-    let mut r = Replayer::<N>::new(config, seed, specs.len());
+    let mut r = Replayer::<N>::new(config, seed, specs);
     let blobs = BlobTable::default();
     for (line, record) in &trace.records {
         r.record(*line, Step::Parsed(record), &blobs)?;
@@ -89,7 +94,7 @@ pub fn replay_stream<N: Node, R: BufRead>(
     reader: &mut TraceReader<R>,
 ) -> Result<Result<ReplaySummary, Box<Divergence>>, String> {
     let (seed, _, _, specs) = reader.header();
-    let mut r = Replayer::<N>::new(config, seed, specs.len());
+    let mut r = Replayer::<N>::new(config, seed, specs);
     while let Some(next) = reader.next_raw() {
         let (line, record, blobs) = next?;
         let step = match &record {
@@ -139,17 +144,18 @@ struct Net {
 }
 
 impl<'c, N: Node> Replayer<'c, N> {
-    fn new(config: &'c N::Config, seed: u64, nodes: usize) -> Self {
+    fn new(config: &'c N::Config, seed: u64, specs: &[NodeSpec]) -> Self {
         Replayer {
             config,
             seed,
-            slots: (0..nodes)
+            slots: (0..specs.len())
                 .map(|id| Slot {
                     node: None,
                     inc: 0,
                     durable: N::Durable::default(),
                     rng: stream(seed, Purpose::Node { id, incarnation: 0 }),
                     next_timer: 0,
+                    clock: NodeClock::new(specs[id].clock),
                 })
                 .collect(),
             summary: ReplaySummary {
@@ -233,6 +239,26 @@ impl<'c, N: Node> Replayer<'c, N> {
                     .ok_or_else(|| bad_node(line, 0, *id))?;
                 slot.node = None;
                 slot.inc += 1;
+                return Ok(());
+            }
+            Step::Parsed(Record::Fault {
+                t,
+                fault: fault @ (Fault::ClockJump { .. } | Fault::ClockDrift { .. }),
+                noop: false,
+                ..
+            }) => {
+                let node = fault.nodes()[0];
+                let slot = self
+                    .slots
+                    .get_mut(node)
+                    .ok_or_else(|| bad_node(line, 0, node))?;
+                match fault {
+                    Fault::ClockJump { by_ms, .. } => {
+                        slot.clock.jump(crate::clock::jump_us(*by_ms))
+                    }
+                    Fault::ClockDrift { drift_ppm, .. } => slot.clock.set_drift(*t, *drift_ppm),
+                    _ => unreachable!("matched above"),
+                }
                 return Ok(());
             }
             Step::Parsed(Record::Drop { id, .. }) => {
@@ -358,7 +384,14 @@ impl<'c, N: Node> Replayer<'c, N> {
         }
         let outputs = &mut self.outputs;
         let caught = catch(|| {
-            let mut ctx = Ctx::detached(t, id, &mut slot.rng, &mut *outputs, &mut slot.next_timer);
+            let mut ctx = Ctx::detached_with_clock(
+                t,
+                slot.clock,
+                id,
+                &mut slot.rng,
+                &mut *outputs,
+                &mut slot.next_timer,
+            );
             match call {
                 Call::Start => {
                     slot.node = Some(N::start(config, &mut ctx, &slot.durable));

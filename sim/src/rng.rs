@@ -22,6 +22,8 @@ pub enum Purpose {
     Reactive,
     /// Settings of the system under test drawn per seed (its timeouts, say).
     SystemKnobs,
+    /// The nodes' clocks drawn per seed: drifts and jumps (`clock_draw.rs`).
+    Clocks,
     /// One node incarnation.
     Node { id: usize, incarnation: u32 },
 }
@@ -36,6 +38,7 @@ impl Purpose {
             Purpose::SwarmFaults => 5,
             Purpose::Reactive => 6,
             Purpose::SystemKnobs => 7,
+            Purpose::Clocks => 8,
             Purpose::Node { id, incarnation } => {
                 debug_assert!(id < (1 << 24));
                 (1 << 56) | ((id as u64) << 24) | u64::from(incarnation)

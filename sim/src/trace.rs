@@ -53,6 +53,10 @@ pub struct NodeSpec {
     pub name: String,
     /// Clients (clerks, workload drivers) are drawn as their own lanes and never crash at random.
     pub client: bool,
+    /// The node's clock at the start (left out when perfect, so traces without clocks settings
+    /// keep the header they always had).
+    #[serde(default, skip_serializing_if = "crate::clock::ClockSpec::is_perfect")]
+    pub clock: crate::clock::ClockSpec,
 }
 
 /// One line of a trace.

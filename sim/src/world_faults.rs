@@ -79,6 +79,14 @@ impl<N: Node> World<N> {
                 self.hold_deadline = self.hold_deadline.min(deadline);
                 false
             }
+            Fault::ClockJump { node, by_ms } => {
+                self.clock_jump(*node, *by_ms);
+                false
+            }
+            Fault::ClockDrift { node, drift_ppm } => {
+                self.clock_drift(*node, *drift_ppm);
+                false
+            }
             Fault::Release => {
                 let keys: Vec<u64> = self.holds.iter().map(|(k, _)| *k).collect();
                 let released = !keys.is_empty() || !self.held.is_empty();

@@ -61,6 +61,7 @@ fn the_final_replica_check_catches_divergent_states_on_its_own() {
             pre_vote: false,
             check_quorum: false,
             read_mode: kv::ReadMode::Log,
+            max_drift_ppm: 0,
             raft_bugs: raft::Bugs::NONE,
             bugs: crate::catalog::switches(&sc.bugs).unwrap().1,
         };

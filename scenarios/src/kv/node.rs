@@ -33,6 +33,8 @@ pub struct KvNodeConfig {
     pub check_quorum: bool,
     /// How servers answer `Get`s (through the log in the lab scenarios).
     pub read_mode: kv::ReadMode,
+    /// With lease reads: the clock drift bound the leases are shortened for, ppm.
+    pub max_drift_ppm: u64,
     /// Deliberate Raft bugs in the servers' Raft (none outside power campaigns).
     pub raft_bugs: raft::Bugs,
     /// Deliberate service and clerk bugs (none outside power campaigns).
@@ -328,6 +330,8 @@ impl Node for KvActor {
             config.heartbeat_interval = cfg.heartbeat_us;
             config.pre_vote = cfg.pre_vote;
             config.check_quorum = cfg.check_quorum;
+            config.lease_reads = cfg.read_mode == kv::ReadMode::Lease;
+            config.max_drift_ppm = cfg.max_drift_ppm;
             config.bugs = cfg.raft_bugs;
             let mut server = KvServer::new(config, &durable.0, cfg.maxraftstate, now, ctx.rng());
             server.set_bugs(cfg.bugs);

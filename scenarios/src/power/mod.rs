@@ -30,7 +30,10 @@ use std::time::Instant;
 /// The profiles a campaign runs by default: the swarm profiles (with and without PreVote,
 /// CheckQuorum and ReadIndex reads, whose bugs only act where they are on), and the lab
 /// scenarios whose faults reach deepest (the two Figure 8 tests for Raft; the hardest 3B
-/// test for KV, and its 3A partition test with ReadIndex reads).
+/// test for KV, and its 3A partition test with ReadIndex reads), and the lease reads under
+/// clock drift within their bound (a swarm profile, and the worst case of the bound), and
+/// the two moments their rules protect them (leader stickiness, a lease counted from when
+/// its round left).
 pub const DEFAULT_PROFILES: &[&str] = &[
     "scenarios/fuzz/raft-swarm.json",
     "scenarios/fuzz/kv-swarm.json",
@@ -41,6 +44,10 @@ pub const DEFAULT_PROFILES: &[&str] = &[
     "scenarios/raft/figure8-unreliable.json",
     "scenarios/kv/snapshot-unreliable-recover-concurrent-partition-linearizable.json",
     "scenarios/kv/read-index-partition-unreliable-linearizable.json",
+    "scenarios/fuzz/kv-swarm-lease.json",
+    "scenarios/kv/lease-slow-leader-fast-followers.json",
+    "scenarios/kv/lease-vote-while-leader-heard.json",
+    "scenarios/kv/lease-late-answers.json",
 ];
 
 /// Options of `sim power`.

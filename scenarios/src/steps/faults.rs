@@ -86,6 +86,17 @@ pub fn exec<N: Node>(world: &mut World<N>, env: &mut Env<'_>, step: &Step) -> Fl
             world.apply_fault(Fault::Heal);
             Flow::Next
         }
+        Step::Clock(c) => {
+            for node in tryf!(env.select(world, &c.node)) {
+                if let Some(drift_ppm) = c.drift_ppm {
+                    world.apply_fault(Fault::ClockDrift { node, drift_ppm });
+                }
+                if let Some(by_ms) = c.jump_ms {
+                    world.apply_fault(Fault::ClockJump { node, by_ms });
+                }
+            }
+            Flow::Next
+        }
         Step::Network(spec) => {
             let long = world.network().long_delay.clone();
             let cfg = match spec {

@@ -502,6 +502,7 @@ impl<N: Node, S: System<N>> Machine<N, S> {
             | Step::PartitionRandom { .. }
             | Step::Cut(_)
             | Step::Heal {}
+            | Step::Clock(_)
             | Step::Network(_)
             | Step::LongReordering(_) => super::faults::exec(world, &mut env, step),
             Step::Mark(name) => {

@@ -173,6 +173,10 @@ pub enum Step {
     Cut(CutLinks),
     /// Remove partitions and one-way cuts.
     Heal {},
+    /// Change the selected servers' clocks now: `{"clock": {"node": "$l", "drift_ppm":
+    /// -300000}}` sets their drift from now on, `"jump_ms": -500` steps them (see
+    /// `sim::clock`); both may be given (the drift first).
+    Clock(ClockChange),
     /// 6.824's partitioner: every server joins one of `groups` groups at random.
     PartitionRandom {
         groups: u32,
@@ -317,6 +321,17 @@ pub struct Loop {
     #[serde(default)]
     pub var: Option<String>,
     pub steps: Block,
+}
+
+/// The change of a `clock` step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockChange {
+    pub node: Sel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_ppm: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jump_ms: Option<f64>,
 }
 
 /// The links of a `cut` step.

@@ -182,6 +182,20 @@ impl Validator {
             Step::PartitionRandom { groups } if *groups == 0 => problem(&format!("{place}.partition_random.groups"), "must be at least 1"),
             Step::StopThreads {} | Step::Note(_) | Step::Heal {} | Step::PartitionRandom { .. } | Step::LongReordering(_) | Step::Mark(_) => Ok(()),
             Step::Crash(sel) | Step::Restart(sel) | Step::Disconnect(sel) | Step::Connect(sel) => self.sel(sel, place),
+            Step::Clock(c) => {
+                let place = format!("{place}.clock");
+                self.sel(&c.node, &format!("{place}.node"))?;
+                if c.drift_ppm.is_none() && c.jump_ms.is_none() {
+                    return problem(&place, "give drift_ppm, jump_ms or both");
+                }
+                if let Some(ppm) = c.drift_ppm {
+                    sim::clock::check_drift(ppm).or_else(|e| problem(&format!("{place}.drift_ppm"), e))?;
+                }
+                match c.jump_ms {
+                    Some(j) if !(j.is_finite() && j.abs() <= 1e9) => problem(&format!("{place}.jump_ms"), format!("must be a number of ms within ±1e9, got {j}")),
+                    _ => Ok(()),
+                }
+            }
             Step::Cut(c) => {
                 self.sel(&c.from, &format!("{place}.cut.from"))?;
                 self.sel(&c.to, &format!("{place}.cut.to"))

@@ -45,6 +45,7 @@ function render() {
   drawLaneItems(c);
   drawRuler(c, W);
   drawViolation(c, H);
+  drawChain(c);
   drawSelection(c);
   if (V.stride > 1) {
     const msg = "showing 1 in " + V.stride + " of " + V.inView + " messages in view: zoom in to see all";
@@ -317,6 +318,31 @@ function drawViolation(c, H) {
   c.lineWidth = 1;
   c.fillStyle = "#d32f2f"; c.font = "bold 11px system-ui"; c.textBaseline = "top";
   c.fillText("✖ " + v.property, x + 4, RULER_H + 2);
+}
+
+// The explanation's chain: a magenta ring (a colour nothing else uses) on each of its
+// events, a dashed line through them in order, the current step filled.
+function chainXY(e) {
+  const y = e.node !== null && e.node >= 0 && laneY(e.node) >= 0 ? laneY(e.node) : RULER_H - 6;
+  return [X(e.t), y];
+}
+function drawChain(c) {
+  const ch = V.chain;
+  if (!ch.length) return;
+  c.strokeStyle = "rgba(224,0,255,0.5)"; c.lineWidth = 1.5; c.setLineDash([3, 3]);
+  c.beginPath();
+  ch.forEach(function (e, k) { const p = chainXY(e); if (k) c.lineTo(p[0], p[1]); else c.moveTo(p[0], p[1]); });
+  c.stroke(); c.setLineDash([]);
+  ch.forEach(function (e, k) {
+    if (e.t < V.t0 || e.t > V.t1) return;
+    const p = chainXY(e);
+    c.strokeStyle = "#e000ff"; c.lineWidth = 2.5;
+    c.beginPath(); c.arc(p[0], p[1], 7, 0, 6.283); c.stroke();
+    if (k === V.chainAt) { c.fillStyle = "rgba(224,0,255,0.3)"; c.fill(); }
+    c.fillStyle = "#b000c8"; c.font = "bold 10px system-ui"; c.textBaseline = "bottom";
+    c.fillText(String(k + 1), p[0] + 6, p[1] - 6);
+  });
+  c.lineWidth = 1;
 }
 
 function drawSelection(c) {

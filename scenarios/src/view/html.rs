@@ -41,6 +41,24 @@ pub fn page_data_of(loaded: &super::Loaded, title: &str) -> Value {
     page_data_with(&loaded.trace, title, loaded.skipped)
 }
 
+/// The violation's account for the page (`crate::explain::Explanation::to_json`), its chain
+/// events renumbered to the records the page holds (`rec` -1 for one left out of the window).
+pub fn explain_json(e: &crate::explain::Explanation, skipped: usize) -> Value {
+    let mut v = e.to_json();
+    if let Some(chain) = v.get_mut("chain").and_then(Value::as_array_mut) {
+        for c in chain {
+            let pos = c["rec"].as_u64().unwrap_or(0) as usize;
+            // The header (position 0) stays; the `skipped` records after it are left out.
+            c["rec"] = if pos > skipped {
+                json!(pos - skipped)
+            } else {
+                json!(-1)
+            };
+        }
+    }
+    v
+}
+
 fn page_data_with(trace: &Trace, title: &str, skipped: usize) -> Value {
     let m: Model = model::build(trace);
     let (seed, scenario, source, nodes) = trace.header();
@@ -93,6 +111,20 @@ pub fn html_page_of(loaded: &super::Loaded, title: &str) -> String {
     page(&page_data_of(loaded, title), title)
 }
 
+/// [`html_page_of`] with the violation's account: its facts, and its chain highlighted on
+/// the lanes with previous/next stepping.
+pub fn html_page_explained(
+    loaded: &super::Loaded,
+    title: &str,
+    explanation: Option<&crate::explain::Explanation>,
+) -> String {
+    let mut data = page_data_of(loaded, title);
+    if let Some(e) = explanation {
+        data["explain"] = explain_json(e, loaded.skipped);
+    }
+    page(&data, title)
+}
+
 fn page(data: &Value, title: &str) -> String {
     let data = script_json(data);
     let t = escape_html(title);
@@ -108,6 +140,11 @@ fn page(data: &Value, title: &str) -> String {
     page.push_str(concat!(
         "<div id=\"banner\" hidden><span id=\"banner-text\"></span>",
         "<button id=\"jump\" type=\"button\">Jump to event</button></div>\n",
+        "<section id=\"explain\" hidden><h2>Why</h2><ul id=\"explain-facts\"></ul>",
+        "<div id=\"chain-nav\"><button id=\"chain-prev\" type=\"button\">◀ previous</button>",
+        "<span id=\"chain-pos\"></span>",
+        "<button id=\"chain-next\" type=\"button\">next ▶</button>",
+        "<span id=\"chain-how\"></span></div><ol id=\"chain-list\"></ol></section>\n",
         "<div id=\"filters\">",
         "<fieldset id=\"f-nodes\"><legend>Nodes</legend></fieldset>",
         "<fieldset id=\"f-kinds\"><legend>Messages</legend></fieldset>",

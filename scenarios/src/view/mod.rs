@@ -8,7 +8,10 @@ mod html;
 pub mod model;
 mod text;
 
-pub use html::{escape_html, html_page, html_page_of, page_data, page_data_of, script_json};
+pub use html::{
+    escape_html, explain_json, html_page, html_page_explained, html_page_of, page_data,
+    page_data_of, script_json,
+};
 pub use text::{text_timeline, Timeline};
 
 use sim::trace::{files, Record, Trace, TraceReader};
@@ -107,6 +110,10 @@ pub fn timeline_file(path: &Path, width: usize) -> Result<String, String> {
 }
 
 /// A record with its payloads expanded, strings and byte strings cut at `max`.
+pub fn expand<R: BufRead>(reader: &TraceReader<R>, r: Record, max: usize) -> Record {
+    brief(reader, r, max)
+}
+
 fn brief<R: BufRead>(reader: &TraceReader<R>, mut r: Record, max: usize) -> Record {
     if let Record::Step {
         input, out, reply, ..
@@ -150,6 +157,7 @@ pub fn run(args: &ViewArgs) -> i32 {
         return match timeline_file(&args.trace, width()) {
             Ok(text) => {
                 print!("{text}");
+                print!("{}", crate::explain::account_text(&args.trace));
                 0
             }
             Err(e) => {
@@ -174,7 +182,13 @@ pub fn run(args: &ViewArgs) -> i32 {
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| "trace".into());
-    let page = html_page_of(&loaded, &title);
+    // The account reads the whole trace again (the page keeps a window, payloads cut); an
+    // explanation that cannot be built leaves the page without one.
+    let explanation = crate::explain::explain_file(&args.trace)
+        .ok()
+        .flatten()
+        .map(|(e, _)| e);
+    let page = html_page_explained(&loaded, &title, explanation.as_ref());
     if let Err(e) = std::fs::write(&out, page) {
         eprintln!(
             "error: {}: cannot write: {}",

@@ -328,6 +328,10 @@ fn describe_fault(names: &[String], f: &Fault) -> (String, String) {
             ),
         ),
         Fault::Release => ("-".into(), "release held messages".into()),
+        Fault::ClockJump { node, by_ms } => (name(node), format!("clock jumps {by_ms:+} ms")),
+        Fault::ClockDrift { node, drift_ppm } => {
+            (name(node), format!("clock drift {drift_ppm:+} ppm"))
+        }
         Fault::Network(cfg) => (
             "-".into(),
             format!(

@@ -24,6 +24,7 @@ const V = {
   t0: 0, t1: 1, scale: 1, W: 800, H: 300, dpr: window.devicePixelRatio || 1,
   sel: null, hidden: [], kindOff: [], pending: false,
   violation: D.violation, periods: D.periods, end: Math.max(1, D.meta.end),
+  chain: D.explain ? D.explain.chain : [], chainAt: -1,
 };
 
 (function build() {
@@ -326,6 +327,45 @@ if (D.violation) {
   $("jump").addEventListener("click", jumpToViolation);
 }
 
+// ---- the explanation: facts, and stepping through the chain ---------------------------
+function chainStep(k) {
+  const ch = V.chain;
+  if (!ch.length) return false;
+  V.chainAt = Math.max(0, Math.min(ch.length - 1, k));
+  const e = ch[V.chainAt];
+  if (e.rec >= 0) selectRec(e.rec, true);
+  else { const span = V.t1 - V.t0; setView(e.t - span / 2, e.t + span / 2); }
+  $("chain-pos").textContent = "step " + (V.chainAt + 1) + " of " + ch.length + ": " + fmtSecs(e.t, 3) + " n=" + e.n + " " + nodeName(e.node === null ? -1 : e.node) + " " + e.what;
+  $("chain-list").querySelectorAll("li").forEach(function (li, i) { li.classList.toggle("current", i === V.chainAt); });
+  $("chain-prev").disabled = V.chainAt === 0;
+  $("chain-next").disabled = V.chainAt === ch.length - 1;
+  requestRender();
+  return true;
+}
+
+if (D.explain) {
+  const x = D.explain;
+  $("explain").hidden = false;
+  $("explain-facts").innerHTML = x.facts.map(function (f) { return "<li>" + esc(f) + "</li>"; }).join("");
+  $("chain-how").textContent = x.chain.length ? "chain: " + x.chosen : "";
+  $("chain-list").innerHTML = x.chain.map(function (e, k) {
+    return '<li data-k="' + k + '"><span class="when">' + esc(fmtSecs(e.t, 3) + " n=" + e.n + " " + nodeName(e.node === null ? -1 : e.node)) + "</span> " + esc(e.what) + "</li>";
+  }).join("");
+  $("chain-list").addEventListener("click", function (e) {
+    const li = e.target.closest("li[data-k]");
+    if (li) chainStep(+li.dataset.k);
+  });
+  $("chain-prev").addEventListener("click", function () { chainStep(V.chainAt - 1); });
+  $("chain-next").addEventListener("click", function () { chainStep(V.chainAt + 1); });
+  $("chain-nav").hidden = !x.chain.length;
+  $("chain-pos").textContent = x.chain.length ? x.chain.length + " events: next ▶ steps through them" : "";
+  window.addEventListener("keydown", function (e) {
+    if (e.target && (e.target.tagName === "INPUT")) return;
+    if (e.key === "]" || e.key === "n") chainStep(V.chainAt + 1);
+    if (e.key === "[" || e.key === "p") chainStep(V.chainAt - 1);
+  });
+}
+
 layout();
 setView(0, V.end * 1.02);
 renderLin(D.lin);
@@ -354,4 +394,7 @@ window.detsimView = {
   view: function () { return { t0: V.t0, t1: V.t1 }; },
   setView: setView,
   selected: function () { return V.sel; },
+  // the explanation's chain: its events, the current step (-1 before the first), stepping
+  chain: function () { return { events: V.chain.map(function (e) { return { rec: e.rec, n: e.n, node: e.node }; }), at: V.chainAt }; },
+  chainStep: chainStep,
 };

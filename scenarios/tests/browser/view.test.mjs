@@ -227,6 +227,53 @@ try {
       assert(n && d.includes(`event n=${n} `), `details: ${d.slice(0, 120)}`);
       assert(raft.external.length === 0, raft.external.join(", "));
     });
+    await check("Raft page: the explanation's facts and its chain, highlighted and stepped", async () => {
+      const facts = await raft.page.locator("#explain-facts").textContent();
+      assert(/s2 leads term 26 without entry 252 \(term 17/.test(facts), facts);
+      assert(/the election restriction \(Section 5\.4\.1\) was not applied/.test(facts), facts);
+      const chain = await raft.page.evaluate(() => {
+        const c = window.detsimView.chain();
+        const d = JSON.parse(document.getElementById("trace-data").textContent);
+        // each chain event names a record of the page with the same event number
+        const same = c.events.every((e) => e.rec >= 0 && d.recs[e.rec] && d.recs[e.rec].n === e.n);
+        return { len: c.events.length, at: c.at, same, items: document.querySelectorAll("#chain-list li").length, first: c.events[0], last: c.events[c.events.length - 1] };
+      });
+      assert(chain.len >= 5 && chain.len <= 15 && chain.items === chain.len, JSON.stringify(chain));
+      assert(chain.same, "a chain event names a record with another event number");
+      assert(chain.at === -1, `stepping starts before the first event, at ${chain.at}`);
+      // the last event is the violation's: s2 becoming leader of term 26
+      const b = await raft.page.locator("#banner").textContent();
+      const vn = +(b.match(/event n=(\d+)/) || [])[1];
+      assert(chain.last.n === vn && chain.last.node === 2, JSON.stringify(chain.last));
+      // next ▶ selects the first chain event, then the second; previous goes back
+      await raft.page.click("#chain-next");
+      let sel = await raft.page.evaluate(() => window.detsimView.selected());
+      let d = await raft.page.locator("#details").textContent();
+      assert(sel && sel.rec === chain.first.rec && d.includes(`event n=${chain.first.n} `), `after next: ${JSON.stringify(sel)} ${d.slice(0, 80)}`);
+      assert(await raft.page.locator("#chain-prev").isDisabled(), "previous enabled at the first step");
+      await raft.page.click("#chain-next");
+      const second = await raft.page.evaluate(() => ({ at: window.detsimView.chain().at, sel: window.detsimView.selected(), cur: document.querySelector("#chain-list li.current").dataset.k }));
+      assert(second.at === 1 && second.cur === "1", JSON.stringify(second));
+      await raft.page.click("#chain-prev");
+      sel = await raft.page.evaluate(() => window.detsimView.selected());
+      assert(sel.rec === chain.first.rec, `previous: ${JSON.stringify(sel)}`);
+      // a click on the last list item jumps there; next stays at the end
+      await raft.page.locator("#chain-list li").last().click();
+      await raft.page.click("#chain-next", { force: true });
+      const end = await raft.page.evaluate(() => ({ at: window.detsimView.chain().at, sel: window.detsimView.selected() }));
+      assert(end.at === chain.len - 1 && end.sel.rec === chain.last.rec, JSON.stringify(end));
+      d = await raft.page.locator("#chain-pos").textContent();
+      assert(d.startsWith(`step ${chain.len} of ${chain.len}:`), d);
+      // the highlight is drawn: magenta pixels (a colour only the chain uses) on the lanes
+      const violet = await raft.page.evaluate(() => {
+        const cv = document.getElementById("lanes"), ctx = cv.getContext("2d");
+        const img = ctx.getImageData(0, 0, cv.width, cv.height).data;
+        let n = 0;
+        for (let i = 0; i < img.length; i += 4) if (img[i] > 200 && img[i + 1] < 70 && img[i + 2] > 200) n++;
+        return n;
+      });
+      assert(violet > 50, `magenta chain pixels: ${violet}`);
+    });
     await raft.page.mouse.move(5, 5);
     await raft.page.screenshot({ path: path.join(OUT, "viewer-raft.png") });
     await raft.page.close();

@@ -17,10 +17,12 @@ fn content(path: &Path) -> String {
         .join("\n")
 }
 
-const FILES: [&str; 3] = [
+const FILES: [&str; 4] = [
     "scenarios/raft/initial-election.json",
     "scenarios/raft/figure8.json",
     "scenarios/pingpong/basic.json",
+    // Per-node clocks: drift drawn per seed and per server, jumps drawn as faults.
+    "scenarios/raft/clock-drift.json",
 ];
 
 #[test]
@@ -46,7 +48,7 @@ fn jobs_do_not_change_the_report_and_shards_merge_to_it() {
         );
     }
     let single = content(&r1);
-    assert_eq!(single.lines().count(), 90);
+    assert_eq!(single.lines().count(), 120);
     assert_eq!(single, content(&r2));
     let mut shards = Vec::new();
     for i in 1..=3 {

@@ -6,6 +6,8 @@
 mod common;
 
 mod cli;
+mod clocks;
+mod explain;
 mod figure8_power;
 mod fuzz;
 mod porcupine_histories;
