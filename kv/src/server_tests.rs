@@ -246,3 +246,132 @@ fn events_are_placed_among_the_storage_writes_in_raft_order() {
     assert!(writes > 0);
     assert_eq!(kinds, [("commit", writes), ("applied", writes)]);
 }
+
+// ----- ReadIndex reads -----
+
+/// Server 0 of 3, leader, reading by ReadIndex, with `put a=1` committed and applied (an
+/// entry of its term, so reads need no log entry); `edit` adjusts its Raft config.
+fn read_index_leader(edit: impl Fn(&mut raft::Config)) -> Node {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut cfg = raft::Config::new(0, (0..3).collect());
+    edit(&mut cfg);
+    let s = KvServer::new(cfg, &raft::Storage::default(), None, 0, &mut rng);
+    let mut n = Node { s, rng, now: 0 };
+    n.s.set_read_mode(ReadMode::ReadIndex);
+    while n.s.raft().role() == raft::Role::Follower {
+        n.now = n.s.next_deadline();
+        n.s.tick(n.now, &mut n.rng);
+    }
+    let term = n.s.raft().current_term();
+    let vote = raft::Message::RequestVoteReply {
+        term,
+        request_term: term,
+        vote_granted: true,
+    };
+    n.s.handle_message(n.now, &mut n.rng, 1, KvMessage::Raft(vote));
+    assert!(n.s.raft().is_leader());
+    n.s.take_ready();
+    n.request(1, 1, Op::put("a", "1"));
+    let rd = n.ack_from_peer_1();
+    assert_eq!(replies(&rd), [ok(1, None)]);
+    n
+}
+
+impl Node {
+    /// Peer 1 acknowledges the leader's whole log.
+    fn ack_from_peer_1(&mut self) -> ServerReady {
+        let term = self.s.raft().current_term();
+        let ack = raft::Message::AppendEntriesReply {
+            term,
+            request_term: term,
+            success: true,
+            match_index: self.s.raft().last_index(),
+            conflict_term: None,
+            conflict_index: 0,
+        };
+        self.s
+            .handle_message(self.now, &mut self.rng, 1, KvMessage::Raft(ack));
+        self.s.take_ready()
+    }
+    /// Peer 1 confirms the leader's read rounds through `read_seq`.
+    fn confirm_from_peer_1(&mut self, read_seq: u64) -> ServerReady {
+        let term = self.s.raft().current_term();
+        let confirm = raft::Message::LeadershipCheckReply {
+            term,
+            request_term: term,
+            read_seq,
+        };
+        self.s
+            .handle_message(self.now, &mut self.rng, 1, KvMessage::Raft(confirm));
+        self.s.take_ready()
+    }
+}
+
+/// The read rounds (`read_seq`) of the LeadershipChecks sent to peer 1.
+fn rounds_to_peer_1(rd: &ServerReady) -> Vec<u64> {
+    rd.messages
+        .iter()
+        .filter_map(|(to, m)| match m {
+            KvMessage::Raft(raft::Message::LeadershipCheck { read_seq, .. }) if *to == 1 => {
+                Some(*read_seq)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A Get awaiting its read is asked of Raft once; another client's Get with the same seq, and
+/// the same client's next Get, are other reads, each with its own round; one confirmation of
+/// the last round answers all three.
+#[test]
+fn a_read_in_flight_is_asked_once_and_every_other_read_gets_its_own_round() {
+    let mut n = read_index_leader(|_| {});
+    let last = n.s.raft().last_index();
+    assert_eq!(rounds_to_peer_1(&n.request(2, 1, Op::get("a"))), [1]);
+    let again = n.request(2, 1, Op::get("a"));
+    assert!(again.is_empty(), "a retry of a read in flight: {again:?}");
+    assert_eq!(rounds_to_peer_1(&n.request(3, 1, Op::get("a"))), [2]);
+    assert_eq!(rounds_to_peer_1(&n.request(2, 2, Op::get("a"))), [3]);
+    assert_eq!(n.s.raft().last_index(), last, "no read took a log entry");
+    let rd = n.confirm_from_peer_1(3);
+    assert_eq!(
+        replies(&rd),
+        [ok(1, Some("1")), ok(1, Some("1")), ok(2, Some("1"))]
+    );
+}
+
+/// A read confirmed after later writes were applied is answered at once, from the state now
+/// (it holds every write committed before the read was asked).
+#[test]
+fn a_read_confirmed_after_its_index_was_passed_is_answered_at_once() {
+    let mut n = read_index_leader(|_| {});
+    assert_eq!(rounds_to_peer_1(&n.request(2, 1, Op::get("a"))), [1]);
+    n.request(1, 2, Op::put("a", "2"));
+    assert_eq!(replies(&n.ack_from_peer_1()), [ok(2, None)]);
+    assert_eq!(replies(&n.confirm_from_peer_1(1)), [ok(1, Some("2"))]);
+}
+
+/// A leader that steps down in its own term (CheckQuorum: nobody answered in a period) fails
+/// its unconfirmed read at once, so the clerk need not wait for its retry timeout.
+#[test]
+fn a_leader_stepping_down_in_its_term_fails_its_waiting_read() {
+    let mut n = read_index_leader(|c| c.check_quorum = true);
+    let term = n.s.raft().current_term();
+    n.request(2, 1, Op::get("a"));
+    let mut failed = vec![];
+    for _ in 0..100 {
+        n.now = n.s.next_deadline();
+        n.s.tick(n.now, &mut n.rng);
+        failed.extend(replies(&n.s.take_ready()));
+        if !n.s.raft().is_leader() {
+            break;
+        }
+    }
+    assert!(
+        !n.s.raft().is_leader(),
+        "no majority answered: it stepped down"
+    );
+    assert_eq!(n.s.raft().current_term(), term, "in its own term");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(matches!(failed[0], ClientReply::WrongLeader { seq: 1, .. }));
+}

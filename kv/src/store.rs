@@ -342,6 +342,34 @@ mod tests {
     }
 
     #[test]
+    fn the_digest_tells_maps_apart_with_the_same_duplicate_table() {
+        let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let of = |pairs: &[(&str, &str)]| KvStore::from_parts(map(pairs), BTreeMap::new()).digest();
+        let digests = [
+            of(&[]),
+            of(&[("a", "")]),
+            of(&[("a", "1")]),
+            of(&[("a", "2")]),
+            of(&[("b", "1")]),
+            of(&[("a", "1"), ("b", "1")]),
+        ];
+        for (i, d) in digests.iter().enumerate() {
+            for e in &digests[i + 1..] {
+                assert_ne!(d, e, "{digests:?}");
+            }
+        }
+        // A put that changes a value moves the digest to the new map's.
+        let mut s = KvStore::from_parts(map(&[("a", "1")]), BTreeMap::new());
+        s.put("a".to_string(), "2".to_string());
+        assert_eq!(s.digest(), of(&[("a", "2")]));
+    }
+
+    #[test]
     fn the_digest_follows_every_change_and_tells_states_apart() {
         let mut s = KvStore::default();
         let ops = [

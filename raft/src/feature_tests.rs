@@ -267,3 +267,87 @@ fn a_check_of_the_current_term_makes_the_receiver_follow_the_sender() {
         "the round is confirmed"
     );
 }
+
+// ----- leases -----
+
+/// A leader of 3 with lease reads (drift bound 10%) and an entry of its term committed, the
+/// local time its first lease round left (unanswered yet), and its lease duration.
+fn lease_leader() -> (Raft<u64>, ChaCha8Rng, u64, u64) {
+    let (mut l, mut rng) = leader_with(
+        |c| {
+            c.lease_reads = true;
+            c.max_drift_ppm = 100_000;
+        },
+        3,
+    );
+    let term = l.current_term();
+    let sent = l.next_deadline();
+    l.tick(sent, &mut rng);
+    let (index, _) = l.start(sent, &mut rng, 7).unwrap();
+    let ack = Message::AppendEntriesReply {
+        term,
+        request_term: term,
+        success: true,
+        match_index: index,
+        conflict_term: None,
+        conflict_index: 0,
+    };
+    l.handle_message(sent + 1, &mut rng, 1, ack);
+    assert_eq!(l.commit_index(), index);
+    l.take_ready();
+    let d = l.lease_duration();
+    (l, rng, sent, d)
+}
+
+#[test]
+fn a_lease_runs_from_when_the_answered_round_left_even_with_a_later_round_pending() {
+    let (mut l, mut rng, first, d) = lease_leader();
+    let term = l.current_term();
+    let second = first + l.config().heartbeat_interval;
+    l.tick(second, &mut rng);
+    let rounds: Vec<u64> = l
+        .take_ready()
+        .messages
+        .into_iter()
+        .filter_map(|(to, m)| match m {
+            Message::LeadershipCheck { read_seq, .. } if to == 1 => Some(read_seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        rounds,
+        vec![2],
+        "the second round left, the first is still unanswered"
+    );
+    // The answer to the first round only: the lease counts from the first round's departure.
+    l.handle_message(second + 1, &mut rng, 1, confirm(term, 1));
+    assert!(l.holds_lease(first + d - 1));
+    assert!(
+        !l.holds_lease(first + d),
+        "not from the unanswered second round"
+    );
+}
+
+#[test]
+fn the_round_a_read_starts_renews_the_lease_from_when_it_left() {
+    let (mut l, mut rng, first, d) = lease_leader();
+    let term = l.current_term();
+    l.handle_message(first + 2, &mut rng, 1, confirm(term, 1));
+    assert!(l.holds_lease(first + d - 1) && !l.holds_lease(first + d));
+    // Long after the lease ended (no tick in between): the read falls back to ReadIndex.
+    let asked = first + d + 10;
+    assert_eq!(l.read_lease(5, asked), Ok(()));
+    let rd = l.take_ready();
+    assert!(rd.reads.is_empty(), "not served from an expired lease");
+    assert!(rd
+        .messages
+        .iter()
+        .any(|(_, m)| matches!(m, Message::LeadershipCheck { read_seq: 2, .. })));
+    l.handle_message(asked + 3, &mut rng, 1, confirm(term, 2));
+    assert_eq!(l.take_ready().reads.len(), 1, "the read is confirmed");
+    assert!(
+        l.holds_lease(asked + d - 1),
+        "and its round renewed the lease"
+    );
+    assert!(!l.holds_lease(asked + d));
+}
