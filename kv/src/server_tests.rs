@@ -19,15 +19,29 @@ struct Node {
 
 impl Node {
     fn new(peers: usize, maxraftstate: Option<usize>) -> Node {
+        Node::with_config(peers, maxraftstate, |_| {})
+    }
+
+    /// [`Node::new`] with `edit` applied to server 0's Raft config.
+    fn with_config(
+        peers: usize,
+        maxraftstate: Option<usize>,
+        edit: impl Fn(&mut raft::Config),
+    ) -> Node {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let cfg = raft::Config::new(0, (0..peers).collect());
+        let mut cfg = raft::Config::new(0, (0..peers).collect());
+        edit(&mut cfg);
         let s = KvServer::new(cfg, &raft::Storage::default(), maxraftstate, 0, &mut rng);
         Node { s, rng, now: 0 }
     }
 
     /// Make server 0 leader: time out into an election and, with peers, get peer 1's vote.
     fn leader(peers: usize, maxraftstate: Option<usize>) -> Node {
-        let mut n = Node::new(peers, maxraftstate);
+        Node::elect(Node::new(peers, maxraftstate), peers)
+    }
+
+    /// Make `n` (server 0 of `peers`) leader, as [`Node::leader`] does.
+    fn elect(mut n: Node, peers: usize) -> Node {
         while n.s.raft().role() == raft::Role::Follower {
             n.now = n.s.next_deadline();
             n.s.tick(n.now, &mut n.rng);
@@ -252,25 +266,9 @@ fn events_are_placed_among_the_storage_writes_in_raft_order() {
 /// Server 0 of 3, leader, reading by ReadIndex, with `put a=1` committed and applied (an
 /// entry of its term, so reads need no log entry); `edit` adjusts its Raft config.
 fn read_index_leader(edit: impl Fn(&mut raft::Config)) -> Node {
-    let mut rng = ChaCha8Rng::seed_from_u64(7);
-    let mut cfg = raft::Config::new(0, (0..3).collect());
-    edit(&mut cfg);
-    let s = KvServer::new(cfg, &raft::Storage::default(), None, 0, &mut rng);
-    let mut n = Node { s, rng, now: 0 };
+    let mut n = Node::with_config(3, None, edit);
     n.s.set_read_mode(ReadMode::ReadIndex);
-    while n.s.raft().role() == raft::Role::Follower {
-        n.now = n.s.next_deadline();
-        n.s.tick(n.now, &mut n.rng);
-    }
-    let term = n.s.raft().current_term();
-    let vote = raft::Message::RequestVoteReply {
-        term,
-        request_term: term,
-        vote_granted: true,
-    };
-    n.s.handle_message(n.now, &mut n.rng, 1, KvMessage::Raft(vote));
-    assert!(n.s.raft().is_leader());
-    n.s.take_ready();
+    let mut n = Node::elect(n, 3);
     n.request(1, 1, Op::put("a", "1"));
     let rd = n.ack_from_peer_1();
     assert_eq!(replies(&rd), [ok(1, None)]);
