@@ -219,22 +219,10 @@ impl<R: BufRead> TraceReader<R> {
                 Ok(l) => l,
                 Err(e) => return Some(Err(format!("line {at}: {e}"))),
             };
-            let done = match line {
-                Line::Blob(v) => self.blobs.define(&v).map(|_| None),
-                Line::Forget(v) => self.blobs.forget(&v).map(|_| None),
-                Line::Record(r) => self.take_in(*r).map(Some),
-            };
-            match done {
-                Err(e) => return Some(Err(format!("line {at}: {e}"))),
+            match self.take_line(line, at) {
+                Err(e) => return Some(Err(e)),
                 Ok(None) => continue,
-                Ok(Some(r)) => {
-                    self.last_line = at;
-                    self.records += 1;
-                    if matches!(r, Record::Result { .. }) {
-                        self.result = Some(r.clone());
-                    }
-                    return Some(Ok((at, r)));
-                }
+                Ok(Some(r)) => return Some(Ok((at, r))),
             }
         }
     }
@@ -290,24 +278,31 @@ impl<R: BufRead> TraceReader<R> {
                 Ok(l) => l,
                 Err(e) => return Some(Err(format!("line {at}: {e}"))),
             };
-            let done = match line {
-                Line::Blob(v) => self.blobs.define(&v).map(|_| None),
-                Line::Forget(v) => self.blobs.forget(&v).map(|_| None),
-                Line::Record(r) => self.take_in(*r).map(Some),
-            };
-            match done {
-                Err(e) => return Some(Err(format!("line {at}: {e}"))),
+            match self.take_line(line, at) {
+                Err(e) => return Some(Err(e)),
                 Ok(None) => continue,
-                Ok(Some(r)) => {
-                    self.last_line = at;
-                    self.records += 1;
-                    if matches!(r, Record::Result { .. }) {
-                        self.result = Some(r.clone());
-                    }
-                    return Some(Ok((at, RawRecord::Other(r), &self.blobs)));
-                }
+                Ok(Some(r)) => return Some(Ok((at, RawRecord::Other(r), &self.blobs))),
             }
         }
+    }
+
+    /// One parsed line at line `at`: a blob or forget record updates the blob cache (`None`);
+    /// a record is resolved and counted (the result record is kept for `result()`).
+    fn take_line(&mut self, line: Line, at: usize) -> Result<Option<Record>, String> {
+        let done = match line {
+            Line::Blob(v) => self.blobs.define(&v).map(|_| None),
+            Line::Forget(v) => self.blobs.forget(&v).map(|_| None),
+            Line::Record(r) => self.take_in(*r).map(Some),
+        };
+        let r = done.map_err(|e| format!("line {at}: {e}"))?;
+        if let Some(r) = &r {
+            self.last_line = at;
+            self.records += 1;
+            if matches!(r, Record::Result { .. }) {
+                self.result = Some(r.clone());
+            }
+        }
+        Ok(r)
     }
 
     /// Checks a record's references and tracks its messages (format 2).
